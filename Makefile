@@ -1,0 +1,45 @@
+# Top-level entry points. Each installs missing Debian packages, configures, builds and runs.
+.PHONY: all deps build test asan demo bench fuzz format format-check clean
+
+JOBS ?= $(shell nproc)
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug -j $(JOBS)
+
+test: build
+	ctest --preset debug
+
+asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan
+
+release: deps
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+demo: release
+	./scripts/demo.sh build/release
+
+bench: release
+	./build/release/bench/tuf_bench
+
+fuzz:
+	./scripts/install-deps.sh --with-test-tools
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+
+format:
+	git ls-files '*.c' '*.h' | xargs clang-format -i
+
+format-check:
+	git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+clean:
+	rm -rf build

@@ -111,6 +111,10 @@ enum sdv_err sdv_buf_printf(struct sdv_buf *b, const char *fmt, ...)
  * Returns an allocated empty string when the buffer held nothing; NULL only on ENOMEM. */
 char *sdv_buf_steal(struct sdv_buf *b, size_t *len_out);
 
+/* Receives a stream of bytes in order (a download, a decoder's output). Returning anything but
+ * SDV_OK stops the producer, which then returns that same error. */
+typedef enum sdv_err (*sdv_sink_fn)(void *ud, const void *data, size_t len);
+
 /* ---- Files ------------------------------------------------------------------------------ */
 
 /*

@@ -24,9 +24,8 @@
 extern "C" {
 #endif
 
-/* Receives downloaded bytes in order. Returning anything but SDV_OK aborts the download and
- * the fetch callback must return that error. */
-typedef enum sdv_err (*sdv_tuf_sink_fn)(void *sink_ud, const void *data, size_t len);
+/* Receives downloaded bytes in order (see sdv_sink_fn in common.h). */
+typedef sdv_sink_fn sdv_tuf_sink_fn;
 
 /*
  * Fetches url and streams the body into sink. Must stop and return SDV_ETOOBIG as soon as more
@@ -66,6 +65,14 @@ enum sdv_err sdv_tuf_client_create(const struct sdv_tuf_client_config *config,
                                    struct sdv_tuf_client **out, char *errmsg, size_t errmsg_len);
 
 void sdv_tuf_client_destroy(struct sdv_tuf_client *client);
+
+/*
+ * Installs data as the trusted root of metadata_dir (created if missing): it must parse as root
+ * metadata and be signed by a threshold of its own root keys. Written atomically as root.json.
+ * This is how a device is provisioned with its first root; no network is used.
+ */
+enum sdv_err sdv_tuf_client_init_root(const char *metadata_dir, const void *data, size_t len,
+                                      char *errmsg, size_t errmsg_len);
 
 /*
  * Runs the update workflow up to and including the top-level targets role (TUF 5.3 - 5.6).

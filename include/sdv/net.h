@@ -1,0 +1,54 @@
+/*
+ * sdv/net.h - HTTP(S) downloads for OpenSDV clients, on libcurl.
+ *
+ * One sdv_net handle keeps one connection alive across requests (HTTP keep-alive). Bodies are
+ * streamed into a sink and never held whole. Every download is bounded: a maximum body size
+ * (endless-data defence), a connect timeout, and a minimum average speed over a window
+ * (slow-retrieval defence).
+ *
+ * Thread safety: one handle is used by one thread at a time.
+ */
+#ifndef SDV_NET_H
+#define SDV_NET_H
+
+#include <sdv/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sdv_net_config {
+    long connect_timeout_ms;   /* 0: 10,000 */
+    long timeout_ms;           /* whole request; 0: no limit (speed limit still applies) */
+    long low_speed_bytes;      /* abort when slower than this many bytes/s ... (0: 1,024) */
+    long low_speed_time_s;     /* ... for this many seconds (0: 30) */
+    const char *user_agent;    /* NULL: "opensdv/<version>" */
+    struct sdv_log log;
+};
+
+struct sdv_net;
+
+/* Creates a handle; cfg may be NULL for the defaults. Caller destroys with sdv_net_destroy(). */
+enum sdv_err sdv_net_create(const struct sdv_net_config *cfg, struct sdv_net **out);
+void sdv_net_destroy(struct sdv_net *net);
+
+/*
+ * GETs url and streams the body into sink. Signature-compatible with sdv_tuf_fetch_fn (pass the
+ * handle as fetch_ud). Returns SDV_ENOENT for HTTP 403/404 (and a missing file:// path),
+ * SDV_ETOOBIG as soon as the body would exceed max_len bytes, SDV_ENET for any other transport
+ * or HTTP failure (timeouts and too-slow transfers included), or the sink's error.
+ * Only http, https and file URLs are allowed.
+ */
+enum sdv_err sdv_net_fetch(void *net, const char *url, uint64_t max_len, sdv_sink_fn sink,
+                           void *sink_ud);
+
+/* Detail of the last failure ("HTTP 500 from URL", curl's message); never NULL. */
+const char *sdv_net_errmsg(const struct sdv_net *net);
+
+/* Number of requests made through this handle (for tests and benchmarks). */
+unsigned long sdv_net_request_count(const struct sdv_net *net);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SDV_NET_H */

@@ -8,11 +8,10 @@
 #ifndef SDV_COMMON_H
 #define SDV_COMMON_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,24 +21,24 @@ extern "C" {
  * Error codes. The numbers are stable: they are part of the ABI and appear in logs.
  * X(NAME, number, message); SDV_OK is 0, every error is positive.
  */
-#define SDV_ERR_MAP(X)                                                                             \
-    X(OK, 0, "success")                                                                            \
-    X(ENOMEM, 1, "out of memory")                                                                  \
-    X(EINVAL, 2, "invalid argument")                                                               \
-    X(EIO, 3, "input/output error")                                                                \
-    X(ENOENT, 4, "not found")                                                                      \
-    X(ETOOBIG, 5, "size limit exceeded")                                                           \
-    X(EPARSE, 6, "malformed input")                                                                \
-    X(EUNSUPPORTED, 7, "unsupported algorithm or format")                                          \
-    X(ECRYPTO, 8, "cryptographic library failure")                                                 \
-    X(ESIG, 9, "signature threshold not met")                                                      \
-    X(EEXPIRED, 10, "metadata expired")                                                            \
-    X(EROLLBACK, 11, "version rollback")                                                           \
-    X(EVERSION, 12, "version mismatch")                                                            \
-    X(EHASH, 13, "length or hash mismatch")                                                        \
-    X(ENET, 14, "network error")                                                                   \
-    X(ENOTARGET, 15, "target not found or not delegated")                                          \
-    X(ELIMIT, 16, "iteration bound reached")                                                       \
+#define SDV_ERR_MAP(X)                                    \
+    X(OK, 0, "success")                                   \
+    X(ENOMEM, 1, "out of memory")                         \
+    X(EINVAL, 2, "invalid argument")                      \
+    X(EIO, 3, "input/output error")                       \
+    X(ENOENT, 4, "not found")                             \
+    X(ETOOBIG, 5, "size limit exceeded")                  \
+    X(EPARSE, 6, "malformed input")                       \
+    X(EUNSUPPORTED, 7, "unsupported algorithm or format") \
+    X(ECRYPTO, 8, "cryptographic library failure")        \
+    X(ESIG, 9, "signature threshold not met")             \
+    X(EEXPIRED, 10, "metadata expired")                   \
+    X(EROLLBACK, 11, "version rollback")                  \
+    X(EVERSION, 12, "version mismatch")                   \
+    X(EHASH, 13, "length or hash mismatch")               \
+    X(ENET, 14, "network error")                          \
+    X(ENOTARGET, 15, "target not found or not delegated") \
+    X(ELIMIT, 16, "iteration bound reached")              \
     X(EEXIST, 17, "already exists")
 
 enum sdv_err {
@@ -188,8 +187,7 @@ enum sdv_err sdv_cjson_write(const json_t *v, struct sdv_buf *out);
  * deeper than SDV_JSON_DEPTH_MAX are rejected. On error returns SDV_EPARSE and writes a
  * message with line and column into err (err_len bytes; may be NULL). Caller json_decref()s.
  */
-enum sdv_err sdv_json_parse(const void *data, size_t len, json_t **out, char *err,
-                            size_t err_len);
+enum sdv_err sdv_json_parse(const void *data, size_t len, json_t **out, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

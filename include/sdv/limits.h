@@ -28,9 +28,9 @@
 
 /* Keys, signatures and roles listed in one metadata file. Real repositories use a handful of
  * keys per role; hash-bin delegations use up to 2^14 bins. */
-#define SDV_TUF_KEYS_MAX       4096
-#define SDV_TUF_SIGNATURES_MAX 1024
-#define SDV_TUF_DELEGATED_ROLES_MAX 16384
+#define SDV_TUF_KEYS_MAX             4096
+#define SDV_TUF_SIGNATURES_MAX       1024
+#define SDV_TUF_DELEGATED_ROLES_MAX  16384
 #define SDV_TUF_SUCCINCT_BIT_LEN_MAX 14
 
 /* Length of a role name, a target path and a URL built from them. */

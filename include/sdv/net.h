@@ -18,11 +18,11 @@ extern "C" {
 #endif
 
 struct sdv_net_config {
-    long connect_timeout_ms;   /* 0: 10,000 */
-    long timeout_ms;           /* whole request; 0: no limit (speed limit still applies) */
-    long low_speed_bytes;      /* abort when slower than this many bytes/s ... (0: 1,024) */
-    long low_speed_time_s;     /* ... for this many seconds (0: 30) */
-    const char *user_agent;    /* NULL: "opensdv/<version>" */
+    long connect_timeout_ms; /* 0: 10,000 */
+    long timeout_ms;         /* whole request; 0: no limit (speed limit still applies) */
+    long low_speed_bytes;    /* abort when slower than this many bytes/s ... (0: 1,024) */
+    long low_speed_time_s;   /* ... for this many seconds (0: 30) */
+    const char *user_agent;  /* NULL: "opensdv/<version>" */
     struct sdv_log log;
 };
 

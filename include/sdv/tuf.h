@@ -48,8 +48,8 @@ struct sdv_tuf_client_config {
     /* Limits; 0 selects the default from sdv/limits.h. */
     uint64_t root_max_len;
     uint64_t timestamp_max_len;
-    uint64_t snapshot_max_len;     /* used when timestamp gives no length */
-    uint64_t targets_max_len;      /* used when snapshot gives no length */
+    uint64_t snapshot_max_len; /* used when timestamp gives no length */
+    uint64_t targets_max_len;  /* used when snapshot gives no length */
     unsigned root_rotations_max;
     unsigned delegations_max;
 };
@@ -95,7 +95,7 @@ struct sdv_tuf_hash {
 };
 #define SDV_TUF_TARGET_HASHES_MAX 4
 struct sdv_tuf_target {
-    const char *path;     /* the target path as listed */
+    const char *path; /* the target path as listed */
     uint64_t length;
     size_t hash_count;
     struct sdv_tuf_hash hashes[SDV_TUF_TARGET_HASHES_MAX];

@@ -1,0 +1,40 @@
+/*
+ * sdv_main.c - the sdv program: dispatches to one subcommand family per file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sdv_cmds.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: sdv COMMAND [ARGS...]\n"
+          "\n"
+          "commands:\n"
+          "  keygen       create a signing key pair (PEM files)\n"
+          "  repo         build, sign and publish a TUF repository (sdv repo help)\n"
+          "  tuf-client   refresh trusted metadata and download targets (sdv tuf-client --help)\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (strcmp(argv[1], "keygen") == 0)
+        return sdv_cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(argv[1], "repo") == 0)
+        return sdv_cmd_repo(argc - 1, argv + 1);
+    if (strcmp(argv[1], "tuf-client") == 0)
+        return sdv_cmd_tuf_client(argc - 1, argv + 1);
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "sdv: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 1;
+}

@@ -1,0 +1,287 @@
+/*
+ * common_fs.c - whole-file reads, crash-safe replacement, directories and path joining.
+ * errno is turned into enum sdv_err here, at the system-call edge, and nowhere else.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sdv/common.h>
+
+/* Names tried before giving up on finding a free temporary name. Every attempt uses fresh
+ * random bytes, so a clash even once means something else is creating files on purpose. */
+#define FS_TMP_ATTEMPTS_MAX 16
+
+/* Read granularity of sdv_fs_read; files of any size still go through the buffer's max. */
+#define FS_READ_CHUNK 4096
+
+/* Returns the length of the directory part of path ("a/b" -> 1, "/b" -> 1, "b" -> 0). */
+static size_t dir_part_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        return 0;
+    if (slash == path)
+        return 1;
+    return (size_t)(slash - path);
+}
+
+/* Fsyncs the directory that holds path, so a rename or unlink in it survives a crash. */
+static enum sdv_err fsync_parent(const char *path)
+{
+    size_t dlen = dir_part_len(path);
+    char *dir;
+    int fd, rc, saved;
+
+    if (dlen == 0) {
+        dir = strdup(".");
+    } else {
+        dir = malloc(dlen + 1);
+        if (dir != NULL) {
+            memcpy(dir, path, dlen);
+            dir[dlen] = '\0';
+        }
+    }
+    if (dir == NULL)
+        return SDV_ENOMEM;
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    saved = errno;
+    free(dir);
+    if (fd < 0)
+        return sdv_err_from_errno(saved);
+    rc = fsync(fd);
+    saved = errno;
+    close(fd);
+    /* Some file systems cannot fsync a directory; they give EINVAL and need nothing more. */
+    if (rc != 0 && saved != EINVAL)
+        return sdv_err_from_errno(saved);
+    return SDV_OK;
+}
+
+/* Writes all of p, retrying on EINTR and short writes. */
+static enum sdv_err write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return sdv_err_from_errno(errno);
+        }
+        if (w == 0)
+            return SDV_EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return SDV_OK;
+}
+
+/*
+ * Creates a fresh temporary file next to path, named ".<base>.tmp.<16 hex digits>", with
+ * O_EXCL so that it is never someone else's file. On success *tmp_out is malloc'd.
+ */
+static enum sdv_err create_temp(const char *path, unsigned mode, char **tmp_out, int *fd_out)
+{
+    const char *slash = strrchr(path, '/');
+    size_t boff = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+    const char *base = path + boff;
+    size_t tlen = boff + 1 + strlen(base) + sizeof(".tmp.") - 1 + 16 + 1;
+    uint64_t counter = (uint64_t)getpid() << 32;
+    char *tmp;
+    int attempt;
+
+    if (*base == '\0')
+        return SDV_EINVAL; /* path names a directory */
+    tmp = malloc(tlen);
+    if (tmp == NULL)
+        return SDV_ENOMEM;
+    for (attempt = 0; attempt < FS_TMP_ATTEMPTS_MAX; attempt++) {
+        uint64_t rnd;
+        int fd;
+
+        /* Random bytes make names unpredictable; the pid and attempt number keep them unique
+         * even when the kernel's generator is not ready yet. */
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+            rnd = 0;
+        rnd ^= counter + (uint64_t)attempt;
+        snprintf(tmp, tlen, "%.*s.%s.tmp.%016llx", (int)boff, path, base, (unsigned long long)rnd);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            *fd_out = fd;
+            return SDV_OK;
+        }
+        if (errno != EEXIST && errno != EINTR) {
+            enum sdv_err err = sdv_err_from_errno(errno);
+
+            free(tmp);
+            return err;
+        }
+    }
+    free(tmp);
+    return SDV_EEXIST;
+}
+
+enum sdv_err sdv_fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+    enum sdv_err err;
+    char *tmp = NULL;
+    int fd = -1;
+
+    if (path == NULL || *path == '\0' || (data == NULL && len > 0))
+        return SDV_EINVAL;
+    err = create_temp(path, mode, &tmp, &fd);
+    if (err != SDV_OK)
+        return err;
+    err = write_all(fd, data, len);
+    if (err != SDV_OK)
+        goto fail;
+    if (fsync(fd) != 0) {
+        err = sdv_err_from_errno(errno);
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        err = sdv_err_from_errno(errno);
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        err = sdv_err_from_errno(errno);
+        goto fail;
+    }
+    free(tmp);
+    /* The new content is in place; the directory fsync makes the rename itself durable. */
+    return fsync_parent(path);
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return err;
+}
+
+enum sdv_err sdv_fs_read(const char *path, struct sdv_buf *out)
+{
+    enum sdv_err err = SDV_OK;
+    uint8_t chunk[FS_READ_CHUNK];
+    int fd;
+
+    if (path == NULL || out == NULL)
+        return SDV_EINVAL;
+    sdv_buf_reset(out);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sdv_err_from_errno(errno);
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            err = sdv_err_from_errno(errno);
+            break;
+        }
+        if (r == 0)
+            break;
+        /* The buffer's max bounds the loop: a file that keeps growing ends in ETOOBIG. */
+        err = sdv_buf_append(out, chunk, (size_t)r);
+        if (err != SDV_OK)
+            break;
+    }
+    close(fd);
+    if (err != SDV_OK)
+        sdv_buf_reset(out);
+    return err;
+}
+
+enum sdv_err sdv_fs_mkdir_p(const char *path, unsigned mode)
+{
+    enum sdv_err err = SDV_OK;
+    struct stat st;
+    size_t n, i;
+    char *p;
+
+    if (path == NULL || *path == '\0')
+        return SDV_EINVAL;
+    n = strlen(path);
+    p = malloc(n + 1);
+    if (p == NULL)
+        return SDV_ENOMEM;
+    memcpy(p, path, n + 1);
+    /* Visit every prefix that ends just before a '/', then the whole path. */
+    for (i = 1; i <= n; i++) {
+        if (i < n && p[i] != '/')
+            continue;
+        if (i < n && p[i - 1] == '/')
+            continue; /* repeated slashes */
+        p[i] = '\0';
+        if (mkdir(p, (mode_t)mode) != 0) {
+            int saved = errno;
+
+            if (saved != EEXIST) {
+                err = sdv_err_from_errno(saved);
+                goto out;
+            }
+            if (stat(p, &st) != 0) {
+                err = sdv_err_from_errno(errno);
+                goto out;
+            }
+            if (!S_ISDIR(st.st_mode)) {
+                err = SDV_EEXIST;
+                goto out;
+            }
+        }
+        if (i < n)
+            p[i] = '/';
+    }
+out:
+    free(p);
+    return err;
+}
+
+enum sdv_err sdv_fs_remove(const char *path)
+{
+    if (path == NULL || *path == '\0')
+        return SDV_EINVAL;
+    if (unlink(path) != 0) {
+        if (errno == ENOENT)
+            return SDV_OK;
+        return sdv_err_from_errno(errno);
+    }
+    return fsync_parent(path);
+}
+
+enum sdv_err sdv_path_join(char *out, size_t out_len, const char *dir, const char *name)
+{
+    size_t dlen, nlen;
+
+    if (out == NULL || dir == NULL || name == NULL || *dir == '\0')
+        return SDV_EINVAL;
+    dlen = strlen(dir);
+    while (dlen > 0 && dir[dlen - 1] == '/')
+        dlen--;
+    while (*name == '/')
+        name++;
+    nlen = strlen(name);
+    if (dlen >= out_len || nlen >= out_len - dlen - 1) {
+        if (out_len > 0)
+            out[0] = '\0';
+        return SDV_ETOOBIG;
+    }
+    memmove(out, dir, dlen);
+    out[dlen] = '/';
+    memmove(out + dlen + 1, name, nlen);
+    out[dlen + 1 + nlen] = '\0';
+    return SDV_OK;
+}

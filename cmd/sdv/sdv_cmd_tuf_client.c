@@ -21,6 +21,22 @@
 
 #define TARGET_NAMES_MAX 1024
 
+/* Base URLs are joined with file names, so they must end with '/'; add it when missing. */
+static char *with_slash(const char *url)
+{
+    size_t n = strlen(url);
+    char *out = malloc(n + 2);
+
+    if (out == NULL)
+        return NULL;
+    memcpy(out, url, n + 1);
+    if (n == 0 || url[n - 1] != '/') {
+        out[n] = '/';
+        out[n + 1] = '\0';
+    }
+    return out;
+}
+
 static void log_stderr(void *ud, enum sdv_log_level level, const char *msg)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
@@ -88,6 +104,7 @@ int sdv_cmd_tuf_client(int argc, char **argv)
     const char *target_dir = NULL, *target_base_url = NULL, *command;
     struct sdv_tuf_client *client = NULL;
     struct sdv_net *net = NULL;
+    char *metadata_url = NULL, *base_url = NULL;
     char msg[1024];
     enum sdv_err err;
     int c, rc = 1;
@@ -173,10 +190,18 @@ int sdv_cmd_tuf_client(int argc, char **argv)
         return 1;
     }
 
+    metadata_url = with_slash(cfg.metadata_url);
+    base_url = target_base_url != NULL ? with_slash(target_base_url) : NULL;
+    if (metadata_url == NULL || (target_base_url != NULL && base_url == NULL)) {
+        fprintf(stderr, "sdv tuf-client: out of memory\n");
+        goto out;
+    }
+    cfg.metadata_url = metadata_url;
+    target_base_url = base_url;
     err = sdv_net_create(NULL, &net);
     if (err != SDV_OK) {
         fprintf(stderr, "sdv tuf-client: cannot set up HTTP: %s\n", sdv_strerror(err));
-        return 1;
+        goto out;
     }
     cfg.fetch = sdv_net_fetch;
     cfg.fetch_ud = net;
@@ -214,5 +239,7 @@ int sdv_cmd_tuf_client(int argc, char **argv)
 out:
     sdv_tuf_client_destroy(client);
     sdv_net_destroy(net);
+    free(metadata_url);
+    free(base_url);
     return rc;
 }

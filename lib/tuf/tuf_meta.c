@@ -582,6 +582,8 @@ void tuf_targets_free(struct tuf_targets *t)
     free(t->roles);
     role_keys_free(&t->succinct_keys);
     meta_free(&t->meta);
+    /* Zeroed, so that freeing twice (a failed load, then the client's destroy) is harmless. */
+    memset(t, 0, sizeof(*t));
 }
 
 enum sdv_err tuf_targets_parse(struct sdv_buf *raw, const char *role, struct tuf_targets *out,

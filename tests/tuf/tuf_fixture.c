@@ -831,6 +831,32 @@ void fx_assert_err_(struct sdv_tuf_client *c, enum sdv_err err, enum sdv_err wan
     }
 }
 
+void fx_refresh_fails_(struct fx_repo *r, enum sdv_err want, const char *needle,
+                       const char *const *updated, const char *file, int line)
+{
+    struct fx_dir_state *expected = fx_dir_capture(r->meta_dir);
+    const char *needles[] = {needle, NULL};
+    struct sdv_tuf_client *c;
+    enum sdv_err err;
+
+    for (size_t i = 0; updated[i] != NULL; i++) {
+        const struct fx_role *role = fx_role(r, updated[i]);
+        const struct fx_file *f = role != NULL ? fx_served(r, role->published_name) : NULL;
+        char *enc = fx_encode(updated[i]), name[FX_NAME_MAX * 3 + 8];
+
+        if (f == NULL)
+            fail_msg("fixture: %s is not published", updated[i]);
+        snprintf(name, sizeof(name), "%s.json", enc);
+        free(enc);
+        fx_dir_state_put(expected, name, f->data, f->len);
+    }
+    err = fx_refresh(r, &c);
+    fx_assert_err_(c, err, want, file, line, needles);
+    fx_dir_assert(expected, r->meta_dir);
+    fx_dir_state_free(expected);
+    sdv_tuf_client_destroy(c);
+}
+
 /* ---- Directory states ------------------------------------------------------------------- */
 
 static int name_cmp(const void *a, const void *b)

@@ -217,6 +217,17 @@ void fx_sha256_hex(const void *data, size_t len, char out[65]);
         enum sdv_err fx_refresh_err_ = fx_refresh((r), &(c));     \
         FX_ASSERT_ERR((c), fx_refresh_err_, (want), __VA_ARGS__); \
     } while (0)
+/*
+ * Runs a refresh with a new client that must fail with want and a message containing needle.
+ * The trusted files must be byte-for-byte as before, except the roles listed after needle
+ * (NULL-terminated), which the spec lets the failing refresh update before the failing step:
+ * those must hold exactly what the server published for them.
+ */
+#define FX_REFRESH_FAILS(r, want, needle, ...)                                              \
+    fx_refresh_fails_((r), (want), (needle), (const char *[]){__VA_ARGS__, NULL}, __FILE__, \
+                      __LINE__)
+void fx_refresh_fails_(struct fx_repo *r, enum sdv_err want, const char *needle,
+                       const char *const *updated, const char *file, int line);
 void fx_assert_err_(struct sdv_tuf_client *c, enum sdv_err err, enum sdv_err want, const char *file,
                     int line, const char *const *needles);
 

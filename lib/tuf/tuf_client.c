@@ -776,10 +776,11 @@ enum sdv_err sdv_tuf_client_find_target(struct sdv_tuf_client *c, const char *pa
         bool seen = false;
         size_t first_child = depth;
 
+        /* 5.6.7.1: a role visited before is skipped, whoever delegates to it again; keying on
+         * the delegating role's loaded copy would let a cycle (A -> B -> A) run to the bound. */
         for (size_t i = 0; i < nvisited && !seen; i++)
-            seen = visited[i].parent == v.parent &&
-                   (visited[i].name == v.name ||
-                    (visited[i].name && v.name && strcmp(visited[i].name, v.name) == 0));
+            seen = visited[i].name == v.name ||
+                   (visited[i].name && v.name && strcmp(visited[i].name, v.name) == 0);
         if (seen)
             continue;
         if (nvisited == c->delegations_max) {

@@ -136,6 +136,12 @@ enum sdv_err sdv_tuf_client_download_target(struct sdv_tuf_client *c,
         err = SDV_ENOMEM;
         goto out;
     }
+    /* Percent-encoding keeps "." and ".." as they are, and "" names no file. */
+    if (strcmp(encoded, "") == 0 || strcmp(encoded, ".") == 0 || strcmp(encoded, "..") == 0) {
+        sdv_tuf_client_set_errmsg(c, "target \"%s\": not usable as a file name", t->path);
+        err = SDV_EINVAL;
+        goto out;
+    }
     err = sdv_buf_printf(&final_path, "%s/%s", target_dir, encoded);
     if (err == SDV_OK)
         err = sdv_buf_printf(&tmp_path, "%s/.%s.part", target_dir, encoded);

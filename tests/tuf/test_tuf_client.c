@@ -628,6 +628,91 @@ static void test_target_not_listed(void **state)
     fx_repo_free(r);
 }
 
+/* A root rotation switches consistent snapshots on: the new root's flag names the files. */
+static void test_consistent_snapshot_switched_by_root(void **state)
+{
+    struct fx_repo *r = repo_with_targets(false);
+    struct sdv_tuf_client *c;
+    char want[512], hex[65];
+    int downloaded = 0;
+
+    (void)state;
+    fx_first_refresh(r);
+    r->consistent_snapshot = true;
+    r->root.version = 2;
+    r->timestamp.version = 2;
+    r->snapshot.version = 2;
+    r->targets.version = 2;
+    fx_publish(r);
+    FX_ASSERT_REFRESH(r, c, SDV_OK, "");
+    assert_requests(r, "2.root.json 3.root.json timestamp.json 2.snapshot.json 2.targets.json");
+    assert_true(sdv_tuf_client_consistent_snapshot(c));
+    fx_assert_trusted_top(r, c);
+    fx_requests_clear(r);
+    assert_int_equal(download(r, c, "file.bin", &downloaded), SDV_OK);
+    fx_sha256_hex(file_body, strlen(file_body), hex);
+    snprintf(want, sizeof(want), "targets/%s.file.bin", hex);
+    assert_requests(r, want);
+    sdv_tuf_client_destroy(c);
+    fx_repo_free(r);
+}
+
+static enum sdv_err failing_fetch(void *ud, const char *url, uint64_t max_len, sdv_tuf_sink_fn sink,
+                                  void *sink_ud)
+{
+    struct fx_repo *r = ud;
+
+    if (strcmp(url, FX_BASE_URL "timestamp.json") == 0)
+        return SDV_ENET;
+    return fx_fetch(r, url, max_len, sink, sink_ud);
+}
+
+static void test_transport_error(void **state)
+{
+    struct fx_repo *r = repo_with_targets(false);
+
+    (void)state;
+    fx_first_refresh(r);
+    r->cfg.fetch = failing_fetch;
+    FX_REFRESH_FAILS(r, SDV_ENET, "timestamp: downloading timestamp.json failed", NULL);
+    /* A missing timestamp is an error too (only a missing N+1.root.json is normal). */
+    r->cfg.fetch = fx_fetch;
+    fx_unserve(r, "timestamp.json");
+    FX_REFRESH_FAILS(r, SDV_ENOENT, "timestamp: timestamp.json not found", NULL);
+    fx_repo_free(r);
+}
+
+/* Target paths are file names inside target_dir, whatever they contain. */
+static void test_target_paths_stay_inside(void **state)
+{
+    static const char *const odd[] = {"..", ".", ""};
+    struct fx_repo *r = fx_repo_new(false);
+    struct sdv_tuf_client *c;
+    int downloaded = 0;
+
+    (void)state;
+    fx_target_add(r, "targets", "../../evil", "evil", 4);
+    fx_target_add(r, "targets", "a/../../b", "b", 1);
+    for (size_t i = 0; i < 3; i++)
+        fx_target_add(r, "targets", odd[i], "odd", 3);
+    fx_first_refresh(r);
+    FX_ASSERT_REFRESH(r, c, SDV_OK, "");
+    assert_int_equal(download(r, c, "../../evil", &downloaded), SDV_OK);
+    assert_int_equal(downloaded, 1);
+    assert_int_equal(download(r, c, "a/../../b", &downloaded), SDV_OK);
+    assert_file(r->target_dir, "..%2F..%2Fevil", "evil", 4);
+    assert_file(r->target_dir, "a%2F..%2F..%2Fb", "b", 1);
+    /* "..", "." and "" cannot be file names: refused before any download. */
+    fx_requests_clear(r);
+    for (size_t i = 0; i < 3; i++)
+        FX_ASSERT_ERR(c, download(r, c, odd[i], &downloaded), SDV_EINVAL, "file name");
+    assert_requests(r, "");
+    assert_dir_list(r->target_dir, "..%2F..%2Fevil a%2F..%2F..%2Fb");
+    assert_dir_list(r->tmp_dir, "meta targets");
+    sdv_tuf_client_destroy(c);
+    fx_repo_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +737,9 @@ int main(void)
             cmocka_unit_test(test_target_missing_on_server),
             cmocka_unit_test(test_target_unknown_hash_algorithm),
             cmocka_unit_test(test_target_not_listed),
+            cmocka_unit_test(test_consistent_snapshot_switched_by_root),
+            cmocka_unit_test(test_transport_error),
+            cmocka_unit_test(test_target_paths_stay_inside),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,7 +37,8 @@ struct sdv_tuf_client {
     struct tuf_targets targets;
     bool have_targets;
     struct loaded_role **delegated;
-    size_t delegated_count;
+    size_t delegated_count, delegated_cap;
+    json_t *delegated_index; /* delegated_key() -> index into delegated */
 
     char errmsg[1024];
     struct tuf_err err;
@@ -238,6 +239,11 @@ enum sdv_err sdv_tuf_client_create(const struct sdv_tuf_client_config *cfg,
         return SDV_ENOMEM;
     c->err.msg = c->errmsg;
     c->err.msg_len = sizeof(c->errmsg);
+    c->delegated_index = json_object();
+    if (c->delegated_index == NULL) {
+        err = SDV_ENOMEM;
+        goto fail;
+    }
     c->metadata_dir = strdup(cfg->metadata_dir);
     c->metadata_url = strdup(cfg->metadata_url != NULL ? cfg->metadata_url : "");
     if (c->metadata_dir == NULL || c->metadata_url == NULL) {
@@ -285,6 +291,7 @@ void sdv_tuf_client_destroy(struct sdv_tuf_client *c)
         free(c->delegated[i]);
     }
     free(c->delegated);
+    json_decref(c->delegated_index);
     tuf_targets_free(&c->targets);
     tuf_snapshot_free(&c->snapshot);
     tuf_timestamp_free(&c->timestamp);
@@ -694,19 +701,32 @@ enum sdv_err sdv_tuf_client_refresh(struct sdv_tuf_client *c)
     return err;
 }
 
+/* Key of a loaded delegated role in the client's index: the delegating role's identity and the
+ * role name (a role reached through two parents is verified against each parent's keys). */
+static enum sdv_err delegated_key(const struct tuf_targets *parent, const char *name,
+                                  struct sdv_buf *key)
+{
+    sdv_buf_init(key, SDV_TUF_NAME_LEN_MAX + 64);
+    return sdv_buf_printf(key, "%p\n%s", (const void *)parent, name);
+}
+
 /* Returns a delegated role loaded through parent, loading it on first use. */
 static enum sdv_err get_delegated(struct sdv_tuf_client *c, const char *name,
                                   const struct tuf_targets *parent, const struct loaded_role **out)
 {
     const struct tuf_role_keys *keys = NULL;
-    struct loaded_role *lr, **grown;
+    struct loaded_role *lr;
+    struct sdv_buf key;
+    const json_t *idx;
     enum sdv_err err;
 
-    for (size_t i = 0; i < c->delegated_count; i++) {
-        if (c->delegated[i]->parent == parent && strcmp(c->delegated[i]->name, name) == 0) {
-            *out = c->delegated[i];
-            return SDV_OK;
-        }
+    err = delegated_key(parent, name, &key);
+    if (err != SDV_OK)
+        goto out;
+    idx = json_object_get(c->delegated_index, (const char *)key.data);
+    if (idx != NULL) {
+        *out = c->delegated[json_integer_value(idx)];
+        goto out;
     }
     if (parent->succinct) {
         keys = &parent->succinct_keys;
@@ -715,32 +735,46 @@ static enum sdv_err get_delegated(struct sdv_tuf_client *c, const char *name,
             if (strcmp(parent->roles[i].name, name) == 0)
                 keys = &parent->roles[i].keys;
     }
-    if (keys == NULL)
-        return SDV_ENOTARGET;
+    if (keys == NULL) {
+        err = SDV_ENOTARGET;
+        goto out;
+    }
+    if (c->delegated_count == c->delegated_cap) {
+        size_t cap = c->delegated_cap ? 2 * c->delegated_cap : 16;
+        struct loaded_role **grown = realloc(c->delegated, cap * sizeof(*grown));
+
+        if (grown == NULL) {
+            err = SDV_ENOMEM;
+            goto out;
+        }
+        c->delegated = grown;
+        c->delegated_cap = cap;
+    }
     lr = calloc(1, sizeof(*lr));
-    grown = realloc(c->delegated, (c->delegated_count + 1) * sizeof(*grown));
-    if (lr == NULL || grown == NULL) {
+    if (lr == NULL || (lr->name = strdup(name)) == NULL) {
         free(lr);
-        if (grown != NULL)
-            c->delegated = grown;
-        return SDV_ENOMEM;
+        err = SDV_ENOMEM;
+        goto out;
     }
-    c->delegated = grown;
-    lr->name = strdup(name);
     lr->parent = parent;
-    if (lr->name == NULL) {
-        free(lr);
-        return SDV_ENOMEM;
-    }
     err = load_targets_role(c, name, &parent->delegation_keys, keys, &lr->t);
+    if (err == SDV_OK && json_object_set_new(c->delegated_index, (const char *)key.data,
+                                             json_integer((json_int_t)c->delegated_count)) != 0) {
+        tuf_targets_free(&lr->t);
+        err = SDV_ENOMEM;
+    }
     if (err != SDV_OK) {
         free(lr->name);
         free(lr);
-        return err;
+        goto out;
     }
+    /* The exact bytes were needed to persist the file; only the parsed form is used now. */
+    sdv_buf_free(&lr->t.meta.raw);
     c->delegated[c->delegated_count++] = lr;
     *out = lr;
-    return SDV_OK;
+out:
+    sdv_buf_free(&key);
+    return err;
 }
 
 struct visit {

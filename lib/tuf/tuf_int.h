@@ -27,6 +27,9 @@ enum tuf_role_type {
 struct tuf_key {
     const char *keyid; /* borrowed from the document */
     struct sdv_key *key;
+    /* Our own id of the public key (sdv_key_id): the same key listed under two keyids (another
+     * spelling of the key object) has one canonical id, so it counts once towards a threshold. */
+    char canon_id[SDV_KEYID_STR_LEN];
 };
 
 struct tuf_keyring {

@@ -198,6 +198,10 @@ static enum sdv_err keyring_parse(const json_t *keys, const char *role, struct t
             tuf_errf(e, "%s: key %s cannot be parsed: %s", role, keyid, sdv_strerror(err));
             return SDV_EPARSE;
         }
+        if (k->key != NULL && sdv_key_id(k->key, k->canon_id) != SDV_OK) {
+            tuf_errf(e, "%s: key %s: cannot compute its key id", role, keyid);
+            return SDV_ECRYPTO;
+        }
     }
     return SDV_OK;
 }
@@ -496,7 +500,7 @@ static enum sdv_err delegations_parse(const json_t *d, const char *role, struct 
         return SDV_EPARSE;
     }
     if (succinct != NULL) {
-        int64_t bits;
+        int64_t bits = 0;
 
         if (!json_is_object(succinct)) {
             tuf_errf(e, "%s: \"succinct_roles\" is not an object", what);
@@ -639,26 +643,29 @@ enum sdv_err tuf_verify_signatures(const struct tuf_meta *meta, const char *role
         const json_t *s = json_array_get(sigs, i);
         const char *keyid = json_string_value(json_object_get(s, "keyid"));
         const char *hex = json_string_value(json_object_get(s, "sig"));
-        const struct sdv_key *key = NULL;
+        const struct tuf_key *key = NULL;
         uint8_t sig[SDV_SIG_LEN_MAX];
         size_t sig_len, j;
         bool authorised = false, dup = false;
 
         for (j = 0; j < keys->keyid_count && !authorised; j++)
             authorised = strcmp(keys->keyids[j], keyid) == 0;
-        for (j = 0; j < (size_t)valid && !dup; j++)
-            dup = strcmp(counted[j], keyid) == 0;
-        if (!authorised || dup)
+        if (!authorised)
             continue;
         for (j = 0; j < keyring->count && key == NULL; j++)
             if (strcmp(keyring->keys[j].keyid, keyid) == 0)
-                key = keyring->keys[j].key;
-        if (key == NULL)
+                key = &keyring->keys[j];
+        if (key == NULL || key->key == NULL)
+            continue;
+        /* Distinct keys count, not distinct keyids: compare our canonical key ids. */
+        for (j = 0; j < (size_t)valid && !dup; j++)
+            dup = strcmp(counted[j], key->canon_id) == 0;
+        if (dup)
             continue;
         if (sdv_hex_decode(hex, strlen(hex), sig, sizeof(sig), &sig_len) != SDV_OK)
             continue;
-        if (sdv_key_verify(key, canon.data, canon.len, sig, sig_len) == SDV_OK)
-            counted[valid++] = keyid;
+        if (sdv_key_verify(key->key, canon.data, canon.len, sig, sig_len) == SDV_OK)
+            counted[valid++] = key->canon_id;
     }
     if (valid < keys->threshold) {
         tuf_errf(e, "%s: signature threshold not met: %llu valid of %llu required", role,

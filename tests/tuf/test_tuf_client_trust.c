@@ -258,6 +258,58 @@ static void test_threshold_duplicate_signature(void **state)
     fx_repo_free(r);
 }
 
+#define ALIAS_KEYID "alias-of-the-first-timestamp-key"
+
+/* Root lists the first timestamp key a second time, under another keyid and with an extra field
+ * (another spelling of the same public key), and authorises both keyids for timestamp. */
+static void alias_timestamp_key(json_t *signed_obj, void *ud)
+{
+    const struct fx_key *k = ud;
+    json_t *obj = NULL;
+
+    assert_int_equal(sdv_key_to_tuf(k->key, &obj), SDV_OK);
+    json_object_set_new(obj, "keyid_hash_algorithms", json_pack("[ss]", "sha256", "sha512"));
+    json_object_set_new(json_object_get(signed_obj, "keys"), ALIAS_KEYID, obj);
+    json_array_append_new(
+            json_object_get(json_object_get(json_object_get(signed_obj, "roles"), "timestamp"),
+                            "keyids"),
+            json_string(ALIAS_KEYID));
+}
+
+static void test_threshold_same_key_two_keyids(void **state)
+{
+    struct fx_repo *r = fx_repo_new(false);
+    struct fx_key *k1 = fx_repo_key(r, SDV_KEY_ED25519), *k2 = fx_repo_key(r, SDV_KEY_ED25519);
+    json_t *env, *sigs, *alias_sig;
+    struct sdv_tuf_client *c;
+
+    (void)state;
+    fx_role_set_keys(&r->timestamp, 2, (struct fx_key *[]){k1, k2, NULL});
+    r->root.mutate = alias_timestamp_key;
+    r->root.mutate_ud = k1;
+    fx_first_refresh(r);
+
+    /* One key's signature listed under both of its keyids must not meet threshold 2. */
+    r->timestamp.version++;
+    fx_role_set_signers(&r->timestamp, (struct fx_key *[]){k1, NULL});
+    fx_publish(r);
+    env = fx_role_build(r, &r->timestamp);
+    sigs = json_object_get(env, "signatures");
+    alias_sig = json_deep_copy(json_array_get(sigs, 0));
+    json_object_set_new(alias_sig, "keyid", json_string(ALIAS_KEYID));
+    json_array_append_new(sigs, alias_sig);
+    fx_serve_json(r, "timestamp.json", env);
+    json_decref(env);
+    FX_REFRESH_FAILS(r, SDV_ESIG, "1 valid of 2", NULL);
+
+    /* The second, distinct key makes it valid. */
+    fx_role_set_signers(&r->timestamp, (struct fx_key *[]){k1, k2, NULL});
+    fx_publish(r);
+    FX_ASSERT_REFRESH(r, c, SDV_OK, "");
+    sdv_tuf_client_destroy(c);
+    fx_repo_free(r);
+}
+
 static void test_threshold_key_of_other_role(void **state)
 {
     struct fx_key *k1, *k2;
@@ -575,6 +627,7 @@ int main(void)
             cmocka_unit_test(test_threshold_two_of_two),
             cmocka_unit_test(test_threshold_below),
             cmocka_unit_test(test_threshold_duplicate_signature),
+            cmocka_unit_test(test_threshold_same_key_two_keyids),
             cmocka_unit_test(test_threshold_key_of_other_role),
             cmocka_unit_test(test_signed_by_unlisted_key),
             cmocka_unit_test(test_root_rotation_chain),

@@ -10,6 +10,10 @@ SDV=$(realpath "${1:?usage: test_expiry_faketime.sh SDV SDV_TUF_CLIENT}")
 CLIENT=$(realpath "${2:?usage: test_expiry_faketime.sh SDV SDV_TUF_CLIENT}")
 command -v faketime >/dev/null || { echo "faketime is not installed (Debian package faketime)"; exit 1; }
 
+# Under AddressSanitizer, faketime's LD_PRELOAD library comes before the ASan runtime; ASan's
+# link-order check would abort, and is safe to skip for this preload.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sdv-faketime-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"

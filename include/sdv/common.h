@@ -123,6 +123,15 @@ typedef enum sdv_err (*sdv_sink_fn)(void *ud, const void *data, size_t len);
  */
 enum sdv_err sdv_fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/*
+ * Writes all of data[0..len) to the open descriptor fd, retrying on EINTR and short writes.
+ * data is borrowed and may be NULL only when len is 0; fd stays open and owned by the caller.
+ * Returns SDV_OK, SDV_EIO if write() makes no progress, or the mapped errno of a failed write,
+ * after which an unknown prefix of data may have been written. Safe to call from several
+ * threads on different descriptors.
+ */
+enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len);
+
 /* Reads a whole file into out (which must be initialised; its max bounds the size).
  * SDV_ENOENT if missing, SDV_ETOOBIG if larger than out->max. */
 enum sdv_err sdv_fs_read(const char *path, struct sdv_buf *out);

@@ -66,9 +66,12 @@ static enum sdv_err fsync_parent(const char *path)
     return SDV_OK;
 }
 
-/* Writes all of p, retrying on EINTR and short writes. */
-static enum sdv_err write_all(int fd, const uint8_t *p, size_t n)
+enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len)
 {
+    const uint8_t *p = data;
+    size_t n = len;
+
+    assert(data != NULL || len == 0);
     while (n > 0) {
         ssize_t w = write(fd, p, n);
 
@@ -142,7 +145,7 @@ enum sdv_err sdv_fs_write_atomic(const char *path, const void *data, size_t len,
     err = create_temp(path, mode, &tmp, &fd);
     if (err != SDV_OK)
         return err;
-    err = write_all(fd, data, len);
+    err = sdv_fs_write_all(fd, data, len);
     if (err != SDV_OK)
         goto fail;
     if (fsync(fd) != 0) {

@@ -23,26 +23,16 @@ struct target_sink {
 static enum sdv_err target_sink_write(void *ud, const void *data, size_t len)
 {
     struct target_sink *s = ud;
-    const uint8_t *p = data;
-    size_t off = 0;
+    enum sdv_err err = SDV_OK;
 
     if (len > s->max - s->written)
         return SDV_ETOOBIG;
-    for (size_t i = 0; i < s->hash_count; i++) {
-        enum sdv_err err = sdv_hash_update(s->hashes[i], data, len);
-
-        if (err != SDV_OK)
-            return err;
-    }
-    while (off < len) {
-        ssize_t n = write(s->fd, p + off, len - off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sdv_err_from_errno(errno);
-        off += (size_t)n;
-    }
+    for (size_t i = 0; i < s->hash_count && err == SDV_OK; i++)
+        err = sdv_hash_update(s->hashes[i], data, len);
+    if (err == SDV_OK)
+        err = sdv_fs_write_all(s->fd, data, len);
+    if (err != SDV_OK)
+        return err;
     s->written += len;
     return SDV_OK;
 }

@@ -404,22 +404,6 @@ struct copy_ctx {
     char last_dir[TUF_REPO_PATH_MAX]; /* the target directory created last */
 };
 
-static enum sdv_err write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return sdv_err_from_errno(errno);
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return SDV_OK;
-}
-
 /* Streams src into a temporary file next to dst, hashing when ctx hashes are given, then renames
  * it over dst. */
 static enum sdv_err stream_copy(struct copy_ctx *ctx, const char *src, const char *dst, int hash,
@@ -468,7 +452,7 @@ static enum sdv_err stream_copy(struct copy_ctx *ctx, const char *src, const cha
                 err = sdv_hash_update(ctx->sha512, ctx->block, (size_t)n);
         }
         if (err == SDV_OK)
-            err = write_all(out, ctx->block, (size_t)n);
+            err = sdv_fs_write_all(out, ctx->block, (size_t)n);
     }
     close(in);
     if (err == SDV_OK && fchmod(out, 0644) != 0)

@@ -110,6 +110,36 @@ enum sdv_err sdv_tuf_repo_sign(struct sdv_tuf_repo *repo, const char *role,
     return tuf_repo_save(repo);
 }
 
+/* Starts a command that regenerates role idx (snapshot or timestamp); when key is given, it must
+ * be private and authorised for idx, and its id is left in keyid. */
+static enum sdv_err begin_generated(struct sdv_tuf_repo *repo, size_t idx,
+                                    const struct sdv_key *key, char keyid[SDV_KEYID_STR_LEN])
+{
+    enum sdv_err err;
+
+    tuf_repo_begin(repo);
+    if (key == NULL)
+        return SDV_OK;
+    err = key_id_private(repo, key, keyid);
+    if (err == SDV_OK)
+        err = check_authorised(repo, idx, keyid);
+    return err;
+}
+
+/* Ends such a command after role idx got its new content: applies the version rule, signs with
+ * key when given (keyid from begin_generated) and saves. */
+static enum sdv_err finish_generated(struct sdv_tuf_repo *repo, size_t idx,
+                                     const struct sdv_key *key, const char *keyid)
+{
+    enum sdv_err err = tuf_repo_role_changed(repo, idx);
+
+    if (err == SDV_OK && key != NULL)
+        err = sign_role(repo, idx, key, keyid);
+    if (err != SDV_OK)
+        return err;
+    return tuf_repo_save(repo);
+}
+
 static enum sdv_err sha256_hex(const void *p, size_t n, char hex[65])
 {
     uint8_t d[32];
@@ -140,14 +170,9 @@ enum sdv_err sdv_tuf_repo_snapshot(struct sdv_tuf_repo *repo, const struct sdv_k
 
     if (repo == NULL)
         return SDV_EINVAL;
-    tuf_repo_begin(repo);
-    if (key != NULL) {
-        err = key_id_private(repo, key, keyid);
-        if (err == SDV_OK)
-            err = check_authorised(repo, TUF_REPO_SNAPSHOT, keyid);
-        if (err != SDV_OK)
-            return err;
-    }
+    err = begin_generated(repo, TUF_REPO_SNAPSHOT, key, keyid);
+    if (err != SDV_OK)
+        return err;
     err = load_all(repo);
     if (err == SDV_OK && (flags & SDV_TUF_REPO_SNAPSHOT_HASHES))
         err = tuf_repo_save(repo);
@@ -185,12 +210,7 @@ enum sdv_err sdv_tuf_repo_snapshot(struct sdv_tuf_repo *repo, const struct sdv_k
             json_decref(meta);
         return err;
     }
-    err = tuf_repo_role_changed(repo, TUF_REPO_SNAPSHOT);
-    if (err == SDV_OK && key != NULL)
-        err = sign_role(repo, TUF_REPO_SNAPSHOT, key, keyid);
-    if (err != SDV_OK)
-        return err;
-    return tuf_repo_save(repo);
+    return finish_generated(repo, TUF_REPO_SNAPSHOT, key, keyid);
 }
 
 enum sdv_err sdv_tuf_repo_timestamp(struct sdv_tuf_repo *repo, const struct sdv_key *key)
@@ -202,14 +222,9 @@ enum sdv_err sdv_tuf_repo_timestamp(struct sdv_tuf_repo *repo, const struct sdv_
 
     if (repo == NULL)
         return SDV_EINVAL;
-    tuf_repo_begin(repo);
-    if (key != NULL) {
-        err = key_id_private(repo, key, keyid);
-        if (err == SDV_OK)
-            err = check_authorised(repo, TUF_REPO_TIMESTAMP, keyid);
-        if (err != SDV_OK)
-            return err;
-    }
+    err = begin_generated(repo, TUF_REPO_TIMESTAMP, key, keyid);
+    if (err != SDV_OK)
+        return err;
     err = tuf_repo_role_load(repo, TUF_REPO_SNAPSHOT);
     if (err == SDV_OK)
         err = tuf_repo_role_load(repo, TUF_REPO_TIMESTAMP);
@@ -232,12 +247,7 @@ enum sdv_err sdv_tuf_repo_timestamp(struct sdv_tuf_repo *repo, const struct sdv_
     if (meta == NULL ||
         json_object_set_new(tuf_repo_signed(repo->roles[TUF_REPO_TIMESTAMP].md), "meta", meta))
         return SDV_ENOMEM;
-    err = tuf_repo_role_changed(repo, TUF_REPO_TIMESTAMP);
-    if (err == SDV_OK && key != NULL)
-        err = sign_role(repo, TUF_REPO_TIMESTAMP, key, keyid);
-    if (err != SDV_OK)
-        return err;
-    return tuf_repo_save(repo);
+    return finish_generated(repo, TUF_REPO_TIMESTAMP, key, keyid);
 }
 
 /* ---- Checks ----------------------------------------------------------------------------- */

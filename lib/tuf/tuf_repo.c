@@ -582,6 +582,36 @@ static void copy_msg(const struct sdv_tuf_repo *repo, enum sdv_err err, char *er
         snprintf(errmsg, errmsg_len, "%s", sdv_strerror(err));
 }
 
+/* Checks the arguments init and open share and allocates the handle into *repo; on failure
+ * copies the message into errmsg. */
+static enum sdv_err repo_start(const char *dir, int64_t now, struct sdv_tuf_repo **out,
+                               struct sdv_tuf_repo **repo, char *errmsg, size_t errmsg_len)
+{
+    enum sdv_err err = SDV_EINVAL;
+
+    *repo = NULL;
+    if (out != NULL && dir != NULL && *dir != '\0') {
+        *out = NULL;
+        err = repo_create(dir, now, repo);
+    }
+    if (err != SDV_OK)
+        copy_msg(NULL, err, errmsg, errmsg_len);
+    return err;
+}
+
+/* Hands repo to the caller when err is SDV_OK; otherwise copies the message and closes it. */
+static enum sdv_err repo_finish(struct sdv_tuf_repo *repo, enum sdv_err err,
+                                struct sdv_tuf_repo **out, char *errmsg, size_t errmsg_len)
+{
+    if (err == SDV_OK) {
+        *out = repo;
+        return SDV_OK;
+    }
+    copy_msg(repo, err, errmsg, errmsg_len);
+    sdv_tuf_repo_close(repo);
+    return err;
+}
+
 enum sdv_err sdv_tuf_repo_init(const char *dir, int consistent_snapshot, int64_t now,
                                struct sdv_tuf_repo **out, char *errmsg, size_t errmsg_len)
 {
@@ -592,16 +622,9 @@ enum sdv_err sdv_tuf_repo_init(const char *dir, int consistent_snapshot, int64_t
     enum sdv_err err;
     json_t *sgn, *roles;
 
-    if (out == NULL || dir == NULL || *dir == '\0') {
-        copy_msg(NULL, SDV_EINVAL, errmsg, errmsg_len);
-        return SDV_EINVAL;
-    }
-    *out = NULL;
-    err = repo_create(dir, now, &repo);
-    if (err != SDV_OK) {
-        copy_msg(NULL, err, errmsg, errmsg_len);
+    err = repo_start(dir, now, out, &repo, errmsg, errmsg_len);
+    if (err != SDV_OK)
         return err;
-    }
     err = tuf_repo_path(repo, path, sizeof(path), "staged", "root.json");
     if (err == SDV_OK && stat(path, &st) == 0)
         err = tuf_repo_err(repo, SDV_EEXIST, "%s already holds a repository", dir);
@@ -624,20 +647,20 @@ enum sdv_err sdv_tuf_repo_init(const char *dir, int consistent_snapshot, int64_t
         err = init_version(repo, i);
     }
     if (err != SDV_OK)
-        goto fail;
+        goto done;
     sgn = tuf_repo_signed(repo->roles[TUF_REPO_ROOT].md);
     roles = json_object();
     if (roles == NULL || json_object_set_new(sgn, "roles", roles) != 0 ||
         json_object_set_new(sgn, "keys", json_object()) != 0 ||
         json_object_set_new(sgn, "consistent_snapshot", json_boolean(consistent_snapshot)) != 0) {
         err = SDV_ENOMEM;
-        goto fail;
+        goto done;
     }
     for (size_t i = 0; i < 4; i++) {
         if (json_object_set_new(roles, top_names[i],
                                 json_pack("{s:[], s:i}", "keyids", "threshold", 1)) != 0) {
             err = SDV_ENOMEM;
-            goto fail;
+            goto done;
         }
     }
     if (json_object_set_new(tuf_repo_signed(repo->roles[TUF_REPO_TARGETS].md), "targets",
@@ -647,17 +670,11 @@ enum sdv_err sdv_tuf_repo_init(const char *dir, int consistent_snapshot, int64_t
         json_object_set_new(tuf_repo_signed(repo->roles[TUF_REPO_TIMESTAMP].md), "meta",
                             json_pack("{s:{s:i}}", "snapshot.json", "version", 1)) != 0) {
         err = SDV_ENOMEM;
-        goto fail;
+        goto done;
     }
     err = tuf_repo_save(repo);
-    if (err != SDV_OK)
-        goto fail;
-    *out = repo;
-    return SDV_OK;
-fail:
-    copy_msg(repo, err, errmsg, errmsg_len);
-    sdv_tuf_repo_close(repo);
-    return err;
+done:
+    return repo_finish(repo, err, out, errmsg, errmsg_len);
 }
 
 enum sdv_err sdv_tuf_repo_open(const char *dir, int64_t now, struct sdv_tuf_repo **out,
@@ -666,28 +683,15 @@ enum sdv_err sdv_tuf_repo_open(const char *dir, int64_t now, struct sdv_tuf_repo
     struct sdv_tuf_repo *repo = NULL;
     enum sdv_err err;
 
-    if (out == NULL || dir == NULL || *dir == '\0') {
-        copy_msg(NULL, SDV_EINVAL, errmsg, errmsg_len);
-        return SDV_EINVAL;
-    }
-    *out = NULL;
-    err = repo_create(dir, now, &repo);
-    if (err != SDV_OK) {
-        copy_msg(NULL, err, errmsg, errmsg_len);
+    err = repo_start(dir, now, out, &repo, errmsg, errmsg_len);
+    if (err != SDV_OK)
         return err;
-    }
     err = tuf_repo_role_load(repo, TUF_REPO_ROOT);
     if (err == SDV_ENOENT)
         tuf_repo_err(repo, err, "%s is not a repository (no staged/root.json)", dir);
     if (err == SDV_OK)
         err = tuf_repo_load_published(repo);
-    if (err != SDV_OK) {
-        copy_msg(repo, err, errmsg, errmsg_len);
-        sdv_tuf_repo_close(repo);
-        return err;
-    }
-    *out = repo;
-    return SDV_OK;
+    return repo_finish(repo, err, out, errmsg, errmsg_len);
 }
 
 void sdv_tuf_repo_close(struct sdv_tuf_repo *repo)

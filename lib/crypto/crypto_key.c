@@ -121,8 +121,10 @@ enum sdv_err sdv_key_generate(enum sdv_key_type type, unsigned rsa_bits, struct 
     return sdv_crypto_key_wrap(pkey, 1, out);
 }
 
-/* Parses a public key (SubjectPublicKeyInfo PEM) only. */
-static enum sdv_err key_parse_public_pem(const void *pem, size_t len, EVP_PKEY **out)
+/* Parses one key from PEM: the private key (PKCS#8 or traditional) when private_half, else a
+ * public key (SubjectPublicKeyInfo) only. SDV_EPARSE, with the error queue cleared, when pem
+ * holds no such key. */
+static enum sdv_err key_parse_pem(const void *pem, size_t len, int private_half, EVP_PKEY **out)
 {
     BIO *bio;
 
@@ -134,7 +136,11 @@ static enum sdv_err key_parse_public_pem(const void *pem, size_t len, EVP_PKEY *
         ERR_clear_error();
         return SDV_ENOMEM;
     }
-    *out = PEM_read_bio_PUBKEY(bio, NULL, key_no_passphrase, NULL);
+    if (private_half) {
+        *out = PEM_read_bio_PrivateKey(bio, NULL, key_no_passphrase, NULL);
+    } else {
+        *out = PEM_read_bio_PUBKEY(bio, NULL, key_no_passphrase, NULL);
+    }
     BIO_free(bio);
     if (*out == NULL) {
         ERR_clear_error();
@@ -147,7 +153,6 @@ enum sdv_err sdv_key_load_pem(const void *pem, size_t len, struct sdv_key **out)
 {
     EVP_PKEY *pkey;
     enum sdv_err err;
-    BIO *bio;
 
     if (pem == NULL || out == NULL) {
         return SDV_EINVAL;
@@ -155,19 +160,15 @@ enum sdv_err sdv_key_load_pem(const void *pem, size_t len, struct sdv_key **out)
     if (len > SDV_KEY_PEM_LEN_MAX) {
         return SDV_ETOOBIG;
     }
-    bio = BIO_new_mem_buf(pem, (int)len);
-    if (bio == NULL) {
-        ERR_clear_error();
-        return SDV_ENOMEM;
-    }
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, key_no_passphrase, NULL);
-    BIO_free(bio);
-    if (pkey != NULL) {
+    err = key_parse_pem(pem, len, 1, &pkey);
+    if (err == SDV_OK) {
         return sdv_crypto_key_wrap(pkey, 1, out);
     }
-    /* Not a private key: the queue holds the decoder's complaint, which is expected. */
-    ERR_clear_error();
-    err = key_parse_public_pem(pem, len, &pkey);
+    if (err != SDV_EPARSE) {
+        return err;
+    }
+    /* Not a private key: perhaps a public one. */
+    err = key_parse_pem(pem, len, 0, &pkey);
     if (err != SDV_OK) {
         return err;
     }
@@ -207,24 +208,26 @@ static enum sdv_err key_bio_append(BIO *bio, struct sdv_buf *out)
     return sdv_buf_append(out, data, (size_t)len);
 }
 
-enum sdv_err sdv_key_private_pem(const struct sdv_key *key, struct sdv_buf *out)
+/* Appends the PEM form of key to out: its private half (PKCS#8) when private_half, else its
+ * public half (SubjectPublicKeyInfo). The private half goes through a secure-memory BIO, which is
+ * wiped when freed. */
+static enum sdv_err key_write_pem(const struct sdv_key *key, int private_half, struct sdv_buf *out)
 {
     enum sdv_err err;
     BIO *bio;
+    int ok;
 
-    if (key == NULL || out == NULL) {
-        return SDV_EINVAL;
-    }
-    if (!key->has_private) {
-        return SDV_EINVAL;
-    }
-    /* A secure-memory BIO is wiped when freed. */
-    bio = BIO_new(BIO_s_secmem());
+    bio = BIO_new(private_half ? BIO_s_secmem() : BIO_s_mem());
     if (bio == NULL) {
         ERR_clear_error();
         return SDV_ENOMEM;
     }
-    if (PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1) {
+    if (private_half) {
+        ok = PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL);
+    } else {
+        ok = PEM_write_bio_PUBKEY(bio, key->pkey);
+    }
+    if (ok != 1) {
         ERR_clear_error();
         err = SDV_ECRYPTO;
     } else {
@@ -234,27 +237,23 @@ enum sdv_err sdv_key_private_pem(const struct sdv_key *key, struct sdv_buf *out)
     return err;
 }
 
-enum sdv_err sdv_key_public_pem(const struct sdv_key *key, struct sdv_buf *out)
+enum sdv_err sdv_key_private_pem(const struct sdv_key *key, struct sdv_buf *out)
 {
-    enum sdv_err err;
-    BIO *bio;
-
     if (key == NULL || out == NULL) {
         return SDV_EINVAL;
     }
-    bio = BIO_new(BIO_s_mem());
-    if (bio == NULL) {
-        ERR_clear_error();
-        return SDV_ENOMEM;
+    if (!key->has_private) {
+        return SDV_EINVAL;
     }
-    if (PEM_write_bio_PUBKEY(bio, key->pkey) != 1) {
-        ERR_clear_error();
-        err = SDV_ECRYPTO;
-    } else {
-        err = key_bio_append(bio, out);
+    return key_write_pem(key, 1, out);
+}
+
+enum sdv_err sdv_key_public_pem(const struct sdv_key *key, struct sdv_buf *out)
+{
+    if (key == NULL || out == NULL) {
+        return SDV_EINVAL;
     }
-    BIO_free(bio);
-    return err;
+    return key_write_pem(key, 0, out);
 }
 
 /* Maps a TUF keytype/scheme pair to our key type; SDV_EUNSUPPORTED for anything else. */
@@ -340,7 +339,7 @@ enum sdv_err sdv_key_from_tuf(const json_t *obj, struct sdv_key **out)
         if (pub_len > SDV_KEY_PEM_LEN_MAX) {
             return SDV_EPARSE;
         }
-        err = key_parse_public_pem(pub, pub_len, &pkey);
+        err = key_parse_pem(pub, pub_len, 0, &pkey);
         if (err != SDV_OK) {
             return err;
         }

@@ -24,14 +24,6 @@
 static const char file_body[] = "firmware image 1.0\n";
 static const char sub_body[] = "a file in a subdirectory\n";
 
-static void assert_requests(const struct fx_repo *r, const char *want)
-{
-    char *got = fx_requests_str(r);
-
-    assert_string_equal(got, want);
-    free(got);
-}
-
 static void assert_dir_list(const char *dir, const char *want)
 {
     char *got = fx_dir_list(dir);
@@ -86,7 +78,7 @@ static void test_first_refresh_plain(void **state)
     fx_publish(r);
     fx_trust_root(r, 1);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json timestamp.json snapshot.json targets.json");
+    fx_assert_requests(r, "2.root.json timestamp.json snapshot.json targets.json");
     fx_assert_trusted_top(r, c);
     assert_false(sdv_tuf_client_consistent_snapshot(c));
     assert_dir_list(r->meta_dir, "root.json snapshot.json targets.json timestamp.json");
@@ -107,12 +99,12 @@ static void test_first_refresh_plain(void **state)
                   sdv_tuf_client_download_target(c, &t, r->target_dir, FX_TARGET_URL, &downloaded),
                   SDV_OK, "");
     assert_int_equal(downloaded, 1);
-    assert_requests(r, "targets/file.bin");
+    fx_assert_requests(r, "targets/file.bin");
     assert_int_equal(fx_request_max_len(r, "targets/file.bin"), strlen(file_body));
     assert_file(r->target_dir, "file.bin", file_body, strlen(file_body));
     assert_int_equal(download(r, c, "dir/sub one.bin", &downloaded), SDV_OK);
     assert_int_equal(downloaded, 1);
-    assert_requests(r, "targets/file.bin targets/dir/sub%20one.bin");
+    fx_assert_requests(r, "targets/file.bin targets/dir/sub%20one.bin");
     assert_file(r->target_dir, "dir%2Fsub%20one.bin", sub_body, strlen(sub_body));
     assert_dir_list(r->target_dir, "dir%2Fsub%20one.bin file.bin");
     sdv_tuf_client_destroy(c);
@@ -134,7 +126,7 @@ static void test_first_refresh_consistent(void **state)
     fx_publish(r);
     fx_trust_root(r, 1);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json timestamp.json 3.snapshot.json 2.targets.json");
+    fx_assert_requests(r, "2.root.json timestamp.json 3.snapshot.json 2.targets.json");
     fx_assert_trusted_top(r, c);
     assert_true(sdv_tuf_client_consistent_snapshot(c));
     /* Stored under unversioned names. */
@@ -148,7 +140,7 @@ static void test_first_refresh_consistent(void **state)
     fx_sha256_hex(file_body, strlen(file_body), h1);
     fx_sha256_hex(sub_body, strlen(sub_body), h2);
     snprintf(want, sizeof(want), "targets/%s.file.bin targets/dir/%s.sub%%20one.bin", h1, h2);
-    assert_requests(r, want);
+    fx_assert_requests(r, want);
     /* The local file name carries no hash prefix. */
     assert_file(r->target_dir, "file.bin", file_body, strlen(file_body));
     assert_file(r->target_dir, "dir%2Fsub%20one.bin", sub_body, strlen(sub_body));
@@ -185,9 +177,9 @@ static void check_encoded_role_names(bool consistent)
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "h/3", &t), SDV_OK, "");
     assert_string_equal(t.role, "c#d");
     if (consistent)
-        assert_requests(r, "1...%2Fx.json 2.a%3Fb.json 3.c%23d.json");
+        fx_assert_requests(r, "1...%2Fx.json 2.a%3Fb.json 3.c%23d.json");
     else
-        assert_requests(r, "..%2Fx.json a%3Fb.json c%23d.json");
+        fx_assert_requests(r, "..%2Fx.json a%3Fb.json c%23d.json");
     fx_assert_trusted(r, c, "../x");
     fx_assert_trusted(r, c, "a?b");
     fx_assert_trusted(r, c, "c#d");
@@ -224,7 +216,7 @@ static void test_nothing_changed(void **state)
     before = fx_dir_capture(r->meta_dir);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
     /* Snapshot and targets are reused from disk: the timestamp names the same snapshot. */
-    assert_requests(r, "2.root.json timestamp.json");
+    fx_assert_requests(r, "2.root.json timestamp.json");
     fx_assert_trusted_top(r, c);
     fx_dir_assert(before, r->meta_dir);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "file.bin", &t), SDV_OK, "");
@@ -247,7 +239,7 @@ static void test_update_cycle(void **state)
     r->timestamp.version = 2;
     fx_publish(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json timestamp.json snapshot.json targets.json");
+    fx_assert_requests(r, "2.root.json timestamp.json snapshot.json targets.json");
     fx_assert_trusted_top(r, c);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "new.bin", &t), SDV_OK, "");
     sdv_tuf_client_destroy(c);
@@ -257,7 +249,7 @@ static void test_update_cycle(void **state)
     r->timestamp.version = 3;
     fx_publish(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json timestamp.json");
+    fx_assert_requests(r, "2.root.json timestamp.json");
     fx_assert_trusted_top(r, c);
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
@@ -645,14 +637,14 @@ static void test_consistent_snapshot_switched_by_root(void **state)
     r->targets.version = 2;
     fx_publish(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json 3.root.json timestamp.json 2.snapshot.json 2.targets.json");
+    fx_assert_requests(r, "2.root.json 3.root.json timestamp.json 2.snapshot.json 2.targets.json");
     assert_true(sdv_tuf_client_consistent_snapshot(c));
     fx_assert_trusted_top(r, c);
     fx_requests_clear(r);
     assert_int_equal(download(r, c, "file.bin", &downloaded), SDV_OK);
     fx_sha256_hex(file_body, strlen(file_body), hex);
     snprintf(want, sizeof(want), "targets/%s.file.bin", hex);
-    assert_requests(r, want);
+    fx_assert_requests(r, want);
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -706,7 +698,7 @@ static void test_target_paths_stay_inside(void **state)
     fx_requests_clear(r);
     for (size_t i = 0; i < 3; i++)
         FX_ASSERT_ERR(c, download(r, c, odd[i], &downloaded), SDV_EINVAL, "file name");
-    assert_requests(r, "");
+    fx_assert_requests(r, "");
     assert_dir_list(r->target_dir, "..%2F..%2Fevil a%2F..%2F..%2Fb");
     assert_dir_list(r->tmp_dir, "meta targets");
     sdv_tuf_client_destroy(c);

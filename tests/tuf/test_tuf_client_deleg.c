@@ -22,14 +22,6 @@
 
 static const char *const all[] = {"*", NULL};
 
-static void assert_requests(const struct fx_repo *r, const char *want)
-{
-    char *got = fx_requests_str(r);
-
-    assert_string_equal(got, want);
-    free(got);
-}
-
 /* Publishes, refreshes with a new client and clears the request log. */
 static struct sdv_tuf_client *refreshed(struct fx_repo *r)
 {
@@ -72,7 +64,7 @@ static void test_preorder_depth_first(void **state)
 
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "deep.bin", &t), SDV_OK, "");
     assert_string_equal(t.role, "B1");
-    assert_requests(r, "A.json A1.json A2.json B.json B1.json");
+    fx_assert_requests(r, "A.json A1.json A2.json B.json B1.json");
     fx_assert_trusted(r, c, "A1");
     fx_assert_trusted(r, c, "B1");
     /* Loaded roles are kept for the client's lifetime: no further requests. */
@@ -88,7 +80,7 @@ static void test_preorder_depth_first(void **state)
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "first.bin", &t), SDV_OK, "");
     assert_string_equal(t.role, "A1");
     /* Unchanged delegated metadata is reused from disk. */
-    assert_requests(r, "");
+    fx_assert_requests(r, "");
     assert_int_equal(sdv_tuf_client_role_version(c, "A1"), 1);
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
@@ -109,7 +101,7 @@ static void test_preorder_consistent_names(void **state)
     fx_target_add(r, "B", "b.bin", "b", 1);
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "b.bin", &t), SDV_OK, "");
-    assert_requests(r, "4.A.json 7.B.json");
+    fx_assert_requests(r, "4.A.json 7.B.json");
     fx_assert_trusted(r, c, "A");
     fx_assert_trusted(r, c, "B");
     sdv_tuf_client_destroy(c);
@@ -132,7 +124,7 @@ static void test_terminating_stops_search(void **state)
     c = refreshed(r);
 
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "in-b.bin", &t), SDV_ENOTARGET, "in-b.bin");
-    assert_requests(r, "A.json A1.json");
+    fx_assert_requests(r, "A.json A1.json");
     assert_false(fx_requested(r, "B.json"));
     /* The terminating role's own delegations are still searched. */
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "in-a1.bin", &t), SDV_OK, "");
@@ -158,9 +150,9 @@ static void test_terminating_deep(void **state)
     fx_target_add(r, "A2", "in-a2.bin", "a2", 2);
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "in-b.bin", &t), SDV_ENOTARGET, "in-b.bin");
-    assert_requests(r, "A.json A1.json");
+    fx_assert_requests(r, "A.json A1.json");
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "in-a2.bin", &t), SDV_ENOTARGET, "in-a2");
-    assert_requests(r, "A.json A1.json");
+    fx_assert_requests(r, "A.json A1.json");
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -180,7 +172,7 @@ static void test_terminating_not_matching(void **state)
     fx_target_add(r, "B", "b.bin", "b", 1);
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "b.bin", &t), SDV_OK, "");
-    assert_requests(r, "B.json");
+    fx_assert_requests(r, "B.json");
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -215,7 +207,7 @@ static void test_path_patterns(void **state)
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "file.bin", &t), SDV_OK, "");
     assert_string_equal(t.role, "F");
     assert_int_equal(t.length, 1);
-    assert_requests(r, "F.json");
+    fx_assert_requests(r, "F.json");
 
     /* Pattern a-slash-star matches a/b but not a/b/c: a star does not cross a slash. */
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "a/b", &t), SDV_OK, "");
@@ -226,7 +218,7 @@ static void test_path_patterns(void **state)
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "a/b/yx", &t), SDV_OK, "");
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "a/d/e", &t), SDV_OK, "");
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "a/c/e", &t), SDV_ENOTARGET, "a/c/e");
-    assert_requests(r, "F.json AS.json ASC.json");
+    fx_assert_requests(r, "F.json AS.json ASC.json");
     sdv_tuf_client_destroy(c);
 
     /* With ASC gone, a/b/c is not found and AS (pattern a-slash-star) is never asked. */
@@ -239,7 +231,7 @@ static void test_path_patterns(void **state)
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
     fx_requests_clear(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "a/b/c", &t), SDV_ENOTARGET, "a/b/c");
-    assert_requests(r, "");
+    fx_assert_requests(r, "");
     sdv_tuf_client_destroy(c);
     json_decref(r->targets.delegs[3].paths);
     r->targets.delegs[3].paths = NULL;
@@ -270,7 +262,7 @@ static void test_path_hash_prefixes(void **state)
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "hp.bin", &t), SDV_OK, "");
     assert_string_equal(t.role, "H");
     assert_int_equal(t.length, 6);
-    assert_requests(r, "H.json");
+    fx_assert_requests(r, "H.json");
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -316,10 +308,10 @@ static void check_succinct(unsigned bits)
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "s.bin", &t), SDV_OK, "");
     assert_string_equal(t.role, bin);
     snprintf(want, sizeof(want), "1.%s.json", bin);
-    assert_requests(r, want);
+    fx_assert_requests(r, want);
     fx_assert_trusted(r, c, bin);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, other, &t), SDV_ENOTARGET, other_bin);
-    assert_requests(r, want);
+    fx_assert_requests(r, want);
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -349,10 +341,10 @@ static void test_delegation_cycle(void **state)
     /* The search ends as "not found", without running into the bound on visited roles. */
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "nowhere.bin", &t), SDV_ENOTARGET,
                   "nowhere.bin");
-    assert_requests(r, "A.json B.json");
+    fx_assert_requests(r, "A.json B.json");
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "in-b.bin", &t), SDV_OK, "");
     assert_string_equal(t.role, "B");
-    assert_requests(r, "A.json B.json");
+    fx_assert_requests(r, "A.json B.json");
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -369,7 +361,7 @@ static void test_self_delegation(void **state)
     fx_delegate(r, "A", "A", false, all, NULL);
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "x.bin", &t), SDV_ENOTARGET, "x.bin");
-    assert_requests(r, "A.json");
+    fx_assert_requests(r, "A.json");
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }
@@ -392,7 +384,7 @@ static void test_delegations_max(void **state)
     c = refreshed(r);
     /* targets, R1 and R2 make three roles; R3 would be the fourth. */
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "deep.bin", &t), SDV_ELIMIT, "deep.bin");
-    assert_requests(r, "R1.json R2.json");
+    fx_assert_requests(r, "R1.json R2.json");
     sdv_tuf_client_destroy(c);
 
     r->cfg.delegations_max = 6;
@@ -425,7 +417,7 @@ static void test_role_missing_from_snapshot(void **state)
     before = fx_dir_capture(r->meta_dir);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "u.bin", &t), SDV_ENOTARGET,
                   "does not list U.json");
-    assert_requests(r, "");
+    fx_assert_requests(r, "");
     fx_dir_assert(before, r->meta_dir);
     fx_dir_state_free(before);
     sdv_tuf_client_destroy(c);
@@ -447,7 +439,7 @@ static void test_delegated_signed_by_sibling_key(void **state)
     fx_target_add(r, "B", "b.bin", "b", 1);
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "b.bin", &t), SDV_ESIG, "A");
-    assert_requests(r, "A.json");
+    fx_assert_requests(r, "A.json");
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
 }

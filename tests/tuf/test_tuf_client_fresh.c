@@ -22,33 +22,6 @@
 
 #include "tuf_fixture.h"
 
-static const char *const all_paths[] = {"*", NULL};
-
-/* A repository with a delegated role "deleg", refreshed once and "d.bin" looked up. */
-static struct fx_repo *trusted_repo(bool consistent, int64_t version)
-{
-    struct fx_repo *r = fx_repo_new(consistent);
-    struct sdv_tuf_client *c;
-    struct sdv_tuf_target t;
-
-    fx_target_add(r, "targets", "file.bin", "payload", 7);
-    fx_role_add(r, "deleg");
-    fx_delegate(r, "targets", "deleg", false, all_paths, NULL);
-    fx_target_add(r, "deleg", "d.bin", "delegated", 9);
-    r->timestamp.version = version;
-    r->snapshot.version = version;
-    r->targets.version = version;
-    fx_role(r, "deleg")->version = version;
-    fx_first_refresh(r);
-    c = fx_client(r);
-    FX_ASSERT_ERR(c, sdv_tuf_client_refresh(c), SDV_OK, "");
-    FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "d.bin", &t), SDV_OK, "");
-    fx_assert_trusted(r, c, "deleg");
-    sdv_tuf_client_destroy(c);
-    fx_requests_clear(r);
-    return r;
-}
-
 static void bump(struct fx_repo *r, const char *const *roles)
 {
     for (size_t i = 0; roles[i] != NULL; i++)
@@ -89,7 +62,7 @@ static void test_expired_trusted_root(void **state)
 
 static void test_expired_new_root(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     r->root.version = 2;
@@ -102,7 +75,7 @@ static void test_expired_new_root(void **state)
 
 static void test_expired_timestamp(void **state)
 {
-    struct fx_repo *r = trusted_repo(true, 1);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
     struct sdv_tuf_client *c;
 
     (void)state;
@@ -121,7 +94,7 @@ static void test_expired_timestamp(void **state)
 
 static void test_expired_snapshot(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot");
@@ -133,7 +106,7 @@ static void test_expired_snapshot(void **state)
 
 static void test_expired_targets(void **state)
 {
-    struct fx_repo *r = trusted_repo(true, 1);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot", "targets");
@@ -145,7 +118,7 @@ static void test_expired_targets(void **state)
 
 static void test_expired_delegated(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot", "deleg");
@@ -158,7 +131,7 @@ static void test_expired_delegated(void **state)
 /* The trusted snapshot, reused because the timestamp names it, is still checked for expiry. */
 static void test_expired_reused_snapshot(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     r->cfg.now = FX_NOW + 31 * FX_DAY;
@@ -175,7 +148,7 @@ static void test_expired_reused_snapshot(void **state)
 
 static void test_rollback_timestamp_version(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 5);
+    struct fx_repo *r = fx_trusted_repo(false, 5);
 
     (void)state;
     r->timestamp.version = 4;
@@ -187,7 +160,7 @@ static void test_rollback_timestamp_version(void **state)
 
 static void test_rollback_timestamp_snapshot_version(void **state)
 {
-    struct fx_repo *r = trusted_repo(true, 5);
+    struct fx_repo *r = fx_trusted_repo(true, 5);
 
     (void)state;
     r->timestamp.version = 6;
@@ -200,7 +173,7 @@ static void test_rollback_timestamp_snapshot_version(void **state)
 
 static void test_rollback_snapshot_targets_version(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 5);
+    struct fx_repo *r = fx_trusted_repo(false, 5);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot");
@@ -213,7 +186,7 @@ static void test_rollback_snapshot_targets_version(void **state)
 
 static void test_rollback_snapshot_delegated_version(void **state)
 {
-    struct fx_repo *r = trusted_repo(true, 5);
+    struct fx_repo *r = fx_trusted_repo(true, 5);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot");
@@ -230,7 +203,7 @@ static void drop_meta_entry(json_t *s, void *ud)
 
 static void test_rollback_snapshot_drops_role(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 2);
+    struct fx_repo *r = fx_trusted_repo(false, 2);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot");
@@ -259,7 +232,7 @@ static void set_meta_version(json_t *s, void *ud)
 
 static void test_snapshot_version_differs_from_timestamp(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot");
@@ -274,7 +247,7 @@ static void test_snapshot_version_differs_from_timestamp(void **state)
 
 static void test_targets_version_differs_from_snapshot(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot", "targets");
@@ -288,7 +261,7 @@ static void test_targets_version_differs_from_snapshot(void **state)
 
 static void test_delegated_version_differs_from_snapshot(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot", "deleg");
@@ -321,7 +294,7 @@ static void edit_meta(json_t *s, void *ud)
 static void check_timestamp_edit(const char *field, json_t *value, enum sdv_err want,
                                  const char *needle)
 {
-    struct fx_repo *r = trusted_repo(true, 1);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
     struct meta_edit e = {"snapshot.json", field, value};
 
     BUMP(r, "timestamp", "snapshot");
@@ -358,7 +331,7 @@ static void test_snapshot_unknown_hash_algorithm(void **state)
 
 static void test_snapshot_longer_than_listed(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     const struct fx_file *f;
     char *padded;
     size_t len;
@@ -386,7 +359,7 @@ static void test_snapshot_longer_than_listed(void **state)
 
 static void test_targets_hash_mismatch(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     struct meta_edit e = {"targets.json", "sha256", NULL};
     char hex[65];
 
@@ -427,7 +400,7 @@ static void pad(json_t *s, void *ud)
 
 static void test_timestamp_too_big(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     size_t n = SDV_TUF_TIMESTAMP_MAX_LEN;
 
     (void)state;
@@ -451,7 +424,7 @@ static void test_timestamp_too_big(void **state)
 
 static void test_root_too_big(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     size_t n = 1000;
 
     (void)state;
@@ -468,7 +441,7 @@ static void test_root_too_big(void **state)
 
 static void test_targets_too_big(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     BUMP(r, "timestamp", "snapshot", "targets");
@@ -499,7 +472,7 @@ static void edit_field(json_t *s, void *ud)
 static void check_bad_timestamp(const char *field, json_t *value, enum sdv_err want,
                                 const char *needle)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     struct field_edit e = {field, value};
 
     BUMP(r, "timestamp");
@@ -514,7 +487,7 @@ static void check_bad_timestamp(const char *field, json_t *value, enum sdv_err w
 
 static void test_timestamp_not_json(void **state)
 {
-    struct fx_repo *r = trusted_repo(false, 1);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     static const char *const bodies[] = {"{\"signed\": {",
                                          "",
                                          "[]",
@@ -570,7 +543,7 @@ static void test_timestamp_spec_version_2(void **state)
 
 static void test_other_roles_malformed(void **state)
 {
-    struct fx_repo *r = trusted_repo(true, 1);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
     struct field_edit wrong_type = {"_type", NULL}, zero = {"version", NULL};
     struct field_edit spec2 = {"spec_version", NULL};
 

@@ -38,14 +38,6 @@ static int group_teardown(void **state)
 
 static const char *const all_paths[] = {"*", NULL};
 
-static void assert_requests(const struct fx_repo *r, const char *want)
-{
-    char *got = fx_requests_str(r);
-
-    assert_string_equal(got, want);
-    free(got);
-}
-
 /* The trusted file local_name holds exactly the served file served_name. */
 static void assert_stored(const struct fx_repo *r, const char *local_name, const char *served_name)
 {
@@ -62,28 +54,6 @@ static void assert_stored(const struct fx_repo *r, const char *local_name, const
     free(data);
 }
 
-/* A repository with a delegated role "deleg" listing "d.bin", refreshed once with the target
- * looked up, so every role has a trusted copy on disk. */
-static struct fx_repo *trusted_repo(bool consistent)
-{
-    struct fx_repo *r = fx_repo_new(consistent);
-    struct sdv_tuf_client *c;
-    struct sdv_tuf_target t;
-
-    fx_target_add(r, "targets", "file.bin", "payload", 7);
-    fx_role_add(r, "deleg");
-    fx_delegate(r, "targets", "deleg", false, all_paths, NULL);
-    fx_target_add(r, "deleg", "d.bin", "delegated", 9);
-    fx_first_refresh(r);
-    c = fx_client(r);
-    FX_ASSERT_ERR(c, sdv_tuf_client_refresh(c), SDV_OK, "");
-    FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "d.bin", &t), SDV_OK, "");
-    fx_assert_trusted(r, c, "deleg");
-    sdv_tuf_client_destroy(c);
-    fx_requests_clear(r);
-    return r;
-}
-
 /* New versions of timestamp, snapshot and targets (and optionally of deleg). */
 static void bump(struct fx_repo *r, bool deleg)
 {
@@ -98,7 +68,7 @@ static void bump(struct fx_repo *r, bool deleg)
 
 static void test_bad_sig_root(void **state)
 {
-    struct fx_repo *r = trusted_repo(true);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
 
     (void)state;
     r->root.version = 2;
@@ -110,7 +80,7 @@ static void test_bad_sig_root(void **state)
 
 static void test_bad_sig_timestamp(void **state)
 {
-    struct fx_repo *r = trusted_repo(false);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     bump(r, false);
@@ -122,7 +92,7 @@ static void test_bad_sig_timestamp(void **state)
 
 static void test_bad_sig_snapshot(void **state)
 {
-    struct fx_repo *r = trusted_repo(true);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
 
     (void)state;
     bump(r, false);
@@ -135,7 +105,7 @@ static void test_bad_sig_snapshot(void **state)
 
 static void test_bad_sig_targets(void **state)
 {
-    struct fx_repo *r = trusted_repo(false);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     bump(r, false);
@@ -147,7 +117,7 @@ static void test_bad_sig_targets(void **state)
 
 static void test_bad_sig_delegated(void **state)
 {
-    struct fx_repo *r = trusted_repo(true);
+    struct fx_repo *r = fx_trusted_repo(true, 1);
     struct fx_dir_state *before;
     struct sdv_tuf_client *c;
     struct sdv_tuf_target t;
@@ -178,7 +148,7 @@ static void garble_sig(json_t *env)
 
 static void test_sig_not_hex(void **state)
 {
-    struct fx_repo *r = trusted_repo(false);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
     json_t *env;
 
     (void)state;
@@ -331,7 +301,7 @@ static void test_threshold_key_of_other_role(void **state)
 /* A signature by a key not listed for the role, on a threshold-1 role. */
 static void test_signed_by_unlisted_key(void **state)
 {
-    struct fx_repo *r = trusted_repo(false);
+    struct fx_repo *r = fx_trusted_repo(false, 1);
 
     (void)state;
     bump(r, false);
@@ -364,8 +334,8 @@ static void test_root_rotation_chain(void **state)
     fx_role_set_signers(&r->root, (struct fx_key *[]){b, c3, NULL});
     fx_publish(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json 3.root.json 4.root.json timestamp.json 1.snapshot.json "
-                       "1.targets.json");
+    fx_assert_requests(r, "2.root.json 3.root.json 4.root.json timestamp.json 1.snapshot.json "
+                          "1.targets.json");
     fx_assert_trusted_top(r, c);
     assert_int_equal(sdv_tuf_client_role_version(c, "root"), 3);
     sdv_tuf_client_destroy(c);
@@ -402,7 +372,7 @@ static void test_root_rotation_threshold_change(void **state)
     fx_dir_assert(expected, r->meta_dir);
     fx_dir_state_free(expected);
     sdv_tuf_client_destroy(c);
-    assert_requests(r, "2.root.json 3.root.json");
+    fx_assert_requests(r, "2.root.json 3.root.json");
 
     /* Properly signed v3 then goes through, starting from the trusted v2. */
     fx_requests_clear(r);
@@ -410,7 +380,7 @@ static void test_root_rotation_threshold_change(void **state)
     fx_role_set_signers(&r->root, (struct fx_key *[]){k, b, NULL});
     fx_publish(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "3.root.json 4.root.json timestamp.json");
+    fx_assert_requests(r, "3.root.json 4.root.json timestamp.json");
     fx_assert_trusted_top(r, c);
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
@@ -452,7 +422,7 @@ static void test_root_rotation_bounded(void **state)
     r->cfg.root_rotations_max = 2;
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
     /* At most two root files; the workflow then goes on with version 3 (5.3.3). */
-    assert_requests(r, "2.root.json 3.root.json timestamp.json snapshot.json targets.json");
+    fx_assert_requests(r, "2.root.json 3.root.json timestamp.json snapshot.json targets.json");
     assert_int_equal(sdv_tuf_client_role_version(c, "root"), 3);
     assert_stored(r, "root.json", "3.root.json");
     sdv_tuf_client_destroy(c);
@@ -460,7 +430,7 @@ static void test_root_rotation_bounded(void **state)
     /* The next refresh continues from version 3. */
     fx_requests_clear(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "4.root.json 5.root.json timestamp.json");
+    fx_assert_requests(r, "4.root.json 5.root.json timestamp.json");
     fx_assert_trusted_top(r, c);
     sdv_tuf_client_destroy(c);
     fx_repo_free(r);
@@ -530,7 +500,7 @@ static void check_fast_forward_recovery(bool rotate_timestamp)
     r->snapshot.version = 1;
     fx_publish(r);
     FX_ASSERT_REFRESH(r, c, SDV_OK, "");
-    assert_requests(r, "2.root.json 3.root.json timestamp.json 1.snapshot.json");
+    fx_assert_requests(r, "2.root.json 3.root.json timestamp.json 1.snapshot.json");
     fx_assert_trusted_top(r, c);
     assert_int_equal(sdv_tuf_client_role_version(c, "timestamp"), 1);
     assert_int_equal(sdv_tuf_client_role_version(c, "snapshot"), 1);

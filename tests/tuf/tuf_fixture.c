@@ -364,6 +364,14 @@ char *fx_requests_str(const struct fx_repo *r)
     return s;
 }
 
+void fx_assert_requests(const struct fx_repo *r, const char *want)
+{
+    char *got = fx_requests_str(r);
+
+    assert_string_equal(got, want);
+    free(got);
+}
+
 bool fx_requested(const struct fx_repo *r, const char *name)
 {
     for (size_t i = 0; i < r->request_count; i++)
@@ -777,6 +785,31 @@ void fx_first_refresh(struct fx_repo *r)
     fx_assert_trusted_top(r, c);
     sdv_tuf_client_destroy(c);
     fx_requests_clear(r);
+}
+
+struct fx_repo *fx_trusted_repo(bool consistent, int64_t version)
+{
+    static const char *const all_paths[] = {"*", NULL};
+    struct fx_repo *r = fx_repo_new(consistent);
+    struct sdv_tuf_client *c;
+    struct sdv_tuf_target t;
+
+    fx_target_add(r, "targets", "file.bin", "payload", 7);
+    fx_role_add(r, "deleg");
+    fx_delegate(r, "targets", "deleg", false, all_paths, NULL);
+    fx_target_add(r, "deleg", "d.bin", "delegated", 9);
+    r->timestamp.version = version;
+    r->snapshot.version = version;
+    r->targets.version = version;
+    fx_role(r, "deleg")->version = version;
+    fx_first_refresh(r);
+    c = fx_client(r);
+    FX_ASSERT_ERR(c, sdv_tuf_client_refresh(c), SDV_OK, "");
+    FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "d.bin", &t), SDV_OK, "");
+    fx_assert_trusted(r, c, "deleg");
+    sdv_tuf_client_destroy(c);
+    fx_requests_clear(r);
+    return r;
 }
 
 void fx_assert_trusted(struct fx_repo *r, struct sdv_tuf_client *c, const char *name)

@@ -168,6 +168,8 @@ char *fx_requests_str(const struct fx_repo *r);
 /* The max_len of the last request of name; fails the test if it was not requested. */
 uint64_t fx_request_max_len(const struct fx_repo *r, const char *name);
 bool fx_requested(const struct fx_repo *r, const char *name);
+/* Asserts that the requests since the last clear are exactly want (as fx_requests_str). */
+void fx_assert_requests(const struct fx_repo *r, const char *want);
 
 /* Provisions the client's metadata dir with the served root of the given version. */
 void fx_trust_root(struct fx_repo *r, int64_t version);
@@ -179,6 +181,12 @@ enum sdv_err fx_refresh(struct fx_repo *r, struct sdv_tuf_client **out);
 /* Publishes, trusts root version 1, runs one refresh that must succeed and clears the request
  * log: the starting point of tests that need trusted timestamp, snapshot and targets. */
 void fx_first_refresh(struct fx_repo *r);
+
+/* A repository (fx_repo_new(consistent)) listing "file.bin" in targets and "d.bin" in a role
+ * "deleg" that targets delegates every path to; timestamp, snapshot, targets and deleg at
+ * version. It has been refreshed and "d.bin" looked up, so every role has a trusted copy on
+ * disk; the request log is clear. Free with fx_repo_free. */
+struct fx_repo *fx_trusted_repo(bool consistent, int64_t version);
 
 /* Asserts that the client trusts role at the repository's current version and that the stored
  * file is byte-identical to what the server published for it. */

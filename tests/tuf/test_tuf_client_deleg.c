@@ -43,6 +43,20 @@ static void add_roles(struct fx_repo *r, const char *const *names)
 
 #define ADD_ROLES(r, ...) add_roles((r), (const char *[]){__VA_ARGS__, NULL})
 
+/* Delegates every path from parent to each child in turn, not terminating, adding the children
+ * that are not roles yet. */
+static void delegate_all(struct fx_repo *r, const char *parent, const char *const *children)
+{
+    for (size_t i = 0; children[i] != NULL; i++) {
+        if (fx_role(r, children[i]) == NULL)
+            fx_role_add(r, children[i]);
+        fx_delegate(r, parent, children[i], false, all, NULL);
+    }
+}
+
+#define DELEGATE_ALL(r, parent, ...) \
+    delegate_all((r), (parent), (const char *[]){__VA_ARGS__, NULL})
+
 static void test_preorder_depth_first(void **state)
 {
     struct fx_repo *r = fx_repo_new(false);
@@ -50,12 +64,9 @@ static void test_preorder_depth_first(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "A", "A1", "A2", "B", "B1");
-    fx_delegate(r, "targets", "A", false, all, NULL);
-    fx_delegate(r, "targets", "B", false, all, NULL);
-    fx_delegate(r, "A", "A1", false, all, NULL);
-    fx_delegate(r, "A", "A2", false, all, NULL);
-    fx_delegate(r, "B", "B1", false, all, NULL);
+    DELEGATE_ALL(r, "targets", "A", "B");
+    DELEGATE_ALL(r, "A", "A1", "A2");
+    DELEGATE_ALL(r, "B", "B1");
     fx_target_add(r, "B1", "deep.bin", "in B1", 5);
     fx_target_add(r, "A2", "both.bin", "in A2", 5);
     fx_target_add(r, "B1", "both.bin", "in B1 too", 9);
@@ -93,11 +104,9 @@ static void test_preorder_consistent_names(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "A", "B");
+    DELEGATE_ALL(r, "targets", "A", "B");
     fx_role(r, "A")->version = 4;
     fx_role(r, "B")->version = 7;
-    fx_delegate(r, "targets", "A", false, all, NULL);
-    fx_delegate(r, "targets", "B", false, all, NULL);
     fx_target_add(r, "B", "b.bin", "b", 1);
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "b.bin", &t), SDV_OK, "");
@@ -332,10 +341,9 @@ static void test_delegation_cycle(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "A", "B");
-    fx_delegate(r, "targets", "A", false, all, NULL);
-    fx_delegate(r, "A", "B", false, all, NULL);
-    fx_delegate(r, "B", "A", false, all, NULL);
+    DELEGATE_ALL(r, "targets", "A");
+    DELEGATE_ALL(r, "A", "B");
+    DELEGATE_ALL(r, "B", "A");
     fx_target_add(r, "B", "in-b.bin", "b", 1);
     c = refreshed(r);
     /* The search ends as "not found", without running into the bound on visited roles. */
@@ -356,9 +364,8 @@ static void test_self_delegation(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "A");
-    fx_delegate(r, "targets", "A", false, all, NULL);
-    fx_delegate(r, "A", "A", false, all, NULL);
+    DELEGATE_ALL(r, "targets", "A");
+    DELEGATE_ALL(r, "A", "A");
     c = refreshed(r);
     FX_ASSERT_ERR(c, sdv_tuf_client_find_target(c, "x.bin", &t), SDV_ENOTARGET, "x.bin");
     fx_assert_requests(r, "A.json");
@@ -373,12 +380,11 @@ static void test_delegations_max(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "R1", "R2", "R3", "R4", "R5");
-    fx_delegate(r, "targets", "R1", false, all, NULL);
-    fx_delegate(r, "R1", "R2", false, all, NULL);
-    fx_delegate(r, "R2", "R3", false, all, NULL);
-    fx_delegate(r, "R3", "R4", false, all, NULL);
-    fx_delegate(r, "R4", "R5", false, all, NULL);
+    DELEGATE_ALL(r, "targets", "R1");
+    DELEGATE_ALL(r, "R1", "R2");
+    DELEGATE_ALL(r, "R2", "R3");
+    DELEGATE_ALL(r, "R3", "R4");
+    DELEGATE_ALL(r, "R4", "R5");
     fx_target_add(r, "R5", "deep.bin", "deep", 4);
     r->cfg.delegations_max = 3;
     c = refreshed(r);
@@ -409,8 +415,7 @@ static void test_role_missing_from_snapshot(void **state)
     struct fx_dir_state *before;
 
     (void)state;
-    ADD_ROLES(r, "U");
-    fx_delegate(r, "targets", "U", false, all, NULL);
+    DELEGATE_ALL(r, "targets", "U");
     fx_target_add(r, "U", "u.bin", "u", 1);
     r->snapshot.mutate = drop_u;
     c = refreshed(r);
@@ -432,9 +437,7 @@ static void test_delegated_signed_by_sibling_key(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "A", "B");
-    fx_delegate(r, "targets", "A", false, all, NULL);
-    fx_delegate(r, "targets", "B", false, all, NULL);
+    DELEGATE_ALL(r, "targets", "A", "B");
     fx_role_set_signers(fx_role(r, "A"), (struct fx_key *[]){fx_role(r, "B")->keys[0], NULL});
     fx_target_add(r, "B", "b.bin", "b", 1);
     c = refreshed(r);
@@ -453,9 +456,8 @@ static void test_delegated_threshold(void **state)
     struct sdv_tuf_target t;
 
     (void)state;
-    ADD_ROLES(r, "A");
+    DELEGATE_ALL(r, "targets", "A");
     fx_role_set_keys(fx_role(r, "A"), 2, (struct fx_key *[]){k1, k2, NULL});
-    fx_delegate(r, "targets", "A", false, all, NULL);
     fx_target_add(r, "A", "a.bin", "a", 1);
     fx_role(r, "A")->dup_sig = true;
     fx_role_set_signers(fx_role(r, "A"), (struct fx_key *[]){k2, NULL});

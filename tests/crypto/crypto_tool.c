@@ -32,6 +32,27 @@ static int fail(const char *what, const char *arg, enum sdv_err err)
     return 2;
 }
 
+/* Loads the key at key_path and reads the message at msg_path. On failure reports it and returns
+ * the exit status, with nothing left to free; on success the caller frees both. */
+static int load_inputs(const char *key_path, const char *msg_path, struct sdv_key **key,
+                       struct sdv_buf *msg)
+{
+    enum sdv_err err = sdv_key_load_pem_file(key_path, key);
+
+    if (err != SDV_OK) {
+        return fail("loading", key_path, err);
+    }
+    sdv_buf_init(msg, TOOL_MSG_LEN_MAX);
+    err = sdv_fs_read(msg_path, msg);
+    if (err != SDV_OK) {
+        sdv_buf_free(msg);
+        sdv_key_destroy(*key);
+        *key = NULL;
+        return fail("reading", msg_path, err);
+    }
+    return 0;
+}
+
 static int cmd_sign(const char *key_path, const char *msg_path)
 {
     uint8_t sig[SDV_SIG_LEN_MAX];
@@ -40,16 +61,11 @@ static int cmd_sign(const char *key_path, const char *msg_path)
     struct sdv_buf msg;
     size_t sig_len = 0;
     enum sdv_err err;
+    int rc;
 
-    err = sdv_key_load_pem_file(key_path, &key);
-    if (err != SDV_OK) {
-        return fail("loading", key_path, err);
-    }
-    sdv_buf_init(&msg, TOOL_MSG_LEN_MAX);
-    err = sdv_fs_read(msg_path, &msg);
-    if (err != SDV_OK) {
-        sdv_key_destroy(key);
-        return fail("reading", msg_path, err);
+    rc = load_inputs(key_path, msg_path, &key, &msg);
+    if (rc != 0) {
+        return rc;
     }
     err = sdv_key_sign(key, msg.data, msg.len, sig, sizeof(sig), &sig_len);
     sdv_buf_free(&msg);
@@ -69,20 +85,15 @@ static int cmd_verify(const char *key_path, const char *msg_path, const char *he
     struct sdv_buf msg;
     size_t sig_len = 0;
     enum sdv_err err;
+    int rc;
 
     err = sdv_hex_decode(hex, strlen(hex), sig, sizeof(sig), &sig_len);
     if (err != SDV_OK) {
         return fail("decoding", "signature", err);
     }
-    err = sdv_key_load_pem_file(key_path, &key);
-    if (err != SDV_OK) {
-        return fail("loading", key_path, err);
-    }
-    sdv_buf_init(&msg, TOOL_MSG_LEN_MAX);
-    err = sdv_fs_read(msg_path, &msg);
-    if (err != SDV_OK) {
-        sdv_key_destroy(key);
-        return fail("reading", msg_path, err);
+    rc = load_inputs(key_path, msg_path, &key, &msg);
+    if (rc != 0) {
+        return rc;
     }
     err = sdv_key_verify(key, msg.data, msg.len, sig, sig_len);
     sdv_buf_free(&msg);

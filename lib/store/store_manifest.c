@@ -1,0 +1,493 @@
+/*
+ * store_manifest.c - vehicle version manifests with their ECU reports, and the artifact index.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+/* ---- Manifests -------------------------------------------------------------------------- */
+
+static enum sdv_err check_report(struct sdv_store *s, const struct sdv_store_ecu_report *r)
+{
+    enum sdv_err err = store_check_id(s, "ECU serial", r->ecu_serial);
+
+    if (err == SDV_OK)
+        err = store_check_id(s, "installed target name", r->target_name);
+    if (err == SDV_OK)
+        err = store_check_u64(s, "installed target length", r->target_length);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "hashes", r->hashes);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "nonce", r->nonce);
+    if (err == SDV_OK && r->attack_detected != NULL)
+        err = store_check_doc(s, "attack detected", r->attack_detected);
+    return err;
+}
+
+static enum sdv_err check_manifest(struct sdv_store *s, const struct sdv_store_manifest *m)
+{
+    enum sdv_err err;
+
+    if (m == NULL) {
+        store_errf(s, "manifest is missing");
+        return SDV_EINVAL;
+    }
+    err = store_check_id(s, "VIN", m->vin);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "manifest", m->raw);
+    if (err == SDV_OK && m->attack != NULL)
+        err = store_check_doc(s, "attack", m->attack);
+    if (err != SDV_OK)
+        return err;
+    if (m->report_count > SDV_STORE_ECUS_MAX || (m->report_count > 0 && m->reports == NULL)) {
+        store_errf(s, "a manifest holds 0 to %d ECU reports", SDV_STORE_ECUS_MAX);
+        return SDV_EINVAL;
+    }
+    for (size_t i = 0; i < m->report_count; i++) {
+        err = check_report(s, &m->reports[i]);
+        if (err != SDV_OK)
+            return err;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(m->reports[j].ecu_serial, m->reports[i].ecu_serial) == 0) {
+                store_errf(s, "two reports for ECU %s in one manifest", m->reports[i].ecu_serial);
+                return SDV_EINVAL;
+            }
+        }
+    }
+    return SDV_OK;
+}
+
+static enum sdv_err manifest_insert_locked(struct sdv_store *s, const struct sdv_store_manifest *m,
+                                           int64_t *id)
+{
+    struct store_param p[8];
+    enum sdv_err err;
+
+    p[0] = store_text(m->vin);
+    p[1] = store_int(m->received_at);
+    p[2] = store_text(m->raw);
+    p[3] = store_int(m->verified ? 1 : 0);
+    p[4] = store_text(m->attack);
+    err = s->be->query(s,
+                       "INSERT INTO manifests (vin, received_at, raw, verified, attack)"
+                       " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                       p, 5, store_row_i64, id, NULL);
+    if (err == SDV_ENOENT)
+        store_errf(s, "no vehicle with VIN %s", m->vin);
+    for (size_t i = 0; i < m->report_count && err == SDV_OK; i++) {
+        const struct sdv_store_ecu_report *r = &m->reports[i];
+
+        p[0] = store_int(*id);
+        p[1] = store_text(r->ecu_serial);
+        p[2] = store_text(r->target_name);
+        p[3] = store_int((int64_t)r->target_length);
+        p[4] = store_text(r->hashes);
+        p[5] = store_text(r->nonce);
+        p[6] = store_int(r->latest_verified_at);
+        p[7] = store_text(r->attack_detected != NULL ? r->attack_detected : "");
+        err = s->be->query(s,
+                           "INSERT INTO ecu_reports (manifest_id, ecu_serial, target_name,"
+                           " target_length, hashes, nonce, latest_verified_at, attack_detected)"
+                           " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                           p, 8, NULL, NULL, NULL);
+    }
+    return err;
+}
+
+enum sdv_err sdv_store_manifest_insert(struct sdv_store *s, const struct sdv_store_manifest *m,
+                                       int64_t *id_out)
+{
+    int64_t id = 0;
+    enum sdv_err err = store_check(s);
+
+    if (id_out != NULL)
+        *id_out = 0;
+    if (err == SDV_OK)
+        err = check_manifest(s, m);
+    if (err == SDV_OK)
+        err = store_tx_enter(s);
+    if (err != SDV_OK)
+        return err;
+    err = store_tx_leave(s, manifest_insert_locked(s, m, &id));
+    if (err == SDV_OK && id_out != NULL)
+        *id_out = id;
+    return err;
+}
+
+static void report_release(struct sdv_store_ecu_report *r)
+{
+    store_free_str(r->ecu_serial);
+    store_free_str(r->target_name);
+    store_free_str(r->hashes);
+    store_free_str(r->nonce);
+    store_free_str(r->attack_detected);
+    memset(r, 0, sizeof(*r));
+}
+
+void sdv_store_manifest_release(struct sdv_store_manifest *m)
+{
+    struct sdv_store_ecu_report *reports;
+
+    if (m == NULL)
+        return;
+    reports = (struct sdv_store_ecu_report *)(uintptr_t)m->reports;
+    for (size_t i = 0; i < m->report_count; i++)
+        report_release(&reports[i]);
+    free(reports);
+    store_free_str(m->vin);
+    store_free_str(m->raw);
+    store_free_str(m->attack);
+    memset(m, 0, sizeof(*m));
+}
+
+void sdv_store_manifests_free(struct sdv_store_manifest *m, size_t count)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        sdv_store_manifest_release(&m[i]);
+    free(m);
+}
+
+/* A page of manifests, newest first, then their reports merged in. */
+struct manifest_rows {
+    struct sdv_store_manifest *m;
+    size_t count, cap;
+    size_t cursor;     /* report merge: index of the manifest reports are appended to */
+    size_t report_cap; /* of m[cursor] */
+};
+
+static enum sdv_err manifest_row(struct sdv_store *s, void *ud, const char *const *cols,
+                                 size_t ncols)
+{
+    struct manifest_rows *r = ud;
+    struct sdv_store_manifest *m;
+    enum sdv_err err;
+
+    if (ncols != 6 || r->count >= SDV_STORE_PAGE_MAX) {
+        store_errf(s, "unexpected manifest row");
+        return SDV_EIO;
+    }
+    err = store_grow(s, (void **)&r->m, &r->cap, r->count, sizeof(*r->m));
+    if (err != SDV_OK)
+        return err;
+    m = &r->m[r->count++];
+    err = store_col_i64(s, cols[0], &m->id);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[1], &m->vin);
+    if (err == SDV_OK)
+        err = store_col_i64(s, cols[2], &m->received_at);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[3], &m->raw);
+    if (err == SDV_OK)
+        err = store_col_bool(s, cols[4], &m->verified);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[5], &m->attack);
+    return err;
+}
+
+/* Report rows come ordered by manifest id (descending, like the page) then ECU serial; rows of
+ * manifests outside the page are skipped. */
+static enum sdv_err report_row(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
+{
+    struct manifest_rows *r = ud;
+    struct sdv_store_manifest *m;
+    struct sdv_store_ecu_report *reports, *rep;
+    int64_t id;
+    enum sdv_err err;
+
+    if (ncols != 8) {
+        store_errf(s, "unexpected ECU report row");
+        return SDV_EIO;
+    }
+    err = store_col_i64(s, cols[0], &id);
+    if (err != SDV_OK)
+        return err;
+    while (r->cursor < r->count && r->m[r->cursor].id > id) {
+        r->cursor++;
+        r->report_cap = 0;
+    }
+    if (r->cursor == r->count || r->m[r->cursor].id != id)
+        return SDV_OK;
+    m = &r->m[r->cursor];
+    if (m->report_count >= SDV_STORE_ECUS_MAX) {
+        store_errf(s, "manifest %lld has more than %d reports", (long long)id, SDV_STORE_ECUS_MAX);
+        return SDV_EIO;
+    }
+    reports = (struct sdv_store_ecu_report *)(uintptr_t)m->reports;
+    err = store_grow(s, (void **)&reports, &r->report_cap, m->report_count, sizeof(*reports));
+    m->reports = reports;
+    if (err != SDV_OK)
+        return err;
+    rep = &reports[m->report_count++];
+    err = store_col_str(s, cols[1], &rep->ecu_serial);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[2], &rep->target_name);
+    if (err == SDV_OK)
+        err = store_col_u64(s, cols[3], &rep->target_length);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[4], &rep->hashes);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[5], &rep->nonce);
+    if (err == SDV_OK)
+        err = store_col_i64(s, cols[6], &rep->latest_verified_at);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[7], &rep->attack_detected);
+    return err;
+}
+
+#define MANIFEST_COLS "id, vin, received_at, raw, verified, attack"
+
+/* Loads the reports of the manifests in r (ids descending). Manifests and their reports are
+ * written in one transaction and never change, so a second statement sees them complete. */
+static enum sdv_err load_reports(struct sdv_store *s, const char *vin, struct manifest_rows *r)
+{
+    struct store_param p[3];
+
+    if (r->count == 0)
+        return SDV_OK;
+    p[0] = store_text(vin);
+    p[1] = store_int(r->m[r->count - 1].id);
+    p[2] = store_int(r->m[0].id);
+    return s->be->query(s,
+                        "SELECT r.manifest_id, r.ecu_serial, r.target_name, r.target_length,"
+                        " r.hashes, r.nonce, r.latest_verified_at, r.attack_detected"
+                        " FROM ecu_reports r JOIN manifests m ON m.id = r.manifest_id"
+                        " WHERE m.vin = $1 AND m.id >= $2 AND m.id <= $3"
+                        " ORDER BY r.manifest_id DESC, r.ecu_serial",
+                        p, 3, report_row, r, NULL);
+}
+
+enum sdv_err sdv_store_manifest_latest(struct sdv_store *s, const char *vin, bool verified_only,
+                                       struct sdv_store_manifest *out)
+{
+    struct manifest_rows r = {0};
+    struct store_param p[1];
+    enum sdv_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = store_check_id(s, "VIN", vin);
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(vin);
+    /* "verified = 1" is true in SQLite; PostgreSQL compares a boolean with the literal only
+     * after a cast, so the two dialects spell the filter differently. */
+    err = s->be->query(s,
+                       !verified_only ? "SELECT " MANIFEST_COLS " FROM manifests WHERE vin = $1"
+                                        " ORDER BY id DESC LIMIT 1"
+                       : s->be->dialect == STORE_DIALECT_PG
+                               ? "SELECT " MANIFEST_COLS " FROM manifests WHERE vin = $1"
+                                 " AND verified ORDER BY id DESC LIMIT 1"
+                               : "SELECT " MANIFEST_COLS " FROM manifests WHERE vin = $1"
+                                 " AND verified = 1 ORDER BY id DESC LIMIT 1",
+                       p, 1, manifest_row, &r, NULL);
+    if (err == SDV_OK && r.count == 0) {
+        store_errf(s, "no %smanifest from VIN %s", verified_only ? "verified " : "", vin);
+        err = SDV_ENOENT;
+    }
+    if (err == SDV_OK)
+        err = load_reports(s, vin, &r);
+    if (err != SDV_OK) {
+        sdv_store_manifests_free(r.m, r.count);
+        return err;
+    }
+    *out = r.m[0];
+    free(r.m);
+    return SDV_OK;
+}
+
+enum sdv_err sdv_store_manifest_history(struct sdv_store *s, const char *vin, int64_t before_id,
+                                        size_t limit, struct sdv_store_manifest **out,
+                                        size_t *count)
+{
+    struct manifest_rows r = {0};
+    struct store_param p[3];
+    enum sdv_err err;
+
+    *out = NULL;
+    *count = 0;
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = store_check_id(s, "VIN", vin);
+    if (err == SDV_OK && (limit == 0 || limit > SDV_STORE_PAGE_MAX || before_id < 0)) {
+        store_errf(s, "page size must be 1 to %d and before_id not negative", SDV_STORE_PAGE_MAX);
+        err = SDV_EINVAL;
+    }
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(vin);
+    p[1] = store_int(before_id > 0 ? before_id : INT64_MAX);
+    p[2] = store_int((int64_t)limit);
+    err = s->be->query(s,
+                       "SELECT " MANIFEST_COLS " FROM manifests WHERE vin = $1 AND id < $2"
+                       " ORDER BY id DESC LIMIT $3",
+                       p, 3, manifest_row, &r, NULL);
+    if (err == SDV_OK)
+        err = load_reports(s, vin, &r);
+    if (err != SDV_OK) {
+        sdv_store_manifests_free(r.m, r.count);
+        return err;
+    }
+    *out = r.m;
+    *count = r.count;
+    return SDV_OK;
+}
+
+/* ---- Artifacts -------------------------------------------------------------------------- */
+
+static enum sdv_err check_sha256(struct sdv_store *s, const char *hex)
+{
+    size_t n = hex != NULL ? strnlen(hex, 65) : 0;
+
+    if (n != 64 || strspn(hex, "0123456789abcdef") != 64) {
+        store_errf(s, "an artifact id is 64 lowercase hex digits (SHA-256)");
+        return SDV_EINVAL;
+    }
+    return SDV_OK;
+}
+
+enum sdv_err sdv_store_artifact_put(struct sdv_store *s, const struct sdv_store_artifact *a)
+{
+    struct store_param p[4];
+    enum sdv_err err = store_check(s);
+
+    if (err == SDV_OK && a == NULL) {
+        store_errf(s, "artifact is missing");
+        err = SDV_EINVAL;
+    }
+    if (err == SDV_OK)
+        err = check_sha256(s, a->sha256);
+    if (err == SDV_OK)
+        err = store_check_u64(s, "artifact length", a->length);
+    if (err == SDV_OK && a->name != NULL)
+        err = store_check_id(s, "artifact name", a->name);
+    if (err == SDV_OK)
+        err = store_tx_enter(s);
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(a->sha256);
+    p[1] = store_int((int64_t)a->length);
+    p[2] = store_int(a->created_at);
+    p[3] = store_text(a->name);
+    err = s->be->query(s,
+                       "INSERT INTO artifacts (sha256, length, created_at, name)"
+                       " VALUES ($1, $2, $3, $4)",
+                       p, 4, NULL, NULL, NULL);
+    if (err == SDV_EEXIST)
+        store_errf(s, "artifact %s already exists", a->sha256);
+    return store_tx_leave(s, err);
+}
+
+void sdv_store_artifact_release(struct sdv_store_artifact *a)
+{
+    if (a == NULL)
+        return;
+    store_free_str(a->sha256);
+    store_free_str(a->name);
+    memset(a, 0, sizeof(*a));
+}
+
+void sdv_store_artifacts_free(struct sdv_store_artifact *a, size_t count)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        sdv_store_artifact_release(&a[i]);
+    free(a);
+}
+
+struct artifact_rows {
+    struct sdv_store_artifact *a;
+    size_t count, cap;
+};
+
+static enum sdv_err artifact_row(struct sdv_store *s, void *ud, const char *const *cols,
+                                 size_t ncols)
+{
+    struct artifact_rows *r = ud;
+    struct sdv_store_artifact *a;
+    enum sdv_err err;
+
+    if (ncols != 4 || r->count >= SDV_STORE_PAGE_MAX) {
+        store_errf(s, "unexpected artifact row");
+        return SDV_EIO;
+    }
+    err = store_grow(s, (void **)&r->a, &r->cap, r->count, sizeof(*r->a));
+    if (err != SDV_OK)
+        return err;
+    a = &r->a[r->count++];
+    err = store_col_str(s, cols[0], &a->sha256);
+    if (err == SDV_OK)
+        err = store_col_u64(s, cols[1], &a->length);
+    if (err == SDV_OK)
+        err = store_col_i64(s, cols[2], &a->created_at);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[3], &a->name);
+    return err;
+}
+
+enum sdv_err sdv_store_artifact_get(struct sdv_store *s, const char *sha256,
+                                    struct sdv_store_artifact *out)
+{
+    struct artifact_rows r = {0};
+    struct store_param p[1];
+    enum sdv_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = check_sha256(s, sha256);
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(sha256);
+    err = s->be->query(s,
+                       "SELECT sha256, length, created_at, name FROM artifacts WHERE sha256 = $1",
+                       p, 1, artifact_row, &r, NULL);
+    if (err == SDV_OK && r.count == 0) {
+        store_errf(s, "no artifact %s", sha256);
+        err = SDV_ENOENT;
+    }
+    if (err != SDV_OK) {
+        sdv_store_artifacts_free(r.a, r.count);
+        return err;
+    }
+    *out = r.a[0];
+    free(r.a);
+    return SDV_OK;
+}
+
+enum sdv_err sdv_store_artifact_list(struct sdv_store *s, const char *after_sha256, size_t limit,
+                                     struct sdv_store_artifact **out, size_t *count)
+{
+    struct artifact_rows r = {0};
+    struct store_param p[2];
+    enum sdv_err err;
+
+    *out = NULL;
+    *count = 0;
+    err = store_check(s);
+    if (err == SDV_OK && (limit == 0 || limit > SDV_STORE_PAGE_MAX)) {
+        store_errf(s, "page size must be 1 to %d", SDV_STORE_PAGE_MAX);
+        err = SDV_EINVAL;
+    }
+    if (err == SDV_OK && after_sha256 != NULL)
+        err = check_sha256(s, after_sha256);
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(after_sha256 != NULL ? after_sha256 : "");
+    p[1] = store_int((int64_t)limit);
+    err = s->be->query(s,
+                       "SELECT sha256, length, created_at, name FROM artifacts WHERE sha256 > $1"
+                       " ORDER BY sha256 LIMIT $2",
+                       p, 2, artifact_row, &r, NULL);
+    if (err != SDV_OK) {
+        sdv_store_artifacts_free(r.a, r.count);
+        return err;
+    }
+    *out = r.a;
+    *count = r.count;
+    return SDV_OK;
+}

@@ -48,4 +48,52 @@
  * = 1,024 bytes. */
 #define SDV_SIG_LEN_MAX 1024
 
+/* ---- Fleet store (lib/store) ---- */
+
+/* Store: an identifier is a VIN (17 bytes), an
+ * ECU serial or a target name; 1,024 bytes matches SDV_TUF_NAME_LEN_MAX for target names and
+ * keeps index keys small. */
+#define SDV_STORE_ID_LEN_MAX 1024
+/* ECUs in one vehicle and ECU reports in one manifest: real vehicles have up to ~150 ECUs. */
+#define SDV_STORE_ECUS_MAX 256
+/* Rows returned by one page of a list call; bounds the memory of one answer. */
+#define SDV_STORE_PAGE_MAX 1000
+/* Largest stored document (signed metadata, a manifest, a key): the largest TUF metadata. */
+#define SDV_STORE_DOC_LEN_MAX (8u * 1024u * 1024u)
+
+/* ---- Uptane (lib/uptane) ---- */
+
+/* ECUs in one vehicle, and therefore reports in one manifest and targets in one director
+ * targets file. Cars today have up to ~150 controllers, but only a few dozen are updatable
+ * over the air with their own key; 256 leaves headroom at about 1 MiB of parsed reports. */
+#define SDV_UPTANE_ECUS_MAX 256
+
+/* An ECU serial or hardware id. Real ones are part numbers and serials of 10-40 characters;
+ * 128 also fits UUIDs and vendor prefixes, and keeps each parsed report small. */
+#define SDV_UPTANE_ID_LEN_MAX 128
+
+/* A VIN is 17 characters (ISO 3779); 64 admits fleet-specific identifiers of test vehicles. */
+#define SDV_UPTANE_VIN_LEN_MAX 64
+
+/* A whole vehicle version manifest on the wire. One report with an RSA-4096 signature is about
+ * 1.6 KB, an ed25519 one about 0.8 KB; 256 ECUs with RSA-4096 and long paths fit in 1 MiB. */
+#define SDV_UPTANE_MANIFEST_LEN_MAX (1024u * 1024u)
+
+/* Signatures on one report or manifest. One is enough (its own key); a few allow a key
+ * rotation in flight. Each invalid one costs a verification, so keep this small. */
+#define SDV_UPTANE_SIGNATURES_MAX 8
+
+/* Nonce of an ECU version report, in bytes (hex on the wire). 16 bytes (128 bits) make a
+ * collision between honest reports negligible; 64 bounds what a server stores per report. */
+#define SDV_UPTANE_NONCE_LEN_MIN 16
+#define SDV_UPTANE_NONCE_LEN_MAX 64
+
+/* The "attack_detected" text of a report: a short description for a human and for the fleet
+ * dashboard, not a log. */
+#define SDV_UPTANE_ATTACK_LEN_MAX 1024
+
+/* Root keys of a director root. A threshold of 2-3 offline keys is usual; 16 bounds the work
+ * of signing and the size of root. */
+#define SDV_UPTANE_ROOT_KEYS_MAX 16
+
 #endif /* SDV_LIMITS_H */

@@ -35,21 +35,13 @@
 #include <stdint.h>
 
 #include <sdv/common.h>
+#include <sdv/limits.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Limits of the store (to be folded into sdv/limits.h). An identifier is a VIN (17 bytes), an
- * ECU serial or a target name; 1,024 bytes matches SDV_TUF_NAME_LEN_MAX for target names and
- * keeps index keys small. */
-#define SDV_STORE_ID_LEN_MAX 1024
-/* ECUs in one vehicle and ECU reports in one manifest: real vehicles have up to ~150 ECUs. */
-#define SDV_STORE_ECUS_MAX 256
-/* Rows returned by one page of a list call; bounds the memory of one answer. */
-#define SDV_STORE_PAGE_MAX 1000
-/* Largest stored document (signed metadata, a manifest, a key): the largest TUF metadata. */
-#define SDV_STORE_DOC_LEN_MAX (8u * 1024u * 1024u)
+/* The store's limits (SDV_STORE_*) are in sdv/limits.h. */
 
 struct sdv_store;
 

@@ -22,6 +22,7 @@
 #define SDV_HTTPD_H
 
 #include <sdv/common.h>
+#include <sdv/limits.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,60 +34,7 @@ extern "C" {
  * with SDV_EINVAL, because each one bounds memory or threads a hostile client can make us use.
  */
 
-/* Request line plus all header fields, in bytes. Vehicles send a handful of short headers;
- * 8 KiB is what nginx and Apache accept by default. Larger requests get 431. */
-#define SDV_HTTPD_HEADER_LEN_MAX (8u * 1024u)
-
-/* Length of the request target (path and query). Our paths are at most a TUF target path
- * (SDV_TUF_NAME_LEN_MAX) under a short prefix, so 2 KiB suffices. Longer ones get 414. */
-#define SDV_HTTPD_URL_LEN_MAX 2048u
-
-/* Memory MHD may use per connection for reading the request head and writing the response head.
- * It must hold SDV_HTTPD_HEADER_LEN_MAX plus MHD's own bookkeeping; 32 KiB is MHD's default. */
-#define SDV_HTTPD_CONN_MEMORY_MAX (32u * 1024u)
-
-/* Largest body a buffered route may receive. Buffered bodies are JSON documents (manifests,
- * registrations) held in memory whole; a manifest of 100 ECUs is well under 1 MiB. Artifacts
- * use streaming routes, whose maximum is SDV_HTTPD_STREAM_LEN_MAX. */
-#define SDV_HTTPD_BUFFER_LEN_MAX (8u * 1024u * 1024u)
-
-/* Largest body a streaming route may receive: a full ECU image (the same 64 GiB as
- * SDV_TUF_TARGET_LEN_MAX). Streaming bodies never sit in memory. */
-#define SDV_HTTPD_STREAM_LEN_MAX (64ull * 1024u * 1024u * 1024u)
-
-/* After a body passed its route's maximum (or a body callback failed), up to this many further
- * bytes are read and thrown away so that the client receives the 413 cleanly: MHD 0.9.75 can
- * only answer once the body has ended. A client that keeps sending past this gets its
- * connection closed without an answer. */
-#define SDV_HTTPD_DISCARD_LEN_MAX (1024u * 1024u)
-
-/* Simultaneous connections. Each costs a descriptor and SDV_HTTPD_CONN_MEMORY_MAX; check-ins
- * are short, so 1,024 carries a fleet of hundreds of thousands at one check-in per 5 minutes. */
-#define SDV_HTTPD_CONNECTIONS_MAX 1024u
-
-/* Seconds a connection may stay idle (no byte in either direction) before MHD closes it: long
- * enough for a keep-alive check-in cycle, short enough that idle vehicles cannot pin the
- * connection limit (slowloris). MHD counts in whole seconds. */
-#define SDV_HTTPD_TIMEOUT_S 30u
-
-/* Threads of MHD's epoll pool. Two match the 2-core target of the check-in benchmark; more
- * than 64 is a configuration error. */
-#define SDV_HTTPD_THREADS_DEFAULT 2u
-#define SDV_HTTPD_THREADS_MAX     64u
-
-/* Routes one server holds; the router is a linear scan at request time. */
-#define SDV_HTTPD_ROUTES_MAX 64u
-
-/* Length of an authenticated identity (certificate CN or proxy header). A VIN has 17
- * characters; 128 leaves room for other device naming schemes. */
-#define SDV_HTTPD_IDENTITY_LEN_MAX 128u
-
-/* Addresses accepted as trusted TLS-terminating proxies. */
-#define SDV_HTTPD_PROXIES_MAX 16u
-
-/* Default and largest wait of a graceful shutdown for in-flight requests, in milliseconds. */
-#define SDV_HTTPD_DRAIN_MS_DEFAULT 10000u
-#define SDV_HTTPD_DRAIN_MS_MAX     600000u
+/* The limits themselves (SDV_HTTPD_*) are in sdv/limits.h, section "HTTP server". */
 
 /* ---- Configuration ----------------------------------------------------------------------- */
 

@@ -96,4 +96,96 @@
  * of signing and the size of root. */
 #define SDV_UPTANE_ROOT_KEYS_MAX 16
 
+/* ---- ECU link (lib/ecu_link) ----
+ * Every frame between a primary and a secondary ECU is bounded by its message type, so a
+ * compromised primary (or secondary) can make the other side buffer at most one frame of the
+ * largest type, and the receiver knows the bound from the 6-byte header before reading on. */
+
+/* One IMAGE_DATA chunk. 64 KiB makes the 6-byte header and the system call per chunk
+ * negligible on loopback, and keeps the receive buffer of a small zonal ECU small. */
+#define SDV_ECU_LINK_CHUNK_LEN_MAX (64u * 1024u)
+
+/* A metadata file name (METADATA): a file name on the primary's and the secondary's disk
+ * ("3.root.json", a percent-encoded delegated role), so NAME_MAX. */
+#define SDV_ECU_LINK_FILE_NAME_LEN_MAX 255
+
+/* One metadata file (METADATA): the largest TUF metadata, targets (see above). */
+#define SDV_ECU_LINK_METADATA_LEN_MAX SDV_TUF_TARGETS_MAX_LEN
+
+/* The TUF JSON of the secondary's public key (INFO). An RSA-8192 public PEM is about 1.5 KB;
+ * 16 KiB leaves room for escaping without letting a peer send megabytes. */
+#define SDV_ECU_LINK_KEY_JSON_LEN_MAX (16u * 1024u)
+
+/* One signed ECU version report (VERSION_REPORT): a 1 KiB path, 1 KiB attack text and up to
+ * SDV_UPTANE_SIGNATURES_MAX hex RSA signatures fit in about 20 KB. */
+#define SDV_ECU_LINK_REPORT_LEN_MAX (64u * 1024u)
+
+/* The text of a RESULT: an attack description (SDV_UPTANE_ATTACK_LEN_MAX) plus context. */
+#define SDV_ECU_LINK_TEXT_LEN_MAX (2u * 1024u)
+
+/* Metadata files a secondary keeps for one primary session, per repository: a backlog of root
+ * rotations, the four top-level roles and the delegated roles one lookup may visit. */
+#define SDV_ECU_LINK_SESSION_FILES_MAX 64
+
+/* Bytes of metadata a secondary keeps for one session, both repositories together: two full
+ * targets files and a snapshot fit; more would let a primary exhaust a small ECU's memory. */
+#define SDV_ECU_LINK_SESSION_METADATA_LEN_MAX (24u * 1024u * 1024u)
+
+/* ---- HTTP server (lib/httpd) ---- */
+
+/* Request line plus all header fields, in bytes. Vehicles send a handful of short headers;
+ * 8 KiB is what nginx and Apache accept by default. Larger requests get 431. */
+#define SDV_HTTPD_HEADER_LEN_MAX (8u * 1024u)
+
+/* Length of the request target (path and query). Our paths are at most a TUF target path
+ * (SDV_TUF_NAME_LEN_MAX) under a short prefix, so 2 KiB suffices. Longer ones get 414. */
+#define SDV_HTTPD_URL_LEN_MAX 2048u
+
+/* Memory MHD may use per connection for reading the request head and writing the response head.
+ * It must hold SDV_HTTPD_HEADER_LEN_MAX plus MHD's own bookkeeping; 32 KiB is MHD's default. */
+#define SDV_HTTPD_CONN_MEMORY_MAX (32u * 1024u)
+
+/* Largest body a buffered route may receive. Buffered bodies are JSON documents (manifests,
+ * registrations) held in memory whole; a manifest of 100 ECUs is well under 1 MiB. Artifacts
+ * use streaming routes, whose maximum is SDV_HTTPD_STREAM_LEN_MAX. */
+#define SDV_HTTPD_BUFFER_LEN_MAX (8u * 1024u * 1024u)
+
+/* Largest body a streaming route may receive: a full ECU image (the same 64 GiB as
+ * SDV_TUF_TARGET_LEN_MAX). Streaming bodies never sit in memory. */
+#define SDV_HTTPD_STREAM_LEN_MAX (64ull * 1024u * 1024u * 1024u)
+
+/* After a body passed its route's maximum (or a body callback failed), up to this many further
+ * bytes are read and thrown away so that the client receives the 413 cleanly: MHD 0.9.75 can
+ * only answer once the body has ended. A client that keeps sending past this gets its
+ * connection closed without an answer. */
+#define SDV_HTTPD_DISCARD_LEN_MAX (1024u * 1024u)
+
+/* Simultaneous connections. Each costs a descriptor and SDV_HTTPD_CONN_MEMORY_MAX; check-ins
+ * are short, so 1,024 carries a fleet of hundreds of thousands at one check-in per 5 minutes. */
+#define SDV_HTTPD_CONNECTIONS_MAX 1024u
+
+/* Seconds a connection may stay idle (no byte in either direction) before MHD closes it: long
+ * enough for a keep-alive check-in cycle, short enough that idle vehicles cannot pin the
+ * connection limit (slowloris). MHD counts in whole seconds. */
+#define SDV_HTTPD_TIMEOUT_S 30u
+
+/* Threads of MHD's epoll pool. Two match the 2-core target of the check-in benchmark; more
+ * than 64 is a configuration error. */
+#define SDV_HTTPD_THREADS_DEFAULT 2u
+#define SDV_HTTPD_THREADS_MAX     64u
+
+/* Routes one server holds; the router is a linear scan at request time. */
+#define SDV_HTTPD_ROUTES_MAX 64u
+
+/* Length of an authenticated identity (certificate CN or proxy header). A VIN has 17
+ * characters; 128 leaves room for other device naming schemes. */
+#define SDV_HTTPD_IDENTITY_LEN_MAX 128u
+
+/* Addresses accepted as trusted TLS-terminating proxies. */
+#define SDV_HTTPD_PROXIES_MAX 16u
+
+/* Default and largest wait of a graceful shutdown for in-flight requests, in milliseconds. */
+#define SDV_HTTPD_DRAIN_MS_DEFAULT 10000u
+#define SDV_HTTPD_DRAIN_MS_MAX     600000u
+
 #endif /* SDV_LIMITS_H */

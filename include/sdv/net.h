@@ -48,6 +48,19 @@ const char *sdv_net_errmsg(const struct sdv_net *net);
 /* Number of requests made through this handle (for tests and benchmarks). */
 unsigned long sdv_net_request_count(const struct sdv_net *net);
 
+/*
+ * Resumes a download: GETs url with "Range: bytes=offset-" and streams the bytes from offset on
+ * into sink (offset 0 sends no Range and is a plain GET). max_len bounds the whole file, so at
+ * most max_len - offset bytes reach sink (SDV_ETOOBIG beyond). Only a 206 whose Content-Range
+ * starts at offset is accepted. A server that ignored the Range (200), answered 416, or sent
+ * another start makes it return SDV_EUNSUPPORTED before any byte reached sink: the caller then
+ * discards what it has and fetches again from offset 0. offset >= max_len (offset > 0):
+ * SDV_EINVAL. Other errors, the defences (minimum speed, connect timeout) and the connection
+ * reuse are those of sdv_net_fetch. net is the handle (void * as in sdv_net_fetch).
+ */
+enum sdv_err sdv_net_fetch_range(void *net, const char *url, uint64_t offset, uint64_t max_len,
+                                 sdv_sink_fn sink, void *sink_ud);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,16 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sdv/net.h>
-
-struct sdv_net {
-    CURL *curl;
-    struct sdv_net_config cfg;
-    char user_agent[64];
-    char curl_err[CURL_ERROR_SIZE];
-    char errmsg[512];
-    unsigned long requests;
-};
+#include "net_int.h"
 
 struct transfer {
     uint64_t received;
@@ -89,7 +80,12 @@ unsigned long sdv_net_request_count(const struct sdv_net *net)
 enum sdv_err sdv_net_fetch(void *ud, const char *url, uint64_t max_len, sdv_sink_fn sink,
                            void *sink_ud)
 {
-    struct sdv_net *net = ud;
+    return net_get(ud, url, NULL, max_len, sink, sink_ud);
+}
+
+enum sdv_err net_get(struct sdv_net *net, const char *url, const char *range, uint64_t max_len,
+                     sdv_sink_fn sink, void *sink_ud)
+{
     struct transfer t = {0, max_len, sink, sink_ud, SDV_OK};
     CURL *h = net->curl;
     CURLcode rc;
@@ -115,6 +111,8 @@ enum sdv_err sdv_net_fetch(void *ud, const char *url, uint64_t max_len, sdv_sink
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, net->curl_err);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    if (range != NULL)
+        curl_easy_setopt(h, CURLOPT_RANGE, range);
     if (max_len < (uint64_t)INT64_MAX)
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_len);
 

@@ -4,8 +4,11 @@
 Usage: net_test_server.py PORT_FILE  (binds port 0, writes the port to PORT_FILE, serves until
 killed). Paths: /file (1,000 bytes), /missing (404), /forbidden (403), /error (500),
 /big (100,000 bytes with Content-Length), /endless (close-delimited, no length, 100,000 bytes),
-/slow (one byte every 0.4 s), /redirect (302 to /file), /redirect-ftp (302 to an ftp URL).
+/slow (one byte every 0.4 s), /redirect (302 to /file), /redirect-ftp (302 to an ftp URL),
+/range (/file honouring "Range: bytes=N-" with 206/416), /range-ignored (/file, Range ignored),
+/range-wrong (206 that starts at 0 whatever was asked).
 """
+import re
 import http.server
 import socketserver
 import sys
@@ -37,9 +40,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def ranged(self, honour=True):
+        m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+        if m is None:
+            self.body(FILE)
+            return
+        start = int(m.group(1)) if honour else 0
+        if start >= len(FILE):
+            self.send_response(416)
+            self.send_header("Content-Range", "bytes */%d" % len(FILE))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(FILE) - 1, len(FILE)))
+        self.send_header("Content-Length", str(len(FILE) - start))
+        self.end_headers()
+        self.wfile.write(FILE[start:])
+
     def do_GET(self):
         p = self.path
-        if p == "/file":
+        if p == "/range":
+            self.ranged()
+        elif p == "/range-ignored":
+            self.body(FILE)
+        elif p == "/range-wrong":
+            self.ranged(honour=False)
+        elif p == "/file":
             self.body(FILE)
         elif p == "/missing":
             self.status(404)

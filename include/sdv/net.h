@@ -61,6 +61,23 @@ unsigned long sdv_net_request_count(const struct sdv_net *net);
 enum sdv_err sdv_net_fetch_range(void *net, const char *url, uint64_t offset, uint64_t max_len,
                                  sdv_sink_fn sink, void *sink_ud);
 
+/*
+ * Adds a request header line ("Name: value", copied) sent with every later request of this
+ * handle: a vehicle identity behind a trusted proxy, an Authorization token. SDV_EINVAL for a
+ * line without ':' or with CR/LF (header injection), SDV_ENOMEM.
+ */
+enum sdv_err sdv_net_add_header(struct sdv_net *net, const char *line);
+
+/*
+ * POSTs body[0..len) (borrowed) with the given Content-Type to url and streams at most max_len
+ * bytes of the answer into sink (which may be NULL to drop it). *status receives the HTTP status
+ * (an error status is not a failure here: the caller reads the answer). SDV_ETOOBIG when the
+ * answer is longer, SDV_ENET when no answer came; the defences of sdv_net_fetch apply.
+ */
+enum sdv_err sdv_net_post(struct sdv_net *net, const char *url, const char *content_type,
+                          const void *body, size_t len, uint64_t max_len, sdv_sink_fn sink,
+                          void *sink_ud, long *status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,6 +64,7 @@ void sdv_net_destroy(struct sdv_net *net)
     if (net == NULL)
         return;
     curl_easy_cleanup(net->curl);
+    curl_slist_free_all(net->headers);
     free(net);
 }
 
@@ -113,6 +114,8 @@ enum sdv_err net_get(struct sdv_net *net, const char *url, const char *range, ui
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     if (range != NULL)
         curl_easy_setopt(h, CURLOPT_RANGE, range);
+    if (net->headers != NULL)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, net->headers);
     if (max_len < (uint64_t)INT64_MAX)
         curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_len);
 

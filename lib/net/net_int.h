@@ -16,6 +16,7 @@ struct sdv_net {
     char curl_err[CURL_ERROR_SIZE];
     char errmsg[512];
     unsigned long requests;
+    struct curl_slist *headers; /* sdv_net_add_header lines, sent with every request */
 };
 
 /*

@@ -6,6 +6,8 @@
  *   sdv tuf-client --metadata-url URL --metadata-dir DIR refresh
  *   sdv tuf-client --metadata-url URL --metadata-dir DIR --target-name NAME [--target-name ...]
  *                  --target-dir TDIR --target-base-url TURL download
+ *   --header 'Name: value' (repeatable) adds a request header, e.g. the vehicle identity a
+ *   trusted proxy would forward to sdv-server.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "sdv_cmds.h"
 
 #define TARGET_NAMES_MAX 1024
+#define HEADERS_MAX      16
 
 /* Base URLs are joined with file names, so they must end with '/'; add it when missing. */
 static char *with_slash(const char *url)
@@ -58,6 +61,7 @@ static void usage(FILE *f)
           "  --target-dir DIR         where downloaded targets are stored\n"
           "  --target-base-url URL    targets base URL, ending with '/'\n"
           "  --max-root-rotations N   root versions followed in one refresh (default 256)\n"
+          "  --header 'NAME: VALUE'   extra request header (repeatable)\n"
           "  -v, --verbose            log each step to stderr\n",
           f);
 }
@@ -94,13 +98,14 @@ int sdv_cmd_tuf_client(int argc, char **argv)
             {"target-dir", required_argument, NULL, 't'},
             {"target-base-url", required_argument, NULL, 'b'},
             {"max-root-rotations", required_argument, NULL, 'r'},
+            {"header", required_argument, NULL, 'H'},
             {"verbose", no_argument, NULL, 'v'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
     };
     struct sdv_tuf_client_config cfg = {0};
-    const char *names[TARGET_NAMES_MAX];
-    size_t name_count = 0;
+    const char *names[TARGET_NAMES_MAX], *headers[HEADERS_MAX];
+    size_t name_count = 0, header_count = 0;
     const char *target_dir = NULL, *target_base_url = NULL, *command;
     struct sdv_tuf_client *client = NULL;
     struct sdv_net *net = NULL;
@@ -127,6 +132,13 @@ int sdv_cmd_tuf_client(int argc, char **argv)
                 return 1;
             }
             names[name_count++] = optarg;
+            break;
+        case 'H':
+            if (header_count == HEADERS_MAX) {
+                fprintf(stderr, "sdv tuf-client: more than %d --header options\n", HEADERS_MAX);
+                return 1;
+            }
+            headers[header_count++] = optarg;
             break;
         case 't':
             target_dir = optarg;
@@ -202,6 +214,14 @@ int sdv_cmd_tuf_client(int argc, char **argv)
     if (err != SDV_OK) {
         fprintf(stderr, "sdv tuf-client: cannot set up HTTP: %s\n", sdv_strerror(err));
         goto out;
+    }
+    for (size_t i = 0; i < header_count; i++) {
+        err = sdv_net_add_header(net, headers[i]);
+        if (err != SDV_OK) {
+            fprintf(stderr, "sdv tuf-client: --header \"%s\": %s\n", headers[i],
+                    err == SDV_EINVAL ? "expected 'Name: value' on one line" : sdv_strerror(err));
+            goto out;
+        }
     }
     cfg.fetch = sdv_net_fetch;
     cfg.fetch_ud = net;

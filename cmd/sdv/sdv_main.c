@@ -13,7 +13,9 @@ static void usage(FILE *f)
           "commands:\n"
           "  keygen       create a signing key pair (PEM files)\n"
           "  repo         build, sign and publish a TUF repository (sdv repo help)\n"
-          "  tuf-client   refresh trusted metadata and download targets (sdv tuf-client --help)\n",
+          "  tuf-client   refresh trusted metadata and download targets (sdv tuf-client --help)\n"
+          "  vehicle      register, show and list vehicles on sdv-server (sdv vehicle help)\n"
+          "  assign       assign an image to vehicles' ECUs on sdv-server (sdv assign --help)\n",
           f);
 }
 
@@ -29,6 +31,10 @@ int main(int argc, char **argv)
         return sdv_cmd_repo(argc - 1, argv + 1);
     if (strcmp(argv[1], "tuf-client") == 0)
         return sdv_cmd_tuf_client(argc - 1, argv + 1);
+    if (strcmp(argv[1], "vehicle") == 0)
+        return sdv_cmd_vehicle(argc - 1, argv + 1);
+    if (strcmp(argv[1], "assign") == 0)
+        return sdv_cmd_assign(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(stdout);

@@ -1,0 +1,198 @@
+/*
+ * server_test_tool.c - test-only: builds and signs ECU version reports and a vehicle version
+ * manifest with lib/uptane from PEM key files, as a primary ECU would, so that the end-to-end
+ * test can POST real manifests to sdv-server.
+ *
+ *   server_test_tool --vin V --primary SERIAL --primary-key KEY.pem
+ *                    --report SERIAL:KEY.pem:TARGET_NAME:IMAGE_FILE:RELEASE_COUNTER ...
+ *                    [--report-counter N] [--manifest-counter N]
+ *                    [--attack SERIAL=TEXT] [--tamper SERIAL] --out FILE
+ *
+ * Length, SHA-256 and SHA-512 of each report come from IMAGE_FILE. --tamper changes the length
+ * inside SERIAL's report after it was signed (its signature no longer verifies) while the
+ * primary signs the manifest as usual: what a compromised primary forging a secondary's report
+ * would send.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sdv/common.h>
+#include <sdv/crypto.h>
+#include <sdv/uptane.h>
+
+#define REPORTS_MAX 16
+
+static enum sdv_err random_cb(void *ud, void *p, size_t n)
+{
+    (void)ud;
+    return sdv_random_bytes(p, n);
+}
+
+static int fail(const char *what, const char *detail)
+{
+    fprintf(stderr, "server_test_tool: %s: %s\n", what, detail);
+    return 1;
+}
+
+/* Changes signed.installed_image.fileinfo.length of a signed report in place (text in b). */
+static int tamper(struct sdv_buf *b)
+{
+    json_t *j = NULL, *len;
+    char *text;
+
+    if (sdv_json_parse(b->data, b->len, &j, NULL, 0) != SDV_OK)
+        return fail("tamper", "report does not parse");
+    len = json_object_get(
+            json_object_get(json_object_get(json_object_get(j, "signed"), "installed_image"),
+                            "fileinfo"),
+            "length");
+    json_integer_set(len, json_integer_value(len) + 1);
+    text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    if (text == NULL)
+        return fail("tamper", "out of memory");
+    sdv_buf_reset(b);
+    sdv_buf_puts(b, text);
+    free(text);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+            {"vin", required_argument, NULL, 'v'},
+            {"primary", required_argument, NULL, 'p'},
+            {"primary-key", required_argument, NULL, 'k'},
+            {"report", required_argument, NULL, 'r'},
+            {"report-counter", required_argument, NULL, 'c'},
+            {"manifest-counter", required_argument, NULL, 'm'},
+            {"attack", required_argument, NULL, 'a'},
+            {"tamper", required_argument, NULL, 't'},
+            {"out", required_argument, NULL, 'o'},
+            {NULL, 0, NULL, 0},
+    };
+    const char *vin = NULL, *primary = NULL, *primary_key = NULL, *out = NULL, *tamper_serial = "";
+    const char *attack_spec = "";
+    char *specs[REPORTS_MAX];
+    size_t spec_count = 0;
+    unsigned long long report_counter = 1, manifest_counter = 1;
+    struct sdv_buf reports[REPORTS_MAX], manifest;
+    struct sdv_uptane_report_bytes rb[REPORTS_MAX];
+    struct sdv_key *pk = NULL;
+    struct sdv_uptane_err uerr;
+    enum sdv_err err;
+    int c, rc = 1;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'v':
+            vin = optarg;
+            break;
+        case 'p':
+            primary = optarg;
+            break;
+        case 'k':
+            primary_key = optarg;
+            break;
+        case 'r':
+            if (spec_count == REPORTS_MAX)
+                return fail("--report", "too many");
+            specs[spec_count++] = optarg;
+            break;
+        case 'c':
+            report_counter = strtoull(optarg, NULL, 10);
+            break;
+        case 'm':
+            manifest_counter = strtoull(optarg, NULL, 10);
+            break;
+        case 'a':
+            attack_spec = optarg;
+            break;
+        case 't':
+            tamper_serial = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        default:
+            return fail("usage", "see the comment at the top of server_test_tool.c");
+        }
+    }
+    if (vin == NULL || primary == NULL || primary_key == NULL || out == NULL || spec_count == 0)
+        return fail("usage", "--vin, --primary, --primary-key, --report and --out are required");
+    sdv_buf_init(&manifest, SDV_UPTANE_MANIFEST_LEN_MAX);
+    for (size_t i = 0; i < REPORTS_MAX; i++)
+        sdv_buf_init(&reports[i], 64 * 1024);
+    err = sdv_key_load_pem_file(primary_key, &pk);
+    if (err != SDV_OK) {
+        fail(primary_key, sdv_strerror(err));
+        goto out;
+    }
+    for (size_t i = 0; i < spec_count; i++) {
+        char *f[5], *save = specs[i];
+        struct sdv_uptane_report_info info = {0};
+        struct sdv_key *ek = NULL;
+        size_t alen = strlen(attack_spec);
+
+        /* SERIAL:KEY:NAME:FILE:RC */
+        for (int k = 0; k < 5; k++) {
+            f[k] = save;
+            save = save != NULL ? strchr(save, ':') : NULL;
+            if (save != NULL)
+                *save++ = '\0';
+        }
+        if (f[4] == NULL) {
+            fail("--report", "expected SERIAL:KEY.pem:TARGET_NAME:IMAGE_FILE:RELEASE_COUNTER");
+            goto out;
+        }
+        info.ecu_serial = f[0];
+        info.installed.filepath = f[2];
+        info.installed.hash_count = 2;
+        info.installed.hashes[0].alg = SDV_HASH_SHA256;
+        info.installed.hashes[1].alg = SDV_HASH_SHA512;
+        info.installed.release_counter = strtoull(f[4], NULL, 10);
+        if (sdv_hash_file(SDV_HASH_SHA256, f[3], info.installed.hashes[0].digest,
+                          &info.installed.length) != SDV_OK ||
+            sdv_hash_file(SDV_HASH_SHA512, f[3], info.installed.hashes[1].digest, NULL) != SDV_OK) {
+            fail(f[3], "cannot hash the image file");
+            goto out;
+        }
+        info.latest_verified_time = 1800000000;
+        info.report_counter = report_counter;
+        if (alen > strlen(f[0]) && strncmp(attack_spec, f[0], strlen(f[0])) == 0 &&
+            attack_spec[strlen(f[0])] == '=')
+            info.attack_detected = attack_spec + strlen(f[0]) + 1;
+        err = sdv_key_load_pem_file(f[1], &ek);
+        if (err == SDV_OK)
+            err = sdv_uptane_report_build(&info, ek, random_cb, NULL, &reports[i], NULL, &uerr);
+        sdv_key_destroy(ek);
+        if (err != SDV_OK) {
+            fail(f[0], err == SDV_OK ? "" : uerr.msg[0] ? uerr.msg : sdv_strerror(err));
+            goto out;
+        }
+        if (strcmp(f[0], tamper_serial) == 0 && tamper(&reports[i]) != 0)
+            goto out;
+        rb[i].data = reports[i].data;
+        rb[i].len = reports[i].len;
+    }
+    err = sdv_uptane_manifest_build(vin, primary, rb, spec_count, manifest_counter, pk, &manifest,
+                                    &uerr);
+    if (err != SDV_OK) {
+        fail("manifest", uerr.msg);
+        goto out;
+    }
+    err = sdv_fs_write_atomic(out, manifest.data, manifest.len, 0644);
+    if (err != SDV_OK) {
+        fail(out, sdv_strerror(err));
+        goto out;
+    }
+    rc = 0;
+out:
+    sdv_key_destroy(pk);
+    for (size_t i = 0; i < REPORTS_MAX; i++)
+        sdv_buf_free(&reports[i]);
+    sdv_buf_free(&manifest);
+    return rc;
+}

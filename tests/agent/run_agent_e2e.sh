@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# run_agent_e2e.sh BIN_DIR: the real sdv-server (SQLite, trusted-proxy identity on 127.0.0.1),
-# two real sdv-secondary processes and sdv-agent: release v1 for all three ECUs, assign, run
-# `sdv-agent once` until every ECU reports v1; then v2; the server's admin view of the vehicle
-# shows v2 on every ECU.
+# run_agent_e2e.sh BIN_DIR [sqlite|postgresql]: the real sdv-server (trusted-proxy identity on
+# 127.0.0.1), two real sdv-secondary processes and sdv-agent: release v1 for all three ECUs,
+# assign, run `sdv-agent once` until every ECU reports v1; then v2; the server's admin view of the
+# vehicle shows v2 on every ECU.
 #
-# BIN_DIR must hold sdv, sdv-server, sdv-secondary and sdv-agent. KEEP=1 keeps the work dir.
+# BIN_DIR must hold sdv, sdv-server, sdv-secondary and sdv-agent. The server's store is SQLite in
+# the work dir (default) or, with "postgresql", the database at SDV_TEST_PG_URL (run it under
+# tests/store/pg_harness.sh). KEEP=1 keeps the work dir.
 set -euo pipefail
 bin=$(cd "$1" && pwd)
+case ${2:-sqlite} in
+sqlite) STORE_JSON= ;;
+postgresql)
+    [ -n "${SDV_TEST_PG_URL:-}" ] || {
+        echo "FAIL: SDV_TEST_PG_URL is not set (run under tests/store/pg_harness.sh)"
+        exit 1
+    }
+    STORE_JSON="\"store\": \"$SDV_TEST_PG_URL\","
+    ;;
+*) echo "usage: run_agent_e2e.sh BIN_DIR [sqlite|postgresql]" >&2; exit 2 ;;
+esac
 W=$(mktemp -d "${TMPDIR:-/tmp}/sdv-agent-e2e-XXXXXX")
 pids=()
 cleanup() {
@@ -43,7 +56,7 @@ sdv repo timestamp imagerepo --key img-timestamp.pem
 sdv repo publish imagerepo
 
 cat >server.json <<JSON
-{"listen": {"address": "127.0.0.1", "port": 0},
+{"listen": {"address": "127.0.0.1", "port": 0}, $STORE_JSON
  "state_dir": "$W/server",
  "image_repository": {"dir": "$W/imagerepo", "snapshot_key": "$W/img-snapshot.pem",
                       "timestamp_key": "$W/img-timestamp.pem"},

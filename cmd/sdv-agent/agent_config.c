@@ -61,6 +61,9 @@ void agent_config_free(struct agent_file_config *c)
     free(c->key_path);
     free(c->director_root_path);
     free(c->image_root_path);
+    free(c->tls_ca);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c->secondaries);
     json_decref(c->doc);
     memset(c, 0, sizeof(*c));
@@ -72,6 +75,7 @@ enum sdv_err agent_config_load(const char *path, struct agent_file_config *c, ch
     struct sdv_agent_config *a = &c->agent;
     const json_t *primary, *secs, *dl;
     const char *state_dir = NULL, *key = NULL, *droot = NULL, *iroot = NULL, *slash;
+    const char *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     struct sdv_buf raw;
     char why[256];
     long attempts = 0, backoff = 0, backoff_max = 0, link_timeout = 0;
@@ -118,6 +122,9 @@ enum sdv_err agent_config_load(const char *path, struct agent_file_config *c, ch
         get_str(c->doc, "director_root", 0, &droot, why, sizeof(why)) ||
         get_str(c->doc, "image_root", 0, &iroot, why, sizeof(why)) ||
         get_str(c->doc, "identity_header", 0, &c->identity_header, why, sizeof(why)) ||
+        get_str(c->doc, "tls_ca", 0, &tls_ca, why, sizeof(why)) ||
+        get_str(c->doc, "tls_cert", 0, &tls_cert, why, sizeof(why)) ||
+        get_str(c->doc, "tls_key", 0, &tls_key, why, sizeof(why)) ||
         get_str(primary, "serial", 1, &a->primary_serial, why, sizeof(why)) ||
         get_str(primary, "hardware_id", 1, &a->primary_hardware_id, why, sizeof(why)) ||
         get_str(primary, "key", 1, &key, why, sizeof(why)) ||
@@ -134,6 +141,16 @@ enum sdv_err agent_config_load(const char *path, struct agent_file_config *c, ch
         snprintf(errmsg, errmsg_len, "%s: %s", path, why);
         return SDV_EINVAL;
     }
+    if ((tls_cert == NULL) != (tls_key == NULL)) {
+        snprintf(errmsg, errmsg_len, "%s: \"tls_cert\" and \"tls_key\" go together (mTLS)", path);
+        return SDV_EINVAL;
+    }
+    c->net.ca_file = c->tls_ca = resolve(c->dir, tls_ca);
+    c->net.client_cert_file = c->tls_cert = resolve(c->dir, tls_cert);
+    c->net.client_key_file = c->tls_key = resolve(c->dir, tls_key);
+    if ((tls_ca != NULL && c->tls_ca == NULL) || (tls_cert != NULL && c->tls_cert == NULL) ||
+        (tls_key != NULL && c->tls_key == NULL))
+        return SDV_ENOMEM;
     c->state_dir = resolve(c->dir, state_dir);
     c->key_path = resolve(c->dir, key);
     c->director_root_path = resolve(c->dir, droot);

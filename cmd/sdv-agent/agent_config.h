@@ -15,7 +15,8 @@ struct agent_file_config {
     json_t *doc; /* owns every string below */
     char *dir;   /* the config file's directory: relative paths are resolved against it */
     char *state_dir, *key_path, *director_root_path, *image_root_path;
-    const char *identity_header; /* header name, or NULL when no identity header is sent */
+    char *tls_ca, *tls_cert, *tls_key; /* mTLS files (NULL: not configured) */
+    const char *identity_header;       /* header name, or NULL when no identity header is sent */
     struct sdv_agent_secondary *secondaries;
     struct sdv_agent_config agent; /* strings borrowed from doc */
     struct sdv_net_config net;

@@ -139,10 +139,12 @@ int main(int argc, char **argv)
     }
     fc.net.log = log;
     err = sdv_net_create(&fc.net, &net);
+    /* With mTLS the certificate is the identity; otherwise a TLS-terminating proxy (or a test)
+     * takes it from the identity header. */
     snprintf(header, sizeof(header), "%s: %s",
              fc.identity_header != NULL ? fc.identity_header : DEFAULT_IDENTITY_HEADER,
              fc.agent.vin);
-    if (err == SDV_OK)
+    if (err == SDV_OK && (fc.tls_cert == NULL || fc.identity_header != NULL))
         err = sdv_net_add_header(net, header);
     if (err != SDV_OK) {
         fprintf(stderr, "sdv-agent: network setup: %s\n", sdv_strerror(err));

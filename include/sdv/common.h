@@ -39,7 +39,8 @@ extern "C" {
     X(ENET, 14, "network error")                          \
     X(ENOTARGET, 15, "target not found or not delegated") \
     X(ELIMIT, 16, "iteration bound reached")              \
-    X(EEXIST, 17, "already exists")
+    X(EEXIST, 17, "already exists")                       \
+    X(ESLOW, 18, "transfer slower than the minimum speed (slow-retrieval defence)")
 
 enum sdv_err {
 #define SDV_ERR_ENUM_(name, num, msg) SDV_##name = num,

@@ -24,6 +24,12 @@ struct sdv_net_config {
     long low_speed_time_s;   /* ... for this many seconds (0: 30) */
     const char *user_agent;  /* NULL: "opensdv/<version>" */
     struct sdv_log log;
+    /* TLS (https URLs). ca_file: the CA bundle that must have issued the server's certificate
+     * (NULL: the system's). client_cert_file/client_key_file: PEM certificate and key this
+     * device presents for mTLS (the fleet's device CA issued them; CN = VIN); NULL: none. */
+    const char *ca_file;
+    const char *client_cert_file;
+    const char *client_key_file;
 };
 
 struct sdv_net;
@@ -35,8 +41,9 @@ void sdv_net_destroy(struct sdv_net *net);
 /*
  * GETs url and streams the body into sink. Signature-compatible with sdv_tuf_fetch_fn (pass the
  * handle as fetch_ud). Returns SDV_ENOENT for HTTP 403/404 (and a missing file:// path),
- * SDV_ETOOBIG as soon as the body would exceed max_len bytes, SDV_ENET for any other transport
- * or HTTP failure (timeouts and too-slow transfers included), or the sink's error.
+ * SDV_ETOOBIG as soon as the body would exceed max_len bytes, SDV_ESLOW when the transfer stays
+ * below the minimum speed or passes timeout_ms, SDV_ENET for any other transport or HTTP
+ * failure, or the sink's error.
  * Only http, https and file URLs are allowed.
  */
 enum sdv_err sdv_net_fetch(void *net, const char *url, uint64_t max_len, sdv_sink_fn sink,

@@ -101,7 +101,9 @@ enum sdv_err sdv_agent_download(const struct sdv_agent_config *cfg, const char *
             restart = 1;
             continue;
         }
-        if (err != SDV_ENET)
+        /* A transfer below the minimum speed may be a slow-retrieval attack or a bad link:
+         * retry within the bound, and report SDV_ESLOW (an attack) if it persists. */
+        if (err != SDV_ENET && err != SDV_ESLOW)
             return err; /* not found, too big, local failure: retrying cannot help */
         if (attempt < attempts) {
             sdv_logf(&cfg->log, SDV_LOG_WARN, "%s; retrying in %u ms", errmsg ? errmsg : url,

@@ -102,14 +102,7 @@ enum sdv_err net_get(struct sdv_net *net, const char *url, const char *range, ui
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, net->cfg.connect_timeout_ms);
-    if (net->cfg.timeout_ms > 0)
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, net->cfg.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, net->cfg.low_speed_bytes);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, net->cfg.low_speed_time_s);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, net->user_agent);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, net->curl_err);
+    net_common_options(net, h);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     if (range != NULL)
@@ -137,10 +130,40 @@ enum sdv_err net_get(struct sdv_net *net, const char *url, const char *range, ui
         snprintf(net->errmsg, sizeof(net->errmsg), "%s: not found (HTTP %ld)", url, status);
         return SDV_ENOENT;
     }
-    if (rc == CURLE_HTTP_RETURNED_ERROR)
+    if (rc == CURLE_HTTP_RETURNED_ERROR) {
         snprintf(net->errmsg, sizeof(net->errmsg), "%s: HTTP %ld", url, status);
-    else
-        snprintf(net->errmsg, sizeof(net->errmsg), "%s: %s", url,
-                 net->curl_err[0] ? net->curl_err : curl_easy_strerror(rc));
-    return SDV_ENET;
+        return SDV_ENET;
+    }
+    return net_transfer_error(net, url, rc);
+}
+
+void net_common_options(struct sdv_net *net, CURL *h)
+{
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, net->cfg.connect_timeout_ms);
+    if (net->cfg.timeout_ms > 0)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, net->cfg.timeout_ms);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, net->cfg.low_speed_bytes);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, net->cfg.low_speed_time_s);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, net->user_agent);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, net->curl_err);
+    if (net->cfg.ca_file != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, net->cfg.ca_file);
+    if (net->cfg.client_cert_file != NULL) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, net->cfg.client_cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (net->cfg.client_key_file != NULL) {
+        curl_easy_setopt(h, CURLOPT_SSLKEY, net->cfg.client_key_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+}
+
+enum sdv_err net_transfer_error(struct sdv_net *net, const char *url, CURLcode rc)
+{
+    snprintf(net->errmsg, sizeof(net->errmsg), "%s: %s", url,
+             net->curl_err[0] ? net->curl_err : curl_easy_strerror(rc));
+    /* The low-speed limit and the overall timeout both end as CURLE_OPERATION_TIMEDOUT: a
+     * server (or a man in the middle) trickling bytes, the slow-retrieval attack. */
+    return rc == CURLE_OPERATION_TIMEDOUT ? SDV_ESLOW : SDV_ENET;
 }

@@ -28,4 +28,12 @@ struct sdv_net {
 enum sdv_err net_get(struct sdv_net *net, const char *url, const char *range, uint64_t max_len,
                      sdv_sink_fn sink, void *sink_ud);
 
+/* Sets the options every request shares: timeouts, minimum speed, user agent, error buffer
+ * and TLS (CA, client certificate and key). */
+void net_common_options(struct sdv_net *net, CURL *h);
+
+/* Maps a failed transfer's curl code to an sdv_err, writing the detail into net->errmsg:
+ * SDV_ESLOW for the minimum-speed abort and timeouts, SDV_ENET otherwise. */
+enum sdv_err net_transfer_error(struct sdv_net *net, const char *url, CURLcode rc);
+
 #endif /* SDV_NET_INT_H */

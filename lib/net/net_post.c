@@ -69,14 +69,7 @@ enum sdv_err sdv_net_post(struct sdv_net *net, const char *url, const char *cont
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, net->cfg.connect_timeout_ms);
-    if (net->cfg.timeout_ms > 0)
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, net->cfg.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, net->cfg.low_speed_bytes);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, net->cfg.low_speed_time_s);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, net->user_agent);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, net->curl_err);
+    net_common_options(net, h);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -93,7 +86,5 @@ enum sdv_err sdv_net_post(struct sdv_net *net, const char *url, const char *cont
         snprintf(net->errmsg, sizeof(net->errmsg), "%s: answer: %s", url, sdv_strerror(a.err));
         return a.err;
     }
-    snprintf(net->errmsg, sizeof(net->errmsg), "%s: %s", url,
-             net->curl_err[0] ? net->curl_err : curl_easy_strerror(rc));
-    return SDV_ENET;
+    return net_transfer_error(net, url, rc);
 }

@@ -8,7 +8,7 @@
  * sent in the last SERVER_REPLAY_SCAN_MAX verified manifests, and its report_counter must be
  * above the one of the ECU's latest verified report (sdv/uptane.h: "the server refuses one
  * that does not increase"). The counter is the rule that holds over any time span; the nonce
- * check catches a verbatim replay with a clearer message.
+ * check catches a verbatim replay with a clearer message. The 400 names rule "NONCE" or "REPLAY".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,10 +94,11 @@ static int64_t stored_report_counter(const char *raw, const char *serial)
 
 /*
  * Checks every report of m against the ECU's earlier verified reports. Returns SDV_OK, or
- * SDV_EINVAL with the reason in why, or a store error (errmsg from the store).
+ * SDV_EINVAL with the reason in why and the rule ("NONCE", "REPLAY") in *rule, or a store error
+ * (detail in sdv_store_errmsg).
  */
 static enum sdv_err replay_check(struct sdv_store *st, const struct sdv_uptane_manifest *m,
-                                 char *why, size_t why_len)
+                                 char *why, size_t why_len, const char **rule)
 {
     bool latest_seen[SDV_UPTANE_ECUS_MAX] = {false};
     int64_t before = 0;
@@ -132,6 +133,7 @@ static enum sdv_err replay_check(struct sdv_store *st, const struct sdv_uptane_m
                                  "ECU %s: replayed nonce (sent before in manifest "
                                  "%lld)",
                                  rep->ecu_serial, (long long)old->id);
+                        *rule = "NONCE";
                         err = SDV_EINVAL;
                         break;
                     }
@@ -145,6 +147,7 @@ static enum sdv_err replay_check(struct sdv_store *st, const struct sdv_uptane_m
                                  "(the last report had %lld)",
                                  rep->ecu_serial, (unsigned long long)rep->report_counter,
                                  (long long)counter);
+                        *rule = "REPLAY";
                         err = SDV_EINVAL;
                     }
                     break;
@@ -203,10 +206,8 @@ void server_h_manifest(void *ctx, struct sdv_httpd_request *req)
         rule = server_rule_name(uerr.rule);
         snprintf(why, sizeof(why), "%s", uerr.msg);
     } else {
-        err = replay_check(st, &m, why, sizeof(why));
-        if (err == SDV_EINVAL) {
-            rule = "NONCE";
-        } else if (err != SDV_OK) {
+        err = replay_check(st, &m, why, sizeof(why), &rule);
+        if (err != SDV_OK && err != SDV_EINVAL) {
             server_respond_store_error(req, st, "manifest replay check", err);
             goto out;
         }

@@ -315,6 +315,7 @@ check "... rule NONCE" test "$(json answer.json 'j["rule"]')" = NONCE
 check "... replayed nonce" grep -q "replayed nonce" answer.json
 setup manifest m3.json 1
 check "fresh nonces with an old report counter are refused" test "$(post_manifest m3.json)" = 400
+check "... rule REPLAY" test "$(json answer.json 'j["rule"]')" = REPLAY
 setup manifest m4.json 4 --attack "ecu-z1=image hash mismatch"
 check "a newer manifest is accepted" test "$(post_manifest m4.json)" = 200
 check "sdv vehicle show --json" "$SDV" vehicle show "${FLEET[@]}" --vin "$VIN1" --json

@@ -12,14 +12,22 @@
  * inside SERIAL's report after it was signed (its signature no longer verifies) while the
  * primary signs the manifest as usual: what a compromised primary forging a secondary's report
  * would send.
+ *
+ *   server_test_tool certs DIR VIN
+ *
+ * writes a device CA (DIR/ca.pem), a server certificate for 127.0.0.1 (DIR/server.pem,
+ * DIR/server.key) and a vehicle's client certificate with CN=VIN (DIR/client.pem,
+ * DIR/client.key), for the mTLS part of the test.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sdv/common.h>
 #include <sdv/crypto.h>
+#include <sdv/httpd.h>
 #include <sdv/uptane.h>
 
 #define REPORTS_MAX 16
@@ -59,6 +67,62 @@ static int tamper(struct sdv_buf *b)
     return 0;
 }
 
+/* A new P-256 key: its PEM into DIR/name, the key's PEM text kept in pem. */
+static enum sdv_err new_key(const char *dir, const char *name, struct sdv_buf *pem)
+{
+    struct sdv_key *k = NULL;
+    char path[1024];
+    enum sdv_err err = sdv_key_generate(SDV_KEY_ECDSA_P256, 0, &k);
+
+    if (err == SDV_OK)
+        err = sdv_key_private_pem(k, pem);
+    sdv_key_destroy(k);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (err == SDV_OK)
+        err = sdv_fs_write_atomic(path, pem->data, pem->len, 0600);
+    return err;
+}
+
+static int certs(const char *dir, const char *vin)
+{
+    struct sdv_buf ca_key, ca_cert, srv_key, srv_cert, cli_key, cli_cert;
+    int64_t now = (int64_t)time(NULL);
+    struct sdv_cert_spec srv = {SDV_CERT_SERVER, "sdv-server", NULL, "127.0.0.1", NULL, 0,
+                                now - 60,        now + 86400};
+    struct sdv_cert_spec cli = {SDV_CERT_CLIENT, vin, NULL, NULL, NULL, 0, now - 60, now + 86400};
+    char path[1024];
+    enum sdv_err err;
+    struct sdv_buf *bufs[] = {&ca_key, &ca_cert, &srv_key, &srv_cert, &cli_key, &cli_cert};
+
+    for (size_t i = 0; i < 6; i++)
+        sdv_buf_init(bufs[i], 64 * 1024);
+    err = sdv_ca_create("sdv test device CA", now - 60, now + 86400, &ca_key, &ca_cert);
+    if (err == SDV_OK)
+        err = new_key(dir, "server.key", &srv_key);
+    if (err == SDV_OK)
+        err = new_key(dir, "client.key", &cli_key);
+    srv.public_key_pem = srv_key.data;
+    srv.public_key_pem_len = srv_key.len;
+    cli.public_key_pem = cli_key.data;
+    cli.public_key_pem_len = cli_key.len;
+    if (err == SDV_OK)
+        err = sdv_ca_issue(ca_cert.data, ca_cert.len, ca_key.data, ca_key.len, &srv, &srv_cert);
+    if (err == SDV_OK)
+        err = sdv_ca_issue(ca_cert.data, ca_cert.len, ca_key.data, ca_key.len, &cli, &cli_cert);
+    snprintf(path, sizeof(path), "%s/ca.pem", dir);
+    if (err == SDV_OK)
+        err = sdv_fs_write_atomic(path, ca_cert.data, ca_cert.len, 0644);
+    snprintf(path, sizeof(path), "%s/server.pem", dir);
+    if (err == SDV_OK)
+        err = sdv_fs_write_atomic(path, srv_cert.data, srv_cert.len, 0644);
+    snprintf(path, sizeof(path), "%s/client.pem", dir);
+    if (err == SDV_OK)
+        err = sdv_fs_write_atomic(path, cli_cert.data, cli_cert.len, 0644);
+    for (size_t i = 0; i < 6; i++)
+        sdv_buf_free(bufs[i]);
+    return err == SDV_OK ? 0 : fail("certs", sdv_strerror(err));
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -85,6 +149,8 @@ int main(int argc, char **argv)
     enum sdv_err err;
     int c, rc = 1;
 
+    if (argc == 4 && strcmp(argv[1], "certs") == 0)
+        return certs(argv[2], argv[3]);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'v':

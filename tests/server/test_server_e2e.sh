@@ -393,18 +393,55 @@ check "the access log names the vehicle" grep -q "access client=127.0.0.1 id=$VI
     server.log
 
 # ---- graceful shutdown ---------------------------------------------------------------------------------------
-kill -TERM "$SERVER_PID"
-rc=0
-for _ in $(seq 50); do
+# stop_server NAME: SIGTERM; the server must exit 0 within 5 s.
+stop_server() {
+    local rc=0
+    kill -TERM "$SERVER_PID"
+    for _ in $(seq 50); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        fail "$1: still running 5 s after SIGTERM"
+        return
+    fi
+    wait "$SERVER_PID" || rc=$?
+    SERVER_PID=
+    check "$1: SIGTERM exits 0" test "$rc" = 0
+}
+stop_server "proxy-mode server"
+check "... and says so" grep -q "SIGTERM: shutting down" server.log
+
+# ---- restart on the same store with mTLS: vehicles identified by their client certificate ------
+mkdir tls
+setup "$TOOL" certs tls "$VIN1"
+sed 's|"proxy": {"trusted": \["127.0.0.1"\]},|"tls": {"cert": "tls/server.pem", "key": "tls/server.key", "device_ca": "tls/ca.pem"},|' \
+    server.json >server-tls.json
+check "--check accepts the mTLS configuration" "$SERVER" --config server-tls.json --check
+rm -f port
+"$SERVER" --config server-tls.json --port-file port 2>server-tls.log &
+SERVER_PID=$!
+for _ in $(seq 100); do
+    [ -s port ] && break
     kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
 done
-if kill -0 "$SERVER_PID" 2>/dev/null; then
-    fail "SIGTERM: still running after 5 s"
+PORT=$(head -n 1 port 2>/dev/null || true)
+if [[ "$PORT" =~ ^[0-9]+$ ]]; then
+    S=https://127.0.0.1:$PORT
+    TLS=(--cacert tls/ca.pem)
+    check "mTLS: vehicle A's certificate reads its director targets" test "$(curl_status \
+        t.json "${TLS[@]}" --cert tls/client.pem --key tls/client.key \
+        "$S/v1/vehicle/director/targets.json")" = 200
+    check "... the state survived the restart" test "$(json t.json \
+        '"primary-2.bin" in j["signed"]["targets"]')" = True
+    check "mTLS: no client certificate gets 403" test "$(curl_status o.json "${TLS[@]}" \
+        "$S/v1/vehicle/director/targets.json")" = 403
+    check "mTLS: the admin API over HTTPS" "$SDV" vehicle show --server "$S" --token-file token \
+        --cacert tls/ca.pem --vin "$VIN1"
+    check "... shows vehicle A" out_has "vehicle $VIN1"
+    stop_server "mTLS server"
 else
-    wait "$SERVER_PID" || rc=$?
-    SERVER_PID=
-    check "SIGTERM: exits 0" test "$rc" = 0
+    fail "sdv-server with mTLS did not start" "$(tail -n 5 server-tls.log)"
 fi
-check "... and says so" grep -q "SIGTERM: shutting down" server.log
 finish

@@ -142,7 +142,7 @@ write_config() { # write_config FILE EXTRA_DIRECTOR_JSON
   "state_dir": "state",
   $STORE_JSON
   "image_repository": {"dir": "repo", "snapshot_key": "keys/img-snapshot.pem",
-                       "timestamp_key": "keys/img-timestamp.pem"},
+                       "timestamp_key": "keys/img-timestamp.pem", "timestamp_lifetime_s": 4},
   "director": {"root_keys": ["keys/dir-root.pem"], "targets_key": "keys/dir-targets.pem",
                "snapshot_key": "keys/dir-snapshot.pem", "timestamp_key": "keys/dir-timestamp.pem"
                $2},
@@ -153,7 +153,8 @@ write_config() { # write_config FILE EXTRA_DIRECTOR_JSON
 }
 EOF
 }
-# The director timestamp lives 6 s, so the timer renews it after 3 s.
+# The director timestamp lives 6 s, so the timer renews it after 3 s; image timestamps the server
+# signs live 4 s.
 write_config server.json ', "timestamp_lifetime_s": 6'
 check "--check accepts the configuration" "$SERVER" --config server.json --check
 write_config bad1.json ', "timestamp_lifetime_s": "soon"'
@@ -359,6 +360,7 @@ check "staging a snapshot is refused: 400" test "$(curl_status o.json -X PUT \
     "$BASE/v1/admin/image/staged/snapshot.json")" = 400
 check "publish: 200" test "$(publish)" = 200
 check "... targets version 2" test "$(json answer.json 'j["versions"]["targets"]')" = 2
+img_ts=$(json answer.json 'j["versions"]["timestamp"]')
 p2sha=$(sha256sum primary-2.bin | cut -d' ' -f1)
 check "upload primary-2.bin as an artifact" test "$(put_artifact primary-2.bin)" = 201
 check "the new image is served from the artifact store" test "$(curl_status p2.bin \
@@ -387,6 +389,21 @@ for _ in $(seq 80); do
     fi
 done
 check "the timer renews an idle vehicle's director timestamp" test "$renewed" = 1
+img_ts_version() {
+    curl -s -H "$ID: $VIN1" "$V/image/metadata/timestamp.json" >its.json &&
+        json its.json 'j["signed"]["version"]'
+}
+renewed=0
+for _ in $(seq 80); do
+    if [ "$(img_ts_version)" -gt "$img_ts" ]; then
+        renewed=1
+        break
+    fi
+    sleep 0.1
+done
+check "the timer renews the image repository's timestamp" test "$renewed" = 1
+check "... and the image repository still verifies" "$SDV" tuf-client --header "$ID: $VIN1" \
+    --metadata-url "$V/image/metadata/" --metadata-dir imeta refresh
 check "vehicle A still refreshes after renewals" "$SDV" tuf-client --header "$ID: $VIN1" \
     --metadata-url "$V/director/" --metadata-dir dmeta refresh
 check "the access log names the vehicle" grep -q "access client=127.0.0.1 id=$VIN1 method=GET" \

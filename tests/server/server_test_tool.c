@@ -18,7 +18,16 @@
  * writes a device CA (DIR/ca.pem), a server certificate for 127.0.0.1 (DIR/server.pem,
  * DIR/server.key) and a vehicle's client certificate with CN=VIN (DIR/client.pem,
  * DIR/client.key), for the mTLS part of the test.
+ *
+ *   server_test_tool http [-X METHOD] [-H 'Name: value']... [-d TEXT | --data-binary @FILE |
+ *                         -T FILE] [--cacert F] [--cert F --key F] [--path-as-is]
+ *                         [-o OUT] [-D HEADERS] URL
+ *
+ * is a small HTTP client on libcurl with curl's option names (the curl program is not a
+ * dependency of the project): it prints the status code, writes the body to OUT and the
+ * response headers to HEADERS. -T sends FILE with the chunked transfer coding.
  */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +132,145 @@ static int certs(const char *dir, const char *vin)
     return err == SDV_OK ? 0 : fail("certs", sdv_strerror(err));
 }
 
+static size_t http_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+    return fwrite(data, size, nmemb, ud);
+}
+
+static size_t http_read(char *data, size_t size, size_t nmemb, void *ud)
+{
+    return fread(data, size, nmemb, ud);
+}
+
+#define HTTP_HEADERS_MAX 16
+
+static int http(int argc, char **argv)
+{
+    static const struct option opts[] = {
+            {"data-binary", required_argument, NULL, 'b'}, {"cacert", required_argument, NULL, 'c'},
+            {"cert", required_argument, NULL, 'e'},        {"key", required_argument, NULL, 'k'},
+            {"path-as-is", no_argument, NULL, 'p'},        {NULL, 0, NULL, 0},
+    };
+    const char *method = NULL, *out = "/dev/null", *dump = NULL, *cacert = NULL, *cert = NULL;
+    const char *key = NULL, *upload = NULL, *text = NULL, *data_file = NULL;
+    struct curl_slist *hdrs = NULL;
+    struct sdv_buf data;
+    FILE *body = NULL, *head = NULL, *up = NULL;
+    CURL *c;
+    CURLcode rc;
+    long status = 0;
+    int opt, path_as_is = 0, ret = 1;
+
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "X:H:d:T:o:D:", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'X':
+            method = optarg;
+            break;
+        case 'H':
+            hdrs = curl_slist_append(hdrs, optarg);
+            break;
+        case 'd':
+            text = optarg;
+            break;
+        case 'b':
+            if (optarg[0] != '@')
+                return fail("--data-binary", "only @FILE is supported");
+            data_file = optarg + 1;
+            break;
+        case 'T':
+            upload = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'D':
+            dump = optarg;
+            break;
+        case 'c':
+            cacert = optarg;
+            break;
+        case 'e':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'p':
+            path_as_is = 1;
+            break;
+        default:
+            return fail("http", "unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        return fail("http", "one URL expected");
+    sdv_buf_init(&data, 64u * 1024u * 1024u);
+    c = curl_easy_init();
+    body = fopen(out, "wb");
+    head = dump != NULL ? fopen(dump, "wb") : NULL;
+    if (c == NULL || body == NULL || (dump != NULL && head == NULL)) {
+        fail("http", "cannot set up");
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, argv[optind]);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+    if (head != NULL) {
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, http_write);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
+    }
+    if (data_file != NULL) {
+        if (sdv_fs_read(data_file, &data) != SDV_OK) {
+            fail(data_file, "cannot read");
+            goto out;
+        }
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)data.data);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)data.len);
+    } else if (text != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    } else if (upload != NULL) {
+        up = fopen(upload, "rb");
+        if (up == NULL) {
+            fail(upload, "cannot open");
+            goto out;
+        }
+        /* No size given: libcurl sends the body with the chunked transfer coding. */
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, http_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, up);
+    }
+    if (method != NULL)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (cacert != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cacert);
+    if (cert != NULL)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+    if (key != NULL)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+    if (path_as_is)
+        curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    printf("%03ld", rc == CURLE_OK ? status : 0L);
+    if (rc != CURLE_OK)
+        fprintf(stderr, "server_test_tool http: %s\n", curl_easy_strerror(rc));
+    ret = 0;
+out:
+    if (up != NULL)
+        fclose(up);
+    if (head != NULL)
+        fclose(head);
+    if (body != NULL)
+        fclose(body);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    sdv_buf_free(&data);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -151,6 +299,8 @@ int main(int argc, char **argv)
 
     if (argc == 4 && strcmp(argv[1], "certs") == 0)
         return certs(argv[2], argv[3]);
+    if (argc > 1 && strcmp(argv[1], "http") == 0)
+        return http(argc, argv);
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'v':

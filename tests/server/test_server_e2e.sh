@@ -188,11 +188,12 @@ VIN1=WVWZZZ1JZXW000001
 VIN2=WVWZZZ1JZXW000002
 FLEET=(--server "$BASE" --token-file token)
 
-# curl_status OUT ARGS...: the HTTP status of a request, the body into OUT.
+# curl_status OUT ARGS...: the HTTP status of a request (curl's options, served by the test
+# tool's small libcurl client), the body into OUT.
 curl_status() {
     local out=$1
     shift
-    curl -s -o "$out" -w '%{http_code}' "$@"
+    "$TOOL" http -o "$out" "$@"
 }
 
 # ---- registration and admin authentication -----------------------------------------------------
@@ -256,8 +257,8 @@ check "... (empty)" test "$(json b-targets.json 'len(j["signed"]["targets"])')" 
 check "an unknown vehicle gets 403" test "$(curl_status o.json -H "$ID: NOT-A-VEHICLE" \
     "$V/director/targets.json")" = 403
 check "no identity gets 403" test "$(curl_status o.json "$V/director/targets.json")" = 403
-etag=$(curl -s -D - -o /dev/null -H "$ID: $VIN1" "$V/director/targets.json" |
-    tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+curl_status o.json -D headers.txt -H "$ID: $VIN1" "$V/director/targets.json" >/dev/null
+etag=$(tr -d '\r' <headers.txt | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
 check "director metadata has an ETag; If-None-Match gives 304" test "$(curl_status o.json \
     -H "$ID: $VIN1" -H "If-None-Match: $etag" "$V/director/targets.json")" = 304
 
@@ -330,8 +331,8 @@ check "... desired next to reported" test "$(json cmd.out \
 # ---- artifacts ----------------------------------------------------------------------------------------------
 bsha=$(sha256sum big.bin | cut -d' ' -f1)
 put_artifact() { # streamed from stdin: chunked transfer coding
-    curl -s -o answer.json -w '%{http_code}' -H "Authorization: Bearer ${2:-$TOKEN}" -T - \
-        "$BASE/v1/admin/artifacts?name=big.bin" <"$1"
+    curl_status answer.json -H "Authorization: Bearer ${2:-$TOKEN}" -T "$1" \
+        "$BASE/v1/admin/artifacts?name=$1"
 }
 check "chunked artifact upload: 201" test "$(put_artifact big.bin)" = 201
 check "... its sha256 and length" test "$(json answer.json '(j["sha256"], j["length"])')" = \
@@ -378,7 +379,10 @@ check "sdv vehicle show: the primary is pending" "$SDV" vehicle show "${FLEET[@]
 check "... pending" out_has "pending"
 
 # ---- renewal by the timer ------------------------------------------------------------------------------------
-ts_version() { curl -s -H "$ID: $VIN2" "$V/director/timestamp.json" >ts.json && json ts.json 'j["signed"]["version"]'; }
+ts_version() {
+    curl_status ts.json -H "$ID: $VIN2" "$V/director/timestamp.json" >/dev/null &&
+        json ts.json 'j["signed"]["version"]'
+}
 ts1=$(ts_version)
 renewed=0
 for _ in $(seq 80); do
@@ -390,7 +394,7 @@ for _ in $(seq 80); do
 done
 check "the timer renews an idle vehicle's director timestamp" test "$renewed" = 1
 img_ts_version() {
-    curl -s -H "$ID: $VIN1" "$V/image/metadata/timestamp.json" >its.json &&
+    curl_status its.json -H "$ID: $VIN1" "$V/image/metadata/timestamp.json" >/dev/null &&
         json its.json 'j["signed"]["version"]'
 }
 renewed=0

@@ -8,8 +8,10 @@ old signatures still attached (which no longer match): sign it afterwards with
     attack_forge.py target IN OUT NAME [--file F] [--length N] [--custom JSON]
         Entry NAME of a targets document: length and sha256/sha512 of F, or only the length,
         or its custom object. The entry is created if missing.
-    attack_forge.py director-ecu IN OUT SERIAL NAME --file F --hardware-id H --release-counter N
-        Director targets: ECU SERIAL moves to entry NAME (length and hashes of F, custom
+    attack_forge.py director-ecu IN OUT SERIAL NAME --file F [--length N] --hardware-id H
+                    --release-counter N
+        Director targets: ECU SERIAL moves to entry NAME (length and hashes of F, or length N
+        with the hashes of F; custom
         ecu_identifiers/release_counter as Uptane's director writes them); an entry left without
         ECUs is removed.
     attack_forge.py meta IN OUT FILE_NAME FILE
@@ -66,6 +68,8 @@ def cmd_director_ecu(a):
         if not ids:
             del targets[name]
     length, hashes = file_info(a.file)
+    if a.length is not None:
+        length = a.length
     entry = targets.setdefault(a.NAME, {"length": length, "hashes": hashes,
                                         "custom": {"ecu_identifiers": {},
                                                    "release_counter": a.release_counter}})
@@ -101,7 +105,8 @@ def main():
     t.set_defaults(fn=cmd_target)
     d = sub.add_parser("director-ecu")
     d.add_argument("IN"), d.add_argument("OUT"), d.add_argument("SERIAL"), d.add_argument("NAME")
-    d.add_argument("--file", required=True), d.add_argument("--hardware-id", required=True)
+    d.add_argument("--file", required=True), d.add_argument("--length", type=int)
+    d.add_argument("--hardware-id", required=True)
     d.add_argument("--release-counter", type=int, required=True)
     d.set_defaults(fn=cmd_director_ecu)
     m = sub.add_parser("meta")

@@ -345,7 +345,8 @@ CONF
         start_secondary $z
     done
 
-    # A short minimum-speed window (2 s under 1 KiB/s) so that slow retrieval ends quickly.
+    # The minimum speed: 1 KiB/s over AGENT_MIN_SPEED_TIME_S (10 s: the proxy is Python on a busy
+    # machine; the slow-retrieval test shortens it).
     cat >agent.json <<JSON
 {"server_url": "$PROXY_URL", "vin": "$VIN", "state_dir": "agent",
  "primary": {"serial": "ecu-main", "hardware_id": "hw-main", "key": "ecu-main.pem"},
@@ -354,9 +355,37 @@ CONF
  "director_root": "director-root.json", "image_root": "imagerepo/metadata/1.root.json",
  "ecu_link_timeout_ms": 5000,
  "download": {"attempts": 2, "backoff_ms": 100, "backoff_max_ms": 200,
-              "min_speed_bytes": 1024, "min_speed_time_s": 2, "connect_timeout_ms": 2000}}
+              "min_speed_bytes": 1024, "min_speed_time_s": ${AGENT_MIN_SPEED_TIME_S:-10}, "connect_timeout_ms": 2000}}
 JSON
     assign 1
     converge main/v1.bin zone/v1.bin
     say "fleet ready in $W: release 1 on every ECU"
+}
+
+# forge_director SERIAL NAME FILE HARDWARE_ID RELEASE_COUNTER [LENGTH]: a compromised director
+# (its database and its online keys) tells the vehicle that ECU SERIAL must run NAME with the
+# length and hashes of FILE (or LENGTH): the vehicle's current director metadata from the server,
+# edited, every role above root re-signed with the director's genuine online keys at version + 1,
+# and written into the server's store, past the server's own checks.
+forge_director() {
+    local serial=$1 name=$2 file=$3 hw=$4 rc=$5 len=${6:-}
+    mkdir -p "$W/dir-now" "$W/dir-forged"
+    for r in root targets snapshot timestamp; do
+        vehicle_get "/v1/vehicle/director/$r.json" "$W/dir-now/$r.json"
+    done
+    forge director-ecu "$W/dir-now/targets.json" "$W/dir-forged/targets.json" "$serial" "$name" \
+        --file "$file" --hardware-id "$hw" --release-counter "$rc" ${len:+--length "$len"}
+    forge bump "$W/dir-forged/targets.json" "$W/dir-forged/targets.json"
+    sign "$W/dir-forged/targets.json" "$W/dir-targets.pem"
+    forge meta "$W/dir-now/snapshot.json" "$W/dir-forged/snapshot.json" targets.json \
+        "$W/dir-forged/targets.json"
+    forge bump "$W/dir-forged/snapshot.json" "$W/dir-forged/snapshot.json"
+    sign "$W/dir-forged/snapshot.json" "$W/dir-snapshot.pem"
+    forge meta "$W/dir-now/timestamp.json" "$W/dir-forged/timestamp.json" snapshot.json \
+        "$W/dir-forged/snapshot.json"
+    forge bump "$W/dir-forged/timestamp.json" "$W/dir-forged/timestamp.json"
+    sign "$W/dir-forged/timestamp.json" "$W/dir-timestamp.pem"
+    "$TOOL" store-put "sqlite:$W/server/sdv-server.db" "$VIN" "$W/dir-now/root.json" \
+        "$W/dir-forged/targets.json" "$W/dir-forged/snapshot.json" "$W/dir-forged/timestamp.json" ||
+        die "could not write the forged director metadata into the store"
 }

@@ -141,6 +141,21 @@ enum sdv_err server_init(struct server *srv, const struct server_config *cfg,
     if (removed > 0)
         sdv_logf(log, SDV_LOG_INFO, "artifacts: removed %u unfinished uploads", removed);
 
+    /* A SQLite file's directory is created like the other state directories. */
+    if (strstr(cfg->store_url, "://") == NULL) {
+        const char *path =
+                strncmp(cfg->store_url, "sqlite:", 7) == 0 ? cfg->store_url + 7 : cfg->store_url;
+        const char *slash = strrchr(path, '/');
+        char *dir = slash != NULL && slash != path ? strndup(path, (size_t)(slash - path)) : NULL;
+
+        err = dir != NULL ? sdv_fs_mkdir_p(dir, 0700) : SDV_OK;
+        if (err != SDV_OK)
+            snprintf(errmsg, errmsg_len, "field \"store\": cannot create the directory %s: %s", dir,
+                     sdv_strerror(err));
+        free(dir);
+        if (err != SDV_OK)
+            return err;
+    }
     srv->pool.h = calloc(store_handles, sizeof(*srv->pool.h));
     srv->pool.busy = calloc(store_handles, sizeof(*srv->pool.busy));
     if (srv->pool.h == NULL || srv->pool.busy == NULL)

@@ -389,3 +389,23 @@ forge_director() {
         "$W/dir-forged/targets.json" "$W/dir-forged/snapshot.json" "$W/dir-forged/timestamp.json" ||
         die "could not write the forged director metadata into the store"
 }
+
+# forge_image_online TARGETS_FILE: with the image repository's online keys (snapshot and
+# timestamp, which the server holds), publish on the server's disk a snapshot that lists
+# TARGETS_FILE (copied in as V.targets.json unless that version exists) and a timestamp for it,
+# both one version above what is published and validly signed.
+forge_image_online() {
+    local m=$W/imagerepo/metadata tv snap
+    tv=$(json_get "$1" signed version)
+    snap=$(image_version snapshot)
+    [ -e "$m/$tv.targets.json" ] || cp "$1" "$m/$tv.targets.json"
+    forge meta "$m/$snap.snapshot.json" "$W/forged-snapshot.json" targets.json "$1"
+    forge bump "$W/forged-snapshot.json" "$W/forged-snapshot.json"
+    sign "$W/forged-snapshot.json" "$W/img-snapshot.pem"
+    cp "$W/forged-snapshot.json" "$m/$((snap + 1)).snapshot.json"
+    forge meta "$m/timestamp.json" "$W/forged-timestamp.json" snapshot.json "$W/forged-snapshot.json"
+    forge bump "$W/forged-timestamp.json" "$W/forged-timestamp.json"
+    sign "$W/forged-timestamp.json" "$W/img-timestamp.pem"
+    cp "$W/forged-timestamp.json" "$m/timestamp.json.tmp"
+    mv "$m/timestamp.json.tmp" "$m/timestamp.json"
+}

@@ -82,28 +82,31 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         kept = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP]
         return resp.status, kept, data
 
-    def answer(self, status, headers, data, action, rate=0):
+    def answer(self, status, headers, data, action, rate=0, extra=0):
+        """Sends data (then extra bytes of 'x', produced as they go out, so that an endless
+        answer costs no memory), at rate bytes per second if rate > 0."""
+        total = len(data) + extra
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(total))
         self.end_headers()
         sent = 0
+        step = rate if rate > 0 else 65536
+        filler = b"x" * step
         try:
-            if rate > 0:
-                while sent < len(data):
-                    self.wfile.write(data[sent:sent + rate])
+            while sent < total:
+                chunk = data[sent:sent + step] if sent < len(data) else b""
+                if len(chunk) < step:
+                    chunk += filler[:min(step - len(chunk), total - sent - len(chunk))]
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                if rate > 0:
                     self.wfile.flush()
-                    sent += len(data[sent:sent + rate])
                     time.sleep(1.0)
-            else:
-                step = 65536
-                while sent < len(data):
-                    self.wfile.write(data[sent:sent + step])
-                    sent += len(data[sent:sent + step])
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        log(f"{self.command} {self.path} {action} {status} {sent}/{len(data)}")
+        log(f"{self.command} {self.path} {action} {status} {sent}/{total}")
 
     def handle_any(self):
         body = self.read_body()
@@ -123,9 +126,8 @@ class Proxy(http.server.BaseHTTPRequestHandler):
             self.answer(502, [("Content-Type", "text/plain")], f"upstream: {e}\n".encode(),
                         "error")
             return
-        if action == "append":
-            data += b"x" * int(rule["bytes"])
-        self.answer(status, headers, data, action, int(rule.get("rate", 0)) if rule else 0)
+        extra = int(rule["bytes"]) if action == "append" else 0
+        self.answer(status, headers, data, action, int(rule.get("rate", 0)) if rule else 0, extra)
 
     do_GET = handle_any
     do_POST = handle_any

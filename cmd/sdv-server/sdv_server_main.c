@@ -228,6 +228,7 @@ int main(int argc, char **argv)
     bool check = false;
     int c, rc;
 
+    (void)sdv_store_process_init();
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

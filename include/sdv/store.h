@@ -61,6 +61,14 @@ struct sdv_store_config {
  * Returns SDV_OK; SDV_EINVAL for an unknown URL scheme; SDV_EVERSION when the database's schema
  * is newer than this build; SDV_ENET when PostgreSQL cannot be reached; SDV_EIO otherwise.
  */
+/*
+ * Process-wide set-up of the database libraries, called once by a program before any thread
+ * opens a store (SQLite's configuration is per process and must precede its initialisation):
+ * turns SQLite's memory statistics off, which otherwise take a global mutex on every
+ * allocation of every connection. Optional: a store works without it, a little slower.
+ */
+enum sdv_err sdv_store_process_init(void);
+
 enum sdv_err sdv_store_open(const char *url, const struct sdv_store_config *cfg,
                             struct sdv_store **out);
 
@@ -202,6 +210,20 @@ enum sdv_err sdv_store_director_state_put(struct sdv_store *s, const char *vin,
                                           int64_t expected_targets_version);
 
 void sdv_store_director_state_release(struct sdv_store_director_state *st);
+
+/* One role's current document of a vehicle's director state. */
+struct sdv_store_director_doc {
+    int64_t version;
+    const char *metadata; /* the signed JSON document */
+};
+
+/* Reads one role only: a vehicle checking in asks for its timestamp and needs neither root nor
+ * targets, so this is the hot path of a steady fleet. SDV_ENOENT if no state was stored yet.
+ * Release with sdv_store_director_doc_release(). */
+enum sdv_err sdv_store_director_doc_get(struct sdv_store *s, const char *vin,
+                                        enum sdv_store_role role,
+                                        struct sdv_store_director_doc *out);
+void sdv_store_director_doc_release(struct sdv_store_director_doc *d);
 
 /* ---- Vehicle version manifests ---------------------------------------------------------- */
 

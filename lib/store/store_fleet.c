@@ -582,6 +582,67 @@ enum sdv_err sdv_store_director_state_get(struct sdv_store *s, const char *vin,
     return err;
 }
 
+void sdv_store_director_doc_release(struct sdv_store_director_doc *d)
+{
+    if (d == NULL)
+        return;
+    store_free_str(d->metadata);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Columns: <role>_version, <role>_json. */
+static enum sdv_err director_doc_row(struct sdv_store *s, void *ud, const char *const *cols,
+                                     size_t ncols)
+{
+    struct sdv_store_director_doc *d = ud;
+    enum sdv_err err;
+
+    if (ncols != 2) {
+        store_errf(s, "unexpected director document row");
+        return SDV_EIO;
+    }
+    sdv_store_director_doc_release(d); /* a unique key: at most one row */
+    err = store_col_i64(s, cols[0], &d->version);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[1], &d->metadata);
+    return err;
+}
+
+enum sdv_err sdv_store_director_doc_get(struct sdv_store *s, const char *vin,
+                                        enum sdv_store_role role,
+                                        struct sdv_store_director_doc *out)
+{
+    /* One fixed statement per role: column names cannot be bound parameters. */
+    static const char *const sql[SDV_STORE_ROLE_COUNT] = {
+            "SELECT root_version, root_json FROM director_state WHERE vin = $1",
+            "SELECT targets_version, targets_json FROM director_state WHERE vin = $1",
+            "SELECT snapshot_version, snapshot_json FROM director_state WHERE vin = $1",
+            "SELECT timestamp_version, timestamp_json FROM director_state WHERE vin = $1",
+    };
+    struct store_param p[1];
+    enum sdv_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = store_check_id(s, "VIN", vin);
+    if (err == SDV_OK && ((int)role < 0 || (int)role >= SDV_STORE_ROLE_COUNT)) {
+        store_errf(s, "director role %d does not exist", (int)role);
+        err = SDV_EINVAL;
+    }
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(vin);
+    err = s->be->query(s, sql[role], p, 1, director_doc_row, out, NULL);
+    if (err == SDV_OK && out->metadata == NULL) {
+        store_errf(s, "no director state for VIN %s", vin);
+        err = SDV_ENOENT;
+    }
+    if (err != SDV_OK)
+        sdv_store_director_doc_release(out);
+    return err;
+}
+
 static enum sdv_err director_put_locked(struct sdv_store *s, const char *vin,
                                         const struct sdv_store_director_state *st, int64_t expected)
 {

@@ -4,7 +4,9 @@
  */
 #include <assert.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
@@ -12,10 +14,43 @@
 /* RETURNING (3.35) and STRICT tables (3.37) are used by the schema and the queries. */
 #define SQLITE_VERSION_MIN 3037000
 
+/* Prepared statements kept per connection. The store issues a few dozen distinct statements;
+ * parsing one costs more than running the small lookups a check-in makes, so each is prepared
+ * once per connection and reused. Statements beyond the bound are prepared per call. */
+#define SQLITE_STMT_CACHE_MAX 64
+
+struct sqlite_cached_stmt {
+    char *sql; /* the statement's text, the cache key */
+    sqlite3_stmt *st;
+    bool busy; /* in use (a row callback may run another query) */
+};
+
+/* What s->conn points to for this backend. */
+struct sqlite_conn {
+    sqlite3 *db;
+    struct sqlite_cached_stmt cache[SQLITE_STMT_CACHE_MAX];
+    size_t cached;
+};
+
+static sqlite3 *conn_db(const struct sdv_store *s)
+{
+    const struct sqlite_conn *c = s->conn;
+
+    return c != NULL ? c->db : NULL;
+}
+
+enum sdv_err sdv_store_process_init(void)
+{
+    int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+
+    /* SQLITE_MISUSE: the library was already initialised (the default configuration stays). */
+    return rc == SQLITE_OK || rc == SQLITE_MISUSE ? SDV_OK : SDV_EIO;
+}
+
 /* Records the connection's last error and maps it to an sdv_err. */
 static enum sdv_err sqlite_fail(struct sdv_store *s, int rc, const char *what)
 {
-    sqlite3 *db = s->conn;
+    sqlite3 *db = conn_db(s);
     int ext = db != NULL ? sqlite3_extended_errcode(db) : rc;
 
     store_errf(s, "sqlite: %s: %s", what, db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -39,7 +74,7 @@ static enum sdv_err sqlite_fail(struct sdv_store *s, int rc, const char *what)
 
 static enum sdv_err sqlite_exec(struct sdv_store *s, const char *sql)
 {
-    int rc = sqlite3_exec(s->conn, sql, NULL, NULL, NULL);
+    int rc = sqlite3_exec(conn_db(s), sql, NULL, NULL, NULL);
 
     if (rc != SQLITE_OK)
         return sqlite_fail(s, rc, "exec");
@@ -81,8 +116,10 @@ static enum sdv_err sqlite_query(struct sdv_store *s, const char *sql,
                                  const struct store_param *params, size_t nparams, store_row_fn row,
                                  void *ud, int64_t *changes)
 {
-    sqlite3 *db = s->conn;
+    struct sqlite_conn *c = s->conn;
+    sqlite3 *db = c->db;
     sqlite3_stmt *st = NULL;
+    struct sqlite_cached_stmt *entry = NULL;
     const char *tail = NULL;
     const char *cols[STORE_COLS_MAX];
     enum sdv_err err;
@@ -90,10 +127,30 @@ static enum sdv_err sqlite_query(struct sdv_store *s, const char *sql,
 
     if (changes != NULL)
         *changes = 0;
-    rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
-    if (rc != SQLITE_OK)
-        return sqlite_fail(s, rc, "prepare");
-    assert(st != NULL && tail != NULL && tail[strspn(tail, " \n;")] == '\0');
+    for (size_t i = 0; i < c->cached && entry == NULL; i++)
+        if (!c->cache[i].busy && strcmp(c->cache[i].sql, sql) == 0)
+            entry = &c->cache[i];
+    if (entry == NULL) {
+        bool keep = c->cached < SQLITE_STMT_CACHE_MAX;
+
+        rc = sqlite3_prepare_v3(db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, &tail);
+        if (rc != SQLITE_OK)
+            return sqlite_fail(s, rc, "prepare");
+        assert(st != NULL && tail != NULL && tail[strspn(tail, " \n;")] == '\0');
+        if (keep) {
+            char *key = strdup(sql);
+
+            if (key != NULL) {
+                entry = &c->cache[c->cached++];
+                entry->sql = key;
+                entry->st = st;
+            }
+        }
+    } else {
+        st = entry->st;
+    }
+    if (entry != NULL)
+        entry->busy = true;
     err = bind_params(s, st, params, nparams);
     while (err == SDV_OK) {
         int ncols;
@@ -119,7 +176,14 @@ static enum sdv_err sqlite_query(struct sdv_store *s, const char *sql,
     }
     if (err == SDV_OK && changes != NULL)
         *changes = sqlite3_changes(db);
-    sqlite3_finalize(st);
+    if (entry != NULL) {
+        /* Ready for the next call: no leftover row, no borrowed parameter text. */
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        entry->busy = false;
+    } else {
+        sqlite3_finalize(st);
+    }
     return err;
 }
 
@@ -149,7 +213,13 @@ static enum sdv_err sqlite_open(struct sdv_store *s, const char *path)
      * a handle is used by one thread at a time. */
     rc = sqlite3_open_v2(path, &db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    s->conn = db;
+    s->conn = calloc(1, sizeof(struct sqlite_conn));
+    if (s->conn == NULL) {
+        sqlite3_close_v2(db);
+        store_errf(s, "sqlite: cannot open %s: out of memory", path);
+        return SDV_ENOMEM;
+    }
+    ((struct sqlite_conn *)s->conn)->db = db;
     if (rc != SQLITE_OK) {
         if (db == NULL)
             store_errf(s, "sqlite: cannot open %s: out of memory", path);
@@ -181,8 +251,17 @@ static enum sdv_err sqlite_open(struct sdv_store *s, const char *path)
 
 static void sqlite_close(struct sdv_store *s)
 {
-    /* sqlite3_close_v2 accepts NULL; every statement is finalized by the time we get here. */
-    sqlite3_close_v2(s->conn);
+    struct sqlite_conn *c = s->conn;
+
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->cached; i++) {
+        sqlite3_finalize(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    /* sqlite3_close_v2 accepts NULL; every statement is finalized by now. */
+    sqlite3_close_v2(c->db);
+    free(c);
     s->conn = NULL;
 }
 

@@ -526,6 +526,29 @@ static void test_director_state_cas(void **state)
     assert_non_null(strstr(got_b.metadata[SDV_STORE_ROLE_SNAPSHOT], "\"role\":2"));
     sdv_store_director_state_release(&got_b);
 
+    /* One role at a time (the check-in path) reads the same documents and versions; the same
+     * statement runs again from the prepared-statement cache. */
+    ASSERT_OK(b, sdv_store_director_state_get(b, "VIN-D", &got_b));
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < SDV_STORE_ROLE_COUNT; i++) {
+            struct sdv_store_director_doc doc;
+
+            ASSERT_OK(a, sdv_store_director_doc_get(a, "VIN-D", (enum sdv_store_role)i, &doc));
+            assert_int_equal(doc.version, got_b.version[i]);
+            assert_string_equal(doc.metadata, got_b.metadata[i]);
+            sdv_store_director_doc_release(&doc);
+        }
+    }
+    sdv_store_director_state_release(&got_b);
+    {
+        struct sdv_store_director_doc doc;
+
+        ASSERT_ERR(a, sdv_store_director_doc_get(a, "NO-SUCH-VIN", SDV_STORE_ROLE_TIMESTAMP, &doc),
+                   SDV_ENOENT);
+        ASSERT_ERR(a, sdv_store_director_doc_get(a, "VIN-D", (enum sdv_store_role)7, &doc),
+                   SDV_EINVAL);
+    }
+
     /* Unknown vehicle, bad versions. */
     ASSERT_ERR(a, sdv_store_director_state_put(a, "NO-SUCH-VIN", &st, 0), SDV_ENOENT);
     st.version[SDV_STORE_ROLE_ROOT] = 0;

@@ -400,8 +400,13 @@ static uint32_t expect_result(struct sdv_ecu_link_conn *c, char *text, size_t te
     if (sdv_ecu_link_conn_recv(c, &m) != SDV_OK)
         fail_msg("receive: %s", sdv_ecu_link_conn_errmsg(c));
     assert_int_equal(m.type, SDV_ECU_LINK_RESULT);
-    if (text != NULL)
-        snprintf(text, text_len, "%s", m.text);
+    if (text != NULL && text_len > 0) {
+        /* The result text may be longer than the caller's buffer: keep its start. */
+        size_t n = strnlen(m.text, text_len - 1);
+
+        memcpy(text, m.text, n);
+        text[n] = '\0';
+    }
     return m.status;
 }
 

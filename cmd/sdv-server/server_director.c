@@ -350,8 +350,20 @@ void server_h_director_get(void *ctx, struct sdv_httpd_request *req)
         server_respond_store_error(req, st, "director", err);
         goto out;
     }
-    /* Only the current version of each role is kept (see docs/server.md). */
-    if (version != 0 && version != state.version) {
+    /* Every root version is kept (a vehicle that missed rotations walks the chain); of the
+     * other roles only the current version (see docs/server.md). */
+    if (version != 0 && version != state.version && role == SDV_STORE_ROLE_ROOT) {
+        sdv_store_director_doc_release(&state);
+        err = sdv_store_director_root_get(st, req->identity, version, &state);
+        if (err == SDV_ENOENT) {
+            sdv_httpd_respond_status(req, 404, "director: no such root version");
+            goto out;
+        }
+        if (err != SDV_OK) {
+            server_respond_store_error(req, st, "director", err);
+            goto out;
+        }
+    } else if (version != 0 && version != state.version) {
         sdv_httpd_respond_status(req, 404, "director: no such metadata version");
         goto out;
     }

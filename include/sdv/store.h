@@ -225,6 +225,12 @@ enum sdv_err sdv_store_director_doc_get(struct sdv_store *s, const char *vin,
                                         struct sdv_store_director_doc *out);
 void sdv_store_director_doc_release(struct sdv_store_director_doc *d);
 
+/* Reads director root `version` of a vehicle from the history of every root it was given
+ * (written by sdv_store_director_state_put). SDV_ENOENT if that version never existed.
+ * Release with sdv_store_director_doc_release(). */
+enum sdv_err sdv_store_director_root_get(struct sdv_store *s, const char *vin, int64_t version,
+                                         struct sdv_store_director_doc *out);
+
 /* ---- Vehicle version manifests ---------------------------------------------------------- */
 
 /* One ECU version report inside a manifest. */

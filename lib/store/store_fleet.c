@@ -643,6 +643,33 @@ enum sdv_err sdv_store_director_doc_get(struct sdv_store *s, const char *vin,
     return err;
 }
 
+enum sdv_err sdv_store_director_root_get(struct sdv_store *s, const char *vin, int64_t version,
+                                         struct sdv_store_director_doc *out)
+{
+    struct store_param p[2];
+    enum sdv_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = store_check_id(s, "VIN", vin);
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(vin);
+    p[1] = store_int(version);
+    err = s->be->query(s,
+                       "SELECT version, root_json FROM director_roots"
+                       " WHERE vin = $1 AND version = $2",
+                       p, 2, director_doc_row, out, NULL);
+    if (err == SDV_OK && out->metadata == NULL) {
+        store_errf(s, "no director root version %lld for VIN %s", (long long)version, vin);
+        err = SDV_ENOENT;
+    }
+    if (err != SDV_OK)
+        sdv_store_director_doc_release(out);
+    return err;
+}
+
 static enum sdv_err director_put_locked(struct sdv_store *s, const char *vin,
                                         const struct sdv_store_director_state *st, int64_t expected)
 {
@@ -675,7 +702,16 @@ static enum sdv_err director_put_locked(struct sdv_store *s, const char *vin,
                            " updated_at = $10 WHERE vin = $1 AND targets_version = $11",
                            p, 11, NULL, NULL, &changes);
     }
-    if (err != SDV_OK || changes == 1)
+    if (err == SDV_OK && changes == 1) {
+        /* Keep the root in the history (a vehicle that missed rotations walks the chain). */
+        p[1] = store_int(st->version[SDV_STORE_ROLE_ROOT]);
+        p[2] = store_text(st->metadata[SDV_STORE_ROLE_ROOT]);
+        return s->be->query(s,
+                            "INSERT INTO director_roots (vin, version, root_json)"
+                            " VALUES ($1, $2, $3) ON CONFLICT (vin, version) DO NOTHING",
+                            p, 3, NULL, NULL, NULL);
+    }
+    if (err != SDV_OK)
         return err;
     /* Lost the race (or the caller's view was stale): say what is stored now. */
     err = s->be->query(s, "SELECT targets_version FROM director_state WHERE vin = $1", p, 1,

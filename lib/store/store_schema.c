@@ -167,6 +167,26 @@ static const struct migration migrations[] = {
          " created_at BIGINT NOT NULL,"
          " name TEXT"
          ");"},
+
+        {4, "director root history",
+         /* Every director root a vehicle was given, so that a vehicle that missed rotations
+          * can walk the chain N+1.root.json, N+2.root.json, ... as TUF requires. */
+         "CREATE TABLE director_roots ("
+         " vin TEXT NOT NULL REFERENCES vehicles (vin) ON DELETE CASCADE,"
+         " version INTEGER NOT NULL CHECK (version >= 1),"
+         " root_json TEXT NOT NULL,"
+         " PRIMARY KEY (vin, version)"
+         ") STRICT;"
+         "INSERT INTO director_roots (vin, version, root_json)"
+         " SELECT vin, root_version, root_json FROM director_state;",
+         "CREATE TABLE director_roots ("
+         " vin TEXT COLLATE \"C\" NOT NULL REFERENCES vehicles (vin) ON DELETE CASCADE,"
+         " version BIGINT NOT NULL CHECK (version >= 1),"
+         " root_json TEXT NOT NULL,"
+         " PRIMARY KEY (vin, version)"
+         ");"
+         "INSERT INTO director_roots (vin, version, root_json)"
+         " SELECT vin, root_version, root_json FROM director_state;"},
 };
 
 #define MIGRATION_COUNT (sizeof(migrations) / sizeof(migrations[0]))

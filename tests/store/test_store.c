@@ -549,6 +549,27 @@ static void test_director_state_cas(void **state)
                    SDV_EINVAL);
     }
 
+    /* Root history: every root version ever stored stays readable. */
+    ASSERT_OK(a, sdv_store_director_state_get(a, "VIN-D", &got_a));
+    director_state(&st, 3, "rotated");
+    st.version[SDV_STORE_ROLE_ROOT] = 2;
+    ASSERT_OK(a,
+              sdv_store_director_state_put(a, "VIN-D", &st, got_a.version[SDV_STORE_ROLE_TARGETS]));
+    for (int v = 1; v <= 2; v++) {
+        struct sdv_store_director_doc doc;
+
+        ASSERT_OK(b, sdv_store_director_root_get(b, "VIN-D", v, &doc));
+        assert_int_equal(doc.version, v);
+        assert_non_null(strstr(doc.metadata, v == 1 ? "first" : "rotated"));
+        sdv_store_director_doc_release(&doc);
+    }
+    {
+        struct sdv_store_director_doc doc;
+
+        ASSERT_ERR(b, sdv_store_director_root_get(b, "VIN-D", 3, &doc), SDV_ENOENT);
+    }
+    sdv_store_director_state_release(&got_a);
+
     /* Unknown vehicle, bad versions. */
     ASSERT_ERR(a, sdv_store_director_state_put(a, "NO-SUCH-VIN", &st, 0), SDV_ENOENT);
     st.version[SDV_STORE_ROLE_ROOT] = 0;

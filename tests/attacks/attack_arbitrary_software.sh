@@ -40,7 +40,7 @@ say "b. release 3's image targets metadata forged: the attacker's image, the att
 release 3
 assign 3
 v=$(image_version targets)
-forge target imagerepo/metadata/$v.targets.json forged-targets.json main/v3.bin \
+forge target "imagerepo/metadata/$v.targets.json" forged-targets.json main/v3.bin \
     --file releases/evil-main.bin
 sign forged-targets.json attacker.pem
 mount_attack "{\"rules\": [{\"match\": \"/image/metadata/($v\\\\.)?targets\\\\.json\$\",

@@ -26,13 +26,21 @@
 #   converge MAIN ZONE [FAKETIME_OFFSET]
 #                        agent cycles until the server sees MAIN/ZONE on the ECUs and no
 #                        attack reported: the vehicle keeps working
+# The attacker's tools (their keys are in the test directory, as the attack grants them):
+#   sign FILE KEY...     re-sign metadata (attack_tool sign); forge: attack_forge.py
+#   forge_director ...   director metadata with the director's online keys, into the store
+#   forge_image_online F image snapshot and timestamp with the online keys, pointing at F
 #
-# KEEP=1 keeps the directory. Every process started here is killed on exit.
+# Knobs set before sourcing: SERVER_EXTRA_TOP/_IMAGE/_DIRECTOR (server configuration fragments),
+# IMAGE_TIMESTAMP_EXPIRES_IN (release 1's image timestamp), AGENT_MIN_SPEED_TIME_S.
+# KEEP=1 keeps the directory. Every process started here is killed on exit, and a sanitizer
+# report in any log fails the test.
 set -euo pipefail
 
 BIN=$(cd "${1:?usage: $0 BIN_DIR ATTACK_TOOL PYTHON3}" && pwd)
 TOOL=$(realpath "${2:?usage: $0 BIN_DIR ATTACK_TOOL PYTHON3}")
 PY=${3:-python3}
+[ -x "$TOOL" ] || { echo "FAIL: no attack_tool at $TOOL"; exit 1; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 W=$(mktemp -d "${TMPDIR:-/tmp}/sdv-$NAME-XXXXXX")
@@ -54,6 +62,12 @@ harness_cleanup() {
     [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    # Under ASan/UBSan a report in a daemon or an agent run must fail the test too.
+    if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$W"/*.log 2>/dev/null; then
+        echo "FAIL: sanitizer report in the logs above"
+        grep -hE -A5 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$W"/*.log | head -n 40
+        rc=1
+    fi
     if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
     exit $rc
 }

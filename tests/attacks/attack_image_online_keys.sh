@@ -27,7 +27,7 @@ cp -a imagerepo/metadata genuine-metadata
 
 say "a. targets of the attacker's making under a validly re-signed snapshot and timestamp"
 v=$(image_version targets)
-forge target imagerepo/metadata/$v.targets.json forged-targets.json main/v2.bin \
+forge target "imagerepo/metadata/$v.targets.json" forged-targets.json main/v2.bin \
     --file releases/evil-main.bin
 forge bump forged-targets.json forged-targets.json
 sign forged-targets.json attacker.pem

@@ -525,10 +525,12 @@ static enum sdv_err fetch_image(struct cycle *c, const struct sdv_uptane_target 
     if (err != SDV_OK) {
         agent_msgf(c->res->reason, sizeof(c->res->reason), "ECU image %s: %s", t->filepath,
                    why[0] ? why : sdv_strerror(err));
-        if (err == SDV_EHASH || err == SDV_ETOOBIG)
+        if (err == SDV_EHASH || err == SDV_ETOOBIG || err == SDV_ESLOW)
             agent_msgf(c->res->attack, sizeof(c->res->attack), "image %s: %s", t->filepath,
                        err == SDV_EHASH ? "downloaded image does not match its length and hashes"
-                                        : "server sent more than the image's length");
+                       : err == SDV_ETOOBIG ? "server sent more than the image's length"
+                                            : "transfer stayed below the minimum speed (slow "
+                                              "retrieval)");
     }
     sdv_buf_free(&url);
     return err;

@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libssl-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
       python3 python3-cryptography clang-format faketime
-      libsqlite3-dev libpq-dev libmicrohttpd-dev libgnutls28-dev postgresql wrk nginx-light curl)
+      libsqlite3-dev libpq-dev libmicrohttpd-dev libgnutls28-dev postgresql wrk nginx-light curl
+      libzstd-dev liblzma-dev libdivsufsort-dev)
 if [ "${1:-}" = "--with-test-tools" ]; then
     pkgs+=(clang libclang-rt-14-dev)
 fi

@@ -435,3 +435,51 @@ void store_free_str(const char *p)
 {
     free((void *)(uintptr_t)p);
 }
+
+void store_free_items(void *items, size_t count, size_t elem, store_release_fn release)
+{
+    if (items == NULL)
+        return;
+    for (size_t i = 0; i < count; i++)
+        release((char *)items + i * elem);
+    free(items);
+}
+
+enum sdv_err store_rows_add(struct sdv_store *s, struct store_rows *r, size_t ncols, void **item)
+{
+    enum sdv_err err;
+
+    *item = NULL;
+    if (ncols != r->ncols || r->count >= r->max) {
+        store_errf(s, "unexpected %s row", r->what);
+        return SDV_EIO;
+    }
+    err = store_grow(s, &r->items, &r->cap, r->count, r->elem);
+    if (err != SDV_OK)
+        return err;
+    *item = (char *)r->items + r->count++ * r->elem;
+    return SDV_OK;
+}
+
+enum sdv_err store_rows_take(struct store_rows *r, enum sdv_err err)
+{
+    if (err != SDV_OK) {
+        store_free_items(r->items, r->count, r->elem, r->release);
+        r->items = NULL;
+        r->count = 0;
+    }
+    return err;
+}
+
+enum sdv_err store_rows_take_one(struct store_rows *r, enum sdv_err err, void *out)
+{
+    if (err == SDV_OK) {
+        assert(r->count > 0);
+        memcpy(out, r->items, r->elem);
+        memset(r->items, 0, r->elem); /* handed over: releasing it now is a no-op */
+    }
+    store_free_items(r->items, r->count, r->elem, r->release);
+    r->items = NULL;
+    r->count = 0;
+    return err;
+}

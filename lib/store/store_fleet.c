@@ -114,28 +114,29 @@ void sdv_store_ecu_release(struct sdv_store_ecu *e)
     memset(e, 0, sizeof(*e));
 }
 
+static void ecu_release(void *item)
+{
+    sdv_store_ecu_release(item);
+}
+
 void sdv_store_vehicle_release(struct sdv_store_vehicle *v)
 {
-    struct sdv_store_ecu *ecus;
-
     if (v == NULL)
         return;
-    ecus = (struct sdv_store_ecu *)(uintptr_t)v->ecus;
-    for (size_t i = 0; i < v->ecu_count; i++)
-        sdv_store_ecu_release(&ecus[i]);
-    free(ecus);
+    store_free_items((void *)(uintptr_t)v->ecus, v->ecu_count, sizeof(*v->ecus), ecu_release);
     store_free_str(v->vin);
     store_free_str(v->primary_ecu_serial);
     memset(v, 0, sizeof(*v));
 }
 
+static void vehicle_release(void *item)
+{
+    sdv_store_vehicle_release(item);
+}
+
 void sdv_store_vehicles_free(struct sdv_store_vehicle *v, size_t count)
 {
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < count; i++)
-        sdv_store_vehicle_release(&v[i]);
-    free(v);
+    store_free_items(v, count, sizeof(*v), vehicle_release);
 }
 
 #define ECU_COLS "e.serial, e.vin, e.hardware_id, e.public_key, e.is_primary"
@@ -159,28 +160,38 @@ static enum sdv_err ecu_from_cols(struct sdv_store *s, const char *const *cols,
 
 /* Rows of "vehicle columns + ECU columns", ordered by VIN, become vehicles with their ECUs. */
 struct vehicle_rows {
-    struct sdv_store_vehicle *v;
-    size_t count, cap;
-    size_t ecu_cap; /* of the last vehicle, the only one still growing */
+    struct store_rows rows; /* of struct sdv_store_vehicle */
+    size_t ecu_cap;         /* of the last vehicle, the only one still growing */
+};
+
+/* How vehicle_row() collects vehicles; ncols counts the ECU columns too. */
+static const struct store_rows vehicle_rows_spec = {
+        .elem = sizeof(struct sdv_store_vehicle),
+        .max = SIZE_MAX,
+        .ncols = 8,
+        .what = "vehicle",
+        .release = vehicle_release,
 };
 
 static enum sdv_err vehicle_row(struct sdv_store *s, void *ud, const char *const *cols,
                                 size_t ncols)
 {
     struct vehicle_rows *r = ud;
-    struct sdv_store_vehicle *v;
+    struct sdv_store_vehicle *vs = r->rows.items, *v;
     struct sdv_store_ecu *ecus;
+    void *item;
     enum sdv_err err;
 
     if (ncols != 8 || cols[0] == NULL) {
         store_errf(s, "unexpected vehicle row");
         return SDV_EIO;
     }
-    if (r->count == 0 || strcmp(r->v[r->count - 1].vin, cols[0]) != 0) {
-        err = store_grow(s, (void **)&r->v, &r->cap, r->count, sizeof(*r->v));
+    if (r->rows.count == 0 || strcmp(vs[r->rows.count - 1].vin, cols[0]) != 0) {
+        err = store_rows_add(s, &r->rows, ncols, &item);
         if (err != SDV_OK)
             return err;
-        v = &r->v[r->count++];
+        v = item;
+        vs = r->rows.items;
         r->ecu_cap = 0;
         err = store_col_str(s, cols[0], &v->vin);
         if (err == SDV_OK)
@@ -190,7 +201,7 @@ static enum sdv_err vehicle_row(struct sdv_store *s, void *ud, const char *const
         if (err != SDV_OK)
             return err;
     }
-    v = &r->v[r->count - 1];
+    v = &vs[r->rows.count - 1];
     if (v->ecu_count >= SDV_STORE_ECUS_MAX) {
         store_errf(s, "vehicle %s has more than %d ECUs", v->vin, SDV_STORE_ECUS_MAX);
         return SDV_EIO;
@@ -211,7 +222,7 @@ static enum sdv_err vehicle_row(struct sdv_store *s, void *ud, const char *const
 enum sdv_err sdv_store_vehicle_get(struct sdv_store *s, const char *vin,
                                    struct sdv_store_vehicle *out)
 {
-    struct vehicle_rows r = {0};
+    struct vehicle_rows r = {.rows = vehicle_rows_spec};
     struct store_param p[1];
     enum sdv_err err;
 
@@ -225,17 +236,11 @@ enum sdv_err sdv_store_vehicle_get(struct sdv_store *s, const char *vin,
     /* One statement, so the vehicle and its ECUs come from one snapshot. */
     err = s->be->query(s, VEHICLE_SELECT "WHERE v.vin = $1 ORDER BY e.is_primary DESC, e.serial", p,
                        1, vehicle_row, &r, NULL);
-    if (err == SDV_OK && r.count == 0) {
+    if (err == SDV_OK && r.rows.count == 0) {
         store_errf(s, "no vehicle with VIN %s", vin);
         err = SDV_ENOENT;
     }
-    if (err != SDV_OK) {
-        sdv_store_vehicles_free(r.v, r.count);
-        return err;
-    }
-    *out = r.v[0];
-    free(r.v);
-    return SDV_OK;
+    return store_rows_take_one(&r.rows, err, out);
 }
 
 static enum sdv_err check_page(struct sdv_store *s, size_t limit)
@@ -250,7 +255,7 @@ static enum sdv_err check_page(struct sdv_store *s, size_t limit)
 enum sdv_err sdv_store_vehicle_list(struct sdv_store *s, const char *after_vin, size_t limit,
                                     struct sdv_store_vehicle **out, size_t *count)
 {
-    struct vehicle_rows r = {0};
+    struct vehicle_rows r = {.rows = vehicle_rows_spec};
     struct store_param p[2];
     enum sdv_err err;
 
@@ -273,13 +278,10 @@ enum sdv_err sdv_store_vehicle_list(struct sdv_store *s, const char *after_vin, 
                        " JOIN ecus e ON e.vin = v.vin"
                        " ORDER BY v.vin, e.is_primary DESC, e.serial",
                        p, 2, vehicle_row, &r, NULL);
-    if (err != SDV_OK) {
-        sdv_store_vehicles_free(r.v, r.count);
-        return err;
-    }
-    *out = r.v;
-    *count = r.count;
-    return SDV_OK;
+    err = store_rows_take(&r.rows, err);
+    *out = r.rows.items;
+    *count = r.rows.count;
+    return err;
 }
 
 static enum sdv_err ecu_row(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
@@ -389,39 +391,38 @@ void sdv_store_assignment_release(struct sdv_store_assignment *a)
     memset(a, 0, sizeof(*a));
 }
 
+static void assignment_release(void *item)
+{
+    sdv_store_assignment_release(item);
+}
+
 void sdv_store_assignments_free(struct sdv_store_assignment *a, size_t count)
 {
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < count; i++)
-        sdv_store_assignment_release(&a[i]);
-    free(a);
+    store_free_items(a, count, sizeof(*a), assignment_release);
 }
 
 #define ASSIGNMENT_COLS                                                           \
     "a.ecu_serial, a.target_name, a.target_length, a.hashes, a.release_counter, " \
     "a.assigned_at, a.correlation_id"
 
-struct assignment_rows {
-    struct sdv_store_assignment *a;
-    size_t count, cap, max;
+/* How assignment_row() collects assignments; callers set max. */
+static const struct store_rows assignment_rows_spec = {
+        .elem = sizeof(struct sdv_store_assignment),
+        .ncols = 7,
+        .what = "assignment",
+        .release = assignment_release,
 };
 
 static enum sdv_err assignment_row(struct sdv_store *s, void *ud, const char *const *cols,
                                    size_t ncols)
 {
-    struct assignment_rows *r = ud;
     struct sdv_store_assignment *a;
-    enum sdv_err err;
+    void *item;
+    enum sdv_err err = store_rows_add(s, ud, ncols, &item);
 
-    if (ncols != 7 || r->count >= r->max) {
-        store_errf(s, "unexpected assignment row");
-        return SDV_EIO;
-    }
-    err = store_grow(s, (void **)&r->a, &r->cap, r->count, sizeof(*r->a));
     if (err != SDV_OK)
         return err;
-    a = &r->a[r->count++];
+    a = item;
     err = store_col_str(s, cols[0], &a->ecu_serial);
     if (err == SDV_OK)
         err = store_col_str(s, cols[1], &a->target_name);
@@ -441,10 +442,11 @@ static enum sdv_err assignment_row(struct sdv_store *s, void *ud, const char *co
 enum sdv_err sdv_store_assignment_get(struct sdv_store *s, const char *ecu_serial,
                                       struct sdv_store_assignment *out)
 {
-    struct assignment_rows r = {.max = 1};
+    struct store_rows r = assignment_rows_spec;
     struct store_param p[1];
     enum sdv_err err;
 
+    r.max = 1;
     memset(out, 0, sizeof(*out));
     err = store_check(s);
     if (err == SDV_OK)
@@ -458,22 +460,17 @@ enum sdv_err sdv_store_assignment_get(struct sdv_store *s, const char *ecu_seria
         store_errf(s, "ECU %s has no assignment", ecu_serial);
         err = SDV_ENOENT;
     }
-    if (err != SDV_OK) {
-        sdv_store_assignments_free(r.a, r.count);
-        return err;
-    }
-    *out = r.a[0];
-    free(r.a);
-    return SDV_OK;
+    return store_rows_take_one(&r, err, out);
 }
 
 enum sdv_err sdv_store_assignment_list_for_vehicle(struct sdv_store *s, const char *vin,
                                                    struct sdv_store_assignment **out, size_t *count)
 {
-    struct assignment_rows r = {.max = SDV_STORE_ECUS_MAX};
+    struct store_rows r = assignment_rows_spec;
     struct store_param p[2];
     enum sdv_err err;
 
+    r.max = SDV_STORE_ECUS_MAX;
     *out = NULL;
     *count = 0;
     err = store_check(s);
@@ -488,13 +485,10 @@ enum sdv_err sdv_store_assignment_list_for_vehicle(struct sdv_store *s, const ch
                        " JOIN ecus e ON e.serial = a.ecu_serial"
                        " WHERE e.vin = $1 ORDER BY a.ecu_serial LIMIT $2",
                        p, 2, assignment_row, &r, NULL);
-    if (err != SDV_OK) {
-        sdv_store_assignments_free(r.a, r.count);
-        return err;
-    }
-    *out = r.a;
+    err = store_rows_take(&r, err);
+    *out = r.items;
     *count = r.count;
-    return SDV_OK;
+    return err;
 }
 
 enum sdv_err sdv_store_assignment_clear(struct sdv_store *s, const char *ecu_serial)

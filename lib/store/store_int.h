@@ -135,4 +135,37 @@ enum sdv_err store_grow(struct sdv_store *s, void **arr, size_t *cap, size_t n, 
 /* free() for a string owned by an output structure. */
 void store_free_str(const char *p);
 
+/* Releases what one element of an output array owns (an sdv_store_*_release()). */
+typedef void (*store_release_fn)(void *item);
+
+/* Releases each of the count elem-byte elements at items, then frees items; items may be NULL. */
+void store_free_items(void *items, size_t count, size_t elem, store_release_fn release);
+
+/*
+ * Result rows collected into a growable array of elem-byte elements, for the store_row_fn of a
+ * typed query. Set elem, max, ncols, what and release; the rest starts zeroed.
+ */
+struct store_rows {
+    void *items; /* count elements; freed by store_rows_take*() unless handed over */
+    size_t count, cap;
+    size_t elem;              /* size of one element */
+    size_t max;               /* more rows than this are SDV_EIO */
+    size_t ncols;             /* columns each row must have */
+    const char *what;         /* names the row in the error message */
+    store_release_fn release; /* releases one element */
+};
+
+/* Checks that a row has r->ncols columns and that r has room for it, then appends a zeroed
+ * element, which *item receives. SDV_EIO ("unexpected <what> row"), SDV_ENOMEM. */
+enum sdv_err store_rows_add(struct sdv_store *s, struct store_rows *r, size_t ncols, void **item);
+
+/* Ends a list query that returned err: on SDV_OK the caller takes r->items and r->count; on
+ * failure they are freed and left NULL and 0. Returns err. */
+enum sdv_err store_rows_take(struct store_rows *r, enum sdv_err err);
+
+/* Ends a single-item query that returned err (SDV_ENOENT already set when no row came): on
+ * SDV_OK moves the first element into out (elem bytes) and frees the rest; on failure frees
+ * everything and leaves out as it was. Returns err. */
+enum sdv_err store_rows_take_one(struct store_rows *r, enum sdv_err err, void *out);
+
 #endif /* SDV_STORE_INT_H */

@@ -115,8 +115,10 @@ enum sdv_err sdv_store_manifest_insert(struct sdv_store *s, const struct sdv_sto
     return err;
 }
 
-static void report_release(struct sdv_store_ecu_report *r)
+static void report_release(void *item)
 {
+    struct sdv_store_ecu_report *r = item;
+
     store_free_str(r->ecu_serial);
     store_free_str(r->target_name);
     store_free_str(r->hashes);
@@ -127,35 +129,40 @@ static void report_release(struct sdv_store_ecu_report *r)
 
 void sdv_store_manifest_release(struct sdv_store_manifest *m)
 {
-    struct sdv_store_ecu_report *reports;
-
     if (m == NULL)
         return;
-    reports = (struct sdv_store_ecu_report *)(uintptr_t)m->reports;
-    for (size_t i = 0; i < m->report_count; i++)
-        report_release(&reports[i]);
-    free(reports);
+    store_free_items((void *)(uintptr_t)m->reports, m->report_count, sizeof(*m->reports),
+                     report_release);
     store_free_str(m->vin);
     store_free_str(m->raw);
     store_free_str(m->attack);
     memset(m, 0, sizeof(*m));
 }
 
+static void manifest_release(void *item)
+{
+    sdv_store_manifest_release(item);
+}
+
 void sdv_store_manifests_free(struct sdv_store_manifest *m, size_t count)
 {
-    if (m == NULL)
-        return;
-    for (size_t i = 0; i < count; i++)
-        sdv_store_manifest_release(&m[i]);
-    free(m);
+    store_free_items(m, count, sizeof(*m), manifest_release);
 }
 
 /* A page of manifests, newest first, then their reports merged in. */
 struct manifest_rows {
-    struct sdv_store_manifest *m;
-    size_t count, cap;
-    size_t cursor;     /* report merge: index of the manifest reports are appended to */
-    size_t report_cap; /* of m[cursor] */
+    struct store_rows rows; /* of struct sdv_store_manifest */
+    size_t cursor;          /* report merge: index of the manifest reports are appended to */
+    size_t report_cap;      /* of that manifest */
+};
+
+/* How manifest_row() collects a page of manifests. */
+static const struct store_rows manifest_rows_spec = {
+        .elem = sizeof(struct sdv_store_manifest),
+        .max = SDV_STORE_PAGE_MAX,
+        .ncols = 6,
+        .what = "manifest",
+        .release = manifest_release,
 };
 
 static enum sdv_err manifest_row(struct sdv_store *s, void *ud, const char *const *cols,
@@ -163,16 +170,12 @@ static enum sdv_err manifest_row(struct sdv_store *s, void *ud, const char *cons
 {
     struct manifest_rows *r = ud;
     struct sdv_store_manifest *m;
-    enum sdv_err err;
+    void *item;
+    enum sdv_err err = store_rows_add(s, &r->rows, ncols, &item);
 
-    if (ncols != 6 || r->count >= SDV_STORE_PAGE_MAX) {
-        store_errf(s, "unexpected manifest row");
-        return SDV_EIO;
-    }
-    err = store_grow(s, (void **)&r->m, &r->cap, r->count, sizeof(*r->m));
     if (err != SDV_OK)
         return err;
-    m = &r->m[r->count++];
+    m = item;
     err = store_col_i64(s, cols[0], &m->id);
     if (err == SDV_OK)
         err = store_col_str(s, cols[1], &m->vin);
@@ -192,7 +195,7 @@ static enum sdv_err manifest_row(struct sdv_store *s, void *ud, const char *cons
 static enum sdv_err report_row(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
 {
     struct manifest_rows *r = ud;
-    struct sdv_store_manifest *m;
+    struct sdv_store_manifest *ms = r->rows.items, *m;
     struct sdv_store_ecu_report *reports, *rep;
     int64_t id;
     enum sdv_err err;
@@ -204,13 +207,13 @@ static enum sdv_err report_row(struct sdv_store *s, void *ud, const char *const 
     err = store_col_i64(s, cols[0], &id);
     if (err != SDV_OK)
         return err;
-    while (r->cursor < r->count && r->m[r->cursor].id > id) {
+    while (r->cursor < r->rows.count && ms[r->cursor].id > id) {
         r->cursor++;
         r->report_cap = 0;
     }
-    if (r->cursor == r->count || r->m[r->cursor].id != id)
+    if (r->cursor == r->rows.count || ms[r->cursor].id != id)
         return SDV_OK;
-    m = &r->m[r->cursor];
+    m = &ms[r->cursor];
     if (m->report_count >= SDV_STORE_ECUS_MAX) {
         store_errf(s, "manifest %lld has more than %d reports", (long long)id, SDV_STORE_ECUS_MAX);
         return SDV_EIO;
@@ -243,13 +246,14 @@ static enum sdv_err report_row(struct sdv_store *s, void *ud, const char *const 
  * written in one transaction and never change, so a second statement sees them complete. */
 static enum sdv_err load_reports(struct sdv_store *s, const char *vin, struct manifest_rows *r)
 {
+    const struct sdv_store_manifest *ms = r->rows.items;
     struct store_param p[3];
 
-    if (r->count == 0)
+    if (r->rows.count == 0)
         return SDV_OK;
     p[0] = store_text(vin);
-    p[1] = store_int(r->m[r->count - 1].id);
-    p[2] = store_int(r->m[0].id);
+    p[1] = store_int(ms[r->rows.count - 1].id);
+    p[2] = store_int(ms[0].id);
     return s->be->query(s,
                         "SELECT r.manifest_id, r.ecu_serial, r.target_name, r.target_length,"
                         " r.hashes, r.nonce, r.latest_verified_at, r.attack_detected"
@@ -262,7 +266,7 @@ static enum sdv_err load_reports(struct sdv_store *s, const char *vin, struct ma
 enum sdv_err sdv_store_manifest_latest(struct sdv_store *s, const char *vin, bool verified_only,
                                        struct sdv_store_manifest *out)
 {
-    struct manifest_rows r = {0};
+    struct manifest_rows r = {.rows = manifest_rows_spec};
     struct store_param p[1];
     enum sdv_err err;
 
@@ -284,26 +288,20 @@ enum sdv_err sdv_store_manifest_latest(struct sdv_store *s, const char *vin, boo
                                : "SELECT " MANIFEST_COLS " FROM manifests WHERE vin = $1"
                                  " AND verified = 1 ORDER BY id DESC LIMIT 1",
                        p, 1, manifest_row, &r, NULL);
-    if (err == SDV_OK && r.count == 0) {
+    if (err == SDV_OK && r.rows.count == 0) {
         store_errf(s, "no %smanifest from VIN %s", verified_only ? "verified " : "", vin);
         err = SDV_ENOENT;
     }
     if (err == SDV_OK)
         err = load_reports(s, vin, &r);
-    if (err != SDV_OK) {
-        sdv_store_manifests_free(r.m, r.count);
-        return err;
-    }
-    *out = r.m[0];
-    free(r.m);
-    return SDV_OK;
+    return store_rows_take_one(&r.rows, err, out);
 }
 
 enum sdv_err sdv_store_manifest_history(struct sdv_store *s, const char *vin, int64_t before_id,
                                         size_t limit, struct sdv_store_manifest **out,
                                         size_t *count)
 {
-    struct manifest_rows r = {0};
+    struct manifest_rows r = {.rows = manifest_rows_spec};
     struct store_param p[3];
     enum sdv_err err;
 
@@ -327,13 +325,10 @@ enum sdv_err sdv_store_manifest_history(struct sdv_store *s, const char *vin, in
                        p, 3, manifest_row, &r, NULL);
     if (err == SDV_OK)
         err = load_reports(s, vin, &r);
-    if (err != SDV_OK) {
-        sdv_store_manifests_free(r.m, r.count);
-        return err;
-    }
-    *out = r.m;
-    *count = r.count;
-    return SDV_OK;
+    err = store_rows_take(&r.rows, err);
+    *out = r.rows.items;
+    *count = r.rows.count;
+    return err;
 }
 
 /* ---- Artifacts -------------------------------------------------------------------------- */
@@ -390,35 +385,35 @@ void sdv_store_artifact_release(struct sdv_store_artifact *a)
     memset(a, 0, sizeof(*a));
 }
 
-void sdv_store_artifacts_free(struct sdv_store_artifact *a, size_t count)
+static void artifact_release(void *item)
 {
-    if (a == NULL)
-        return;
-    for (size_t i = 0; i < count; i++)
-        sdv_store_artifact_release(&a[i]);
-    free(a);
+    sdv_store_artifact_release(item);
 }
 
-struct artifact_rows {
-    struct sdv_store_artifact *a;
-    size_t count, cap;
+void sdv_store_artifacts_free(struct sdv_store_artifact *a, size_t count)
+{
+    store_free_items(a, count, sizeof(*a), artifact_release);
+}
+
+/* How artifact_row() collects artifacts. */
+static const struct store_rows artifact_rows_spec = {
+        .elem = sizeof(struct sdv_store_artifact),
+        .max = SDV_STORE_PAGE_MAX,
+        .ncols = 4,
+        .what = "artifact",
+        .release = artifact_release,
 };
 
 static enum sdv_err artifact_row(struct sdv_store *s, void *ud, const char *const *cols,
                                  size_t ncols)
 {
-    struct artifact_rows *r = ud;
     struct sdv_store_artifact *a;
-    enum sdv_err err;
+    void *item;
+    enum sdv_err err = store_rows_add(s, ud, ncols, &item);
 
-    if (ncols != 4 || r->count >= SDV_STORE_PAGE_MAX) {
-        store_errf(s, "unexpected artifact row");
-        return SDV_EIO;
-    }
-    err = store_grow(s, (void **)&r->a, &r->cap, r->count, sizeof(*r->a));
     if (err != SDV_OK)
         return err;
-    a = &r->a[r->count++];
+    a = item;
     err = store_col_str(s, cols[0], &a->sha256);
     if (err == SDV_OK)
         err = store_col_u64(s, cols[1], &a->length);
@@ -432,7 +427,7 @@ static enum sdv_err artifact_row(struct sdv_store *s, void *ud, const char *cons
 enum sdv_err sdv_store_artifact_get(struct sdv_store *s, const char *sha256,
                                     struct sdv_store_artifact *out)
 {
-    struct artifact_rows r = {0};
+    struct store_rows r = artifact_rows_spec;
     struct store_param p[1];
     enum sdv_err err;
 
@@ -450,19 +445,13 @@ enum sdv_err sdv_store_artifact_get(struct sdv_store *s, const char *sha256,
         store_errf(s, "no artifact %s", sha256);
         err = SDV_ENOENT;
     }
-    if (err != SDV_OK) {
-        sdv_store_artifacts_free(r.a, r.count);
-        return err;
-    }
-    *out = r.a[0];
-    free(r.a);
-    return SDV_OK;
+    return store_rows_take_one(&r, err, out);
 }
 
 enum sdv_err sdv_store_artifact_list(struct sdv_store *s, const char *after_sha256, size_t limit,
                                      struct sdv_store_artifact **out, size_t *count)
 {
-    struct artifact_rows r = {0};
+    struct store_rows r = artifact_rows_spec;
     struct store_param p[2];
     enum sdv_err err;
 
@@ -483,11 +472,8 @@ enum sdv_err sdv_store_artifact_list(struct sdv_store *s, const char *after_sha2
                        "SELECT sha256, length, created_at, name FROM artifacts WHERE sha256 > $1"
                        " ORDER BY sha256 LIMIT $2",
                        p, 2, artifact_row, &r, NULL);
-    if (err != SDV_OK) {
-        sdv_store_artifacts_free(r.a, r.count);
-        return err;
-    }
-    *out = r.a;
+    err = store_rows_take(&r, err);
+    *out = r.items;
     *count = r.count;
-    return SDV_OK;
+    return err;
 }

@@ -123,6 +123,22 @@ static void print_error(const struct fleet *f, long status, const json_t *answer
             rule != NULL ? rule : "", rule != NULL ? ")" : "");
 }
 
+/* fleet_request() that expects status want: false (after printing why, the server's error
+ * sentence for another status) otherwise. *answer is the caller's to json_decref() either way. */
+static bool fleet_call(const struct fleet *f, const char *method, const char *path,
+                       const json_t *body, long want, json_t **answer)
+{
+    long status;
+
+    if (!fleet_request(f, method, path, body, &status, answer))
+        return false;
+    if (status != want) {
+        print_error(f, status, *answer);
+        return false;
+    }
+    return true;
+}
+
 static void fleet_usage(FILE *out)
 {
     fputs("usage: sdv vehicle register --vin V --primary-key PUB.pem --ecu SERIAL:HWID:PUB.pem "
@@ -245,7 +261,6 @@ static int cmd_register(struct fleet *f, int argc, char **argv)
     size_t ecu_count = 0;
     bool found = false;
     json_t *ecus = json_array(), *body = NULL, *answer = NULL;
-    long status;
     int c, rc = 1;
 
     optind = 1;
@@ -340,12 +355,8 @@ static int cmd_register(struct fleet *f, int argc, char **argv)
         body = json_pack("{s:s, s:s, s:O}", "vin", vin, "primary_ecu_serial", primary_serial,
                          "ecus", ecus);
     }
-    if (body == NULL || !fleet_request(f, "POST", "/v1/admin/vehicles", body, &status, &answer))
+    if (body == NULL || !fleet_call(f, "POST", "/v1/admin/vehicles", body, 201, &answer))
         goto out;
-    if (status != 201) {
-        print_error(f, status, answer);
-        goto out;
-    }
     printf("registered vehicle %s with %zu ECUs\n", vin, ecu_count);
     if (json_string_value(json_object_get(answer, "warning")) != NULL)
         fprintf(stderr, "%s: warning: %s\n", f->prog,
@@ -404,7 +415,6 @@ static int cmd_show(struct fleet *f, int argc, char **argv)
     bool as_json = false;
     json_t *answer = NULL, *ecus, *last;
     char *enc = NULL, path[512];
-    long status;
     int c, rc = 1;
 
     optind = 1;
@@ -432,10 +442,10 @@ static int cmd_show(struct fleet *f, int argc, char **argv)
         return 1;
     snprintf(path, sizeof(path), "/v1/admin/vehicles/%s", enc);
     free(enc);
-    if (!fleet_request(f, "GET", path, NULL, &status, &answer))
-        return 1;
-    if (status != 200 || !json_is_object(answer)) {
-        print_error(f, status, answer);
+    if (!fleet_call(f, "GET", path, NULL, 200, &answer))
+        goto out;
+    if (!json_is_object(answer)) {
+        print_error(f, 200, answer);
         goto out;
     }
     if (as_json) {
@@ -491,7 +501,6 @@ static int cmd_list(struct fleet *f, int argc, char **argv)
     unsigned long limit = 100;
     json_t *answer = NULL, *vs;
     char *enc = NULL, path[512];
-    long status;
     int c, rc = 1;
 
     optind = 1;
@@ -522,12 +531,8 @@ static int cmd_list(struct fleet *f, int argc, char **argv)
     snprintf(path, sizeof(path), "/v1/admin/vehicles?limit=%lu%s%s", limit,
              after != NULL ? "&after=" : "", after != NULL ? enc : "");
     free(enc);
-    if (!fleet_request(f, "GET", path, NULL, &status, &answer))
-        return 1;
-    if (status != 200) {
-        print_error(f, status, answer);
+    if (!fleet_call(f, "GET", path, NULL, 200, &answer))
         goto out;
-    }
     vs = json_object_get(answer, "vehicles");
     printf("%-24s %s\n", "VIN", "ECUS");
     for (size_t i = 0; i < json_array_size(vs); i++)
@@ -583,7 +588,6 @@ int sdv_cmd_assign(int argc, char **argv)
     struct fleet f = {"sdv assign", NULL, NULL, NULL};
     const char *target = NULL, *hw = NULL, *corr = NULL;
     json_t *vins = json_array(), *body = NULL, *answer = NULL, *assigned;
-    long status;
     int c, rc = 1;
 
     optind = 1;
@@ -624,12 +628,8 @@ int sdv_cmd_assign(int argc, char **argv)
         json_object_set_new(body, "hardware_id", json_string(hw));
     if (corr != NULL)
         json_object_set_new(body, "correlation_id", json_string(corr));
-    if (!fleet_request(&f, "POST", "/v1/admin/assignments", body, &status, &answer))
+    if (!fleet_call(&f, "POST", "/v1/admin/assignments", body, 200, &answer))
         goto out;
-    if (status != 200) {
-        print_error(&f, status, answer);
-        goto out;
-    }
     assigned = json_object_get(answer, "assigned");
     for (size_t i = 0; i < json_array_size(assigned); i++)
         printf("assigned %s to %s ECU %s\n", target,

@@ -136,86 +136,6 @@ static enum sdv_err unix_clear_stale(const struct addr *a, const char *addr, cha
     return SDV_OK;
 }
 
-enum sdv_err sdv_ecu_link_listen(const char *addr, int *fd_out, char *errmsg, size_t errmsg_len)
-{
-    struct addr a;
-    struct addrinfo *res = NULL, *ai;
-    enum sdv_err err;
-    int fd = -1;
-
-    *fd_out = -1;
-    err = parse_addr(addr, &a, errmsg, errmsg_len);
-    if (err != SDV_OK)
-        return err;
-    if (a.is_unix) {
-        err = unix_clear_stale(&a, addr, errmsg, errmsg_len);
-        if (err != SDV_OK)
-            return err;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return sys_fail(errmsg, errmsg_len, "socket for", addr);
-        if (bind(fd, (const struct sockaddr *)&a.sun, a.sun_len) != 0 ||
-            listen(fd, SOCK_BACKLOG) != 0) {
-            err = sys_fail(errmsg, errmsg_len, "cannot listen on", addr);
-            close(fd);
-            return err;
-        }
-        *fd_out = fd;
-        return SDV_OK;
-    }
-    err = resolve(&a, 1, addr, &res, errmsg, errmsg_len);
-    if (err != SDV_OK)
-        return err;
-    err = ecu_link_fail(errmsg, errmsg_len, SDV_ENET, "cannot listen on %s: no address", addr);
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        int one = 1;
-
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = sys_fail(errmsg, errmsg_len, "socket for", addr);
-            continue;
-        }
-        /* A restarted secondary must get its port back while old connections linger. */
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOCK_BACKLOG) == 0) {
-            err = SDV_OK;
-            break;
-        }
-        err = sys_fail(errmsg, errmsg_len, "cannot listen on", addr);
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (err == SDV_OK)
-        *fd_out = fd;
-    return err;
-}
-
-enum sdv_err sdv_ecu_link_bound_addr(int fd, char *out, size_t out_len)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[NI_MAXHOST], port[NI_MAXSERV];
-    int n;
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return sdv_err_from_errno(errno);
-    if (ss.ss_family == AF_UNIX) {
-        const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
-
-        n = snprintf(out, out_len, "unix:%s", sun->sun_path);
-    } else {
-        if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
-                        NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-            return SDV_EINVAL;
-        n = snprintf(out, out_len, ss.ss_family == AF_INET6 ? "tcp:[%s]:%s" : "tcp:%s:%s", host,
-                     port);
-    }
-    if (n < 0 || (size_t)n >= out_len)
-        return SDV_ETOOBIG;
-    return SDV_OK;
-}
-
 /* Waits for events on fd; SDV_OK when ready, SDV_ENET on timeout, error or signal. */
 static enum sdv_err wait_fd(int fd, short events, int timeout_ms, const char *what, char *errmsg,
                             size_t errmsg_len)
@@ -228,27 +148,6 @@ static enum sdv_err wait_fd(int fd, short events, int timeout_ms, const char *wh
     if (rc == 0)
         return ecu_link_fail(errmsg, errmsg_len, SDV_ENET, "%s: timed out after %d ms", what,
                              timeout_ms);
-    return SDV_OK;
-}
-
-enum sdv_err sdv_ecu_link_accept(int listen_fd, int timeout_ms, int *fd_out, char *errmsg,
-                                 size_t errmsg_len)
-{
-    enum sdv_err err;
-    int fd, one = 1;
-
-    *fd_out = -1;
-    err = wait_fd(listen_fd, POLLIN, timeout_ms, "accept", errmsg, errmsg_len);
-    if (err != SDV_OK)
-        return err;
-    fd = accept(listen_fd, NULL, NULL);
-    if (fd < 0)
-        return ecu_link_fail(errmsg, errmsg_len, SDV_ENET, "accept: %s", strerror(errno));
-    /* accept4 is not POSIX; this process does not fork between accept and here. */
-    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-    /* As in connect; on a Unix socket the option does not exist and the call fails harmlessly. */
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    *fd_out = fd;
     return SDV_OK;
 }
 
@@ -279,11 +178,36 @@ static enum sdv_err connect_fd(int fd, const struct sockaddr *sa, socklen_t sa_l
     return SDV_OK;
 }
 
-enum sdv_err sdv_ecu_link_connect(const char *addr, int timeout_ms, int *fd_out, char *errmsg,
-                                  size_t errmsg_len)
+/* Readies fd, a fresh socket for ai: binds and listens (listening), else connects within
+ * timeout_ms. */
+static enum sdv_err sock_attach(int fd, const struct addrinfo *ai, int listening, int timeout_ms,
+                                const char *addr, char *errmsg, size_t errmsg_len)
+{
+    int one = 1, tcp = ai->ai_family != AF_UNIX;
+    enum sdv_err err;
+
+    if (!listening) {
+        err = connect_fd(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms, addr, errmsg, errmsg_len);
+        /* Frames are written whole; small ones (RESULT) should not wait for Nagle. */
+        if (err == SDV_OK && tcp)
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return err;
+    }
+    /* A restarted secondary must get its port back while old connections linger. */
+    if (tcp)
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOCK_BACKLOG) != 0)
+        return sys_fail(errmsg, errmsg_len, "cannot listen on", addr);
+    return SDV_OK;
+}
+
+/* A socket listening on addr (listening) or connected to it: a Unix path, or the first of the
+ * addresses a TCP host resolves to that works. */
+static enum sdv_err sock_open(const char *addr, int listening, int timeout_ms, int *fd_out,
+                              char *errmsg, size_t errmsg_len)
 {
     struct addr a;
-    struct addrinfo *res = NULL, *ai;
+    struct addrinfo unix_ai, *res = NULL, *ai;
     enum sdv_err err;
     int fd = -1;
 
@@ -292,41 +216,94 @@ enum sdv_err sdv_ecu_link_connect(const char *addr, int timeout_ms, int *fd_out,
     if (err != SDV_OK)
         return err;
     if (a.is_unix) {
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return sys_fail(errmsg, errmsg_len, "socket for", addr);
-        err = connect_fd(fd, (const struct sockaddr *)&a.sun, a.sun_len, timeout_ms, addr, errmsg,
-                         errmsg_len);
-        if (err != SDV_OK) {
-            close(fd);
-            return err;
-        }
-        *fd_out = fd;
-        return SDV_OK;
+        if (listening)
+            err = unix_clear_stale(&a, addr, errmsg, errmsg_len);
+        memset(&unix_ai, 0, sizeof(unix_ai));
+        unix_ai.ai_family = AF_UNIX;
+        unix_ai.ai_socktype = SOCK_STREAM;
+        unix_ai.ai_addr = (struct sockaddr *)&a.sun;
+        unix_ai.ai_addrlen = a.sun_len;
+        ai = &unix_ai;
+    } else {
+        err = resolve(&a, listening, addr, &res, errmsg, errmsg_len);
+        ai = res;
     }
-    err = resolve(&a, 0, addr, &res, errmsg, errmsg_len);
     if (err != SDV_OK)
         return err;
-    err = ecu_link_fail(errmsg, errmsg_len, SDV_ENET, "cannot connect to %s: no address", addr);
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        int one = 1;
-
+    err = ecu_link_fail(errmsg, errmsg_len, SDV_ENET, "cannot %s %s: no address",
+                        listening ? "listen on" : "connect to", addr);
+    for (; ai != NULL; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             err = sys_fail(errmsg, errmsg_len, "socket for", addr);
             continue;
         }
-        err = connect_fd(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms, addr, errmsg, errmsg_len);
-        if (err == SDV_OK) {
-            /* Frames are written whole; small ones (RESULT) should not wait for Nagle. */
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        err = sock_attach(fd, ai, listening, timeout_ms, addr, errmsg, errmsg_len);
+        if (err == SDV_OK)
             break;
-        }
         close(fd);
         fd = -1;
     }
-    freeaddrinfo(res);
+    if (res != NULL)
+        freeaddrinfo(res);
     if (err == SDV_OK)
         *fd_out = fd;
     return err;
+}
+
+enum sdv_err sdv_ecu_link_listen(const char *addr, int *fd_out, char *errmsg, size_t errmsg_len)
+{
+    return sock_open(addr, 1, -1, fd_out, errmsg, errmsg_len);
+}
+
+enum sdv_err sdv_ecu_link_bound_addr(int fd, char *out, size_t out_len)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    int n;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return sdv_err_from_errno(errno);
+    if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
+
+        n = snprintf(out, out_len, "unix:%s", sun->sun_path);
+    } else {
+        if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+                        NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+            return SDV_EINVAL;
+        n = snprintf(out, out_len, ss.ss_family == AF_INET6 ? "tcp:[%s]:%s" : "tcp:%s:%s", host,
+                     port);
+    }
+    if (n < 0 || (size_t)n >= out_len)
+        return SDV_ETOOBIG;
+    return SDV_OK;
+}
+
+enum sdv_err sdv_ecu_link_accept(int listen_fd, int timeout_ms, int *fd_out, char *errmsg,
+                                 size_t errmsg_len)
+{
+    enum sdv_err err;
+    int fd, one = 1;
+
+    *fd_out = -1;
+    err = wait_fd(listen_fd, POLLIN, timeout_ms, "accept", errmsg, errmsg_len);
+    if (err != SDV_OK)
+        return err;
+    fd = accept(listen_fd, NULL, NULL);
+    if (fd < 0)
+        return ecu_link_fail(errmsg, errmsg_len, SDV_ENET, "accept: %s", strerror(errno));
+    /* accept4 is not POSIX; this process does not fork between accept and here. */
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    /* As in connect; on a Unix socket the option does not exist and the call fails harmlessly. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    *fd_out = fd;
+    return SDV_OK;
+}
+
+enum sdv_err sdv_ecu_link_connect(const char *addr, int timeout_ms, int *fd_out, char *errmsg,
+                                  size_t errmsg_len)
+{
+    return sock_open(addr, 0, timeout_ms, fd_out, errmsg, errmsg_len);
 }

@@ -32,6 +32,12 @@ bool server_admin_auth(struct server *srv, struct sdv_httpd_request *req)
     return false;
 }
 
+/* The JSON object body of an admin request; NULL after answering 401 or 400. */
+static json_t *admin_body_json(struct server *srv, struct sdv_httpd_request *req)
+{
+    return server_admin_auth(srv, req) ? server_body_json(req) : NULL;
+}
+
 static void respond_json_new(struct sdv_httpd_request *req, unsigned status, json_t *j)
 {
     if (j == NULL)
@@ -112,9 +118,7 @@ void server_h_vehicles_post(void *ctx, struct sdv_httpd_request *req)
     char msg[1024];
     enum sdv_err err;
 
-    if (!server_admin_auth(srv, req))
-        return;
-    body = server_body_json(req);
+    body = admin_body_json(srv, req);
     if (body == NULL)
         return;
     vin = json_object_get(body, "vin");
@@ -502,9 +506,7 @@ void server_h_assignments(void *ctx, struct sdv_httpd_request *req)
     bool failed = false;
     enum sdv_err err;
 
-    if (!server_admin_auth(srv, req))
-        return;
-    body = server_body_json(req);
+    body = admin_body_json(srv, req);
     if (body == NULL)
         return;
     target = json_object_get(body, "target");

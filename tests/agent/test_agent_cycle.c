@@ -282,6 +282,31 @@ static struct sdv_uptane_image describe(struct fleet *f, const char *file, const
     return img;
 }
 
+/* The configuration of the primary ecu-a on this fleet; iroot receives the image repository's
+ * root, which c points into until the caller frees it with sdv_buf_free(). */
+static void agent_config(struct fleet *f, struct sdv_agent_config *c, struct sdv_buf *iroot)
+{
+    sdv_buf_init(iroot, 1 << 20);
+    assert_int_equal(sdv_fs_read(path_in(f, "imagerepo/metadata/1.root.json"), iroot), SDV_OK);
+    memset(c, 0, sizeof(*c));
+    c->server_url = SRV;
+    c->vin = VIN;
+    c->primary_serial = "ecu-a";
+    c->primary_hardware_id = "hw-main";
+    c->primary_key = f->primary_key;
+    c->state_dir = path_in(f, "state");
+    c->director_root = f->dout.root.data;
+    c->director_root_len = f->dout.root.len;
+    c->image_root = iroot->data;
+    c->image_root_len = iroot->len;
+    c->fetch = fake_fetch;
+    c->fetch_range = fake_fetch_range;
+    c->post = fake_post;
+    c->transport_ud = f;
+    c->random = ut_random;
+    c->random_ud = &f->rnd;
+}
+
 static struct sdv_agent *agent_new(struct fleet *f)
 {
     struct sdv_agent_config c;
@@ -289,30 +314,20 @@ static struct sdv_agent *agent_new(struct fleet *f)
     struct sdv_buf iroot;
     char msg[512] = "";
 
-    sdv_buf_init(&iroot, 1 << 20);
-    assert_int_equal(sdv_fs_read(path_in(f, "imagerepo/metadata/1.root.json"), &iroot), SDV_OK);
-    memset(&c, 0, sizeof(c));
-    c.server_url = SRV;
-    c.vin = VIN;
-    c.primary_serial = "ecu-a";
-    c.primary_hardware_id = "hw-main";
-    c.primary_key = f->primary_key;
-    c.state_dir = path_in(f, "state");
-    c.director_root = f->dout.root.data;
-    c.director_root_len = f->dout.root.len;
-    c.image_root = iroot.data;
-    c.image_root_len = iroot.len;
-    c.fetch = fake_fetch;
-    c.fetch_range = fake_fetch_range;
-    c.post = fake_post;
-    c.transport_ud = f;
-    c.random = ut_random;
-    c.random_ud = &f->rnd;
+    agent_config(f, &c, &iroot);
     c.download_attempts = 3;
     if (sdv_agent_create(&c, &a, msg, sizeof(msg)) != SDV_OK)
         fail_msg("agent: %s", msg);
     sdv_buf_free(&iroot);
     return a;
+}
+
+/* Publishes v1.bin as main/fw-1.bin (release counter 1) and assigns it to the primary. */
+static void release_v1(struct fleet *f)
+{
+    write_image(f, "v1.bin", 'a');
+    image_publish(f, "v1.bin", "main/fw-1.bin", 1, 1);
+    director_assign(f, describe(f, "v1.bin", "main/fw-1.bin", 1));
 }
 
 static void assert_slot_is(struct fleet *f, const char *file)
@@ -331,10 +346,7 @@ static void test_installs_v1_then_v2(void **state)
     struct sdv_agent_result res;
     struct sdv_agent *a;
 
-    write_image(f, "v1.bin", 'a');
-    write_image(f, "v2.bin", 'q');
-    image_publish(f, "v1.bin", "main/fw-1.bin", 1, 1);
-    director_assign(f, describe(f, "v1.bin", "main/fw-1.bin", 1));
+    release_v1(f);
     a = agent_new(f);
 
     assert_int_equal(sdv_agent_cycle(a, UT_NOW + 60, &res), SDV_OK);
@@ -353,6 +365,7 @@ static void test_installs_v1_then_v2(void **state)
     sdv_agent_destroy(a);
 
     /* v2, with a fresh agent on the same state directory (a restart). */
+    write_image(f, "v2.bin", 'q');
     image_publish(f, "v2.bin", "main/fw-2.bin", 2, 0);
     director_assign(f, describe(f, "v2.bin", "main/fw-2.bin", 2));
     a = agent_new(f);
@@ -404,9 +417,7 @@ static void test_download_resumes_after_failures(void **state)
     struct sdv_agent_result res;
     struct sdv_agent *a;
 
-    write_image(f, "v1.bin", 'a');
-    image_publish(f, "v1.bin", "main/fw-1.bin", 1, 1);
-    director_assign(f, describe(f, "v1.bin", "main/fw-1.bin", 1));
+    release_v1(f);
     a = agent_new(f);
 
     /* Every attempt delivers 30,000 bytes and breaks: 3 attempts are not enough ... */
@@ -440,30 +451,10 @@ static void test_unreachable_secondary_reported_without(void **state)
     struct sdv_agent *a = NULL;
     struct sdv_buf iroot;
 
-    write_image(f, "v1.bin", 'a');
-    image_publish(f, "v1.bin", "main/fw-1.bin", 1, 1);
-    director_assign(f, describe(f, "v1.bin", "main/fw-1.bin", 1));
-    sdv_buf_init(&iroot, 1 << 20);
-    assert_int_equal(sdv_fs_read(path_in(f, "imagerepo/metadata/1.root.json"), &iroot), SDV_OK);
-    memset(&c, 0, sizeof(c));
-    c.server_url = SRV;
-    c.vin = VIN;
-    c.primary_serial = "ecu-a";
-    c.primary_hardware_id = "hw-main";
-    c.primary_key = f->primary_key;
-    c.state_dir = path_in(f, "state");
+    release_v1(f);
+    agent_config(f, &c, &iroot);
     c.secondaries = &sec;
     c.secondary_count = 1;
-    c.director_root = f->dout.root.data;
-    c.director_root_len = f->dout.root.len;
-    c.image_root = iroot.data;
-    c.image_root_len = iroot.len;
-    c.fetch = fake_fetch;
-    c.fetch_range = fake_fetch_range;
-    c.post = fake_post;
-    c.transport_ud = f;
-    c.random = ut_random;
-    c.random_ud = &f->rnd;
     c.ecu_link_timeout_ms = 500;
     assert_int_equal(sdv_agent_create(&c, &a, NULL, 0), SDV_OK);
     sdv_buf_free(&iroot);

@@ -8,6 +8,8 @@
 # the work dir (default) or, with "postgresql", the database at SDV_TEST_PG_URL (run it under
 # tests/store/pg_harness.sh). KEEP=1 keeps the work dir.
 set -euo pipefail
+# shellcheck source=../../scripts/lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../scripts/lib-test.sh"
 bin=$(cd "$1" && pwd)
 case ${2:-sqlite} in
 sqlite) STORE_JSON= ;;
@@ -16,21 +18,20 @@ postgresql)
         echo "FAIL: SDV_TEST_PG_URL is not set (run under tests/store/pg_harness.sh)"
         exit 1
     }
-    STORE_JSON="\"store\": \"$SDV_TEST_PG_URL\","
+    STORE_JSON=", \"store\": \"$SDV_TEST_PG_URL\""
     ;;
 *) echo "usage: run_agent_e2e.sh BIN_DIR [sqlite|postgresql]" >&2; exit 2 ;;
 esac
 W=$(mktemp -d "${TMPDIR:-/tmp}/sdv-agent-e2e-XXXXXX")
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    sdv_stop_pids "${pids[@]}"
     [ -n "${KEEP:-}" ] || rm -rf "$W"  # KEEP=1 keeps the logs
 }
 trap cleanup EXIT
 TOKEN=e2e-admin-token-0123456789 VIN=VINE2E0000000001
 sdv() { "$bin/sdv" "$@"; }
-wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "no $1"; exit 1; }
+wait_file() { sdv_wait_file "$1" || { echo "no $1"; exit 1; }; }
 
 # Keys: image repository (offline root+targets, online snapshot+timestamp), director, ECUs.
 cd "$W"
@@ -43,28 +44,12 @@ head -c 300000 /dev/urandom >releases/main-v1.bin; head -c 300000 /dev/urandom >
 head -c 100000 /dev/urandom >releases/zone-v1.bin; head -c 100000 /dev/urandom >releases/zone-v2.bin
 
 # The image repository, v1 published offline before the server starts.
-sdv repo init imagerepo >/dev/null
-for r in root targets snapshot timestamp; do
-    sdv repo add-key imagerepo --role $r --key img-$r.pub.pem >/dev/null
-done
+sdv_repo_init "$bin/sdv" imagerepo img
 sdv repo add-target imagerepo releases/main-v1.bin --name main/v1.bin --custom '{"release_counter": 1, "hardware_ids": ["hw-main"]}'
 sdv repo add-target imagerepo releases/zone-v1.bin --name zone/v1.bin --custom '{"release_counter": 1, "hardware_ids": ["hw-zone"]}'
-sdv repo sign imagerepo --role root --key img-root.pem
-sdv repo sign imagerepo --role targets --key img-targets.pem
-sdv repo snapshot imagerepo --key img-snapshot.pem
-sdv repo timestamp imagerepo --key img-timestamp.pem
-sdv repo publish imagerepo
+sdv_repo_publish_all "$bin/sdv" imagerepo img
 
-cat >server.json <<JSON
-{"listen": {"address": "127.0.0.1", "port": 0}, $STORE_JSON
- "state_dir": "$W/server",
- "image_repository": {"dir": "$W/imagerepo", "snapshot_key": "$W/img-snapshot.pem",
-                      "timestamp_key": "$W/img-timestamp.pem"},
- "director": {"root_keys": ["$W/dir-root.pem"], "targets_key": "$W/dir-targets.pem",
-              "snapshot_key": "$W/dir-snapshot.pem", "timestamp_key": "$W/dir-timestamp.pem"},
- "admin": {"token": "$TOKEN"},
- "proxy": {"trusted": ["127.0.0.1"], "identity_header": "X-Client-Verified-Identity"}}
-JSON
+sdv_server_json "$W" "$TOKEN" "" "$STORE_JSON" >server.json
 mkdir -p server
 "$bin/sdv-server" --config server.json --port-file port >server.log 2>&1 &
 pids+=($!)
@@ -74,20 +59,9 @@ export SDV_SERVER=$URL SDV_TOKEN=$TOKEN
 
 # Two secondaries on Unix sockets, full and partial verification.
 for z in z1 z2; do
-    mode=full; [ $z = z2 ] && mode=partial
     mkdir -p sec-$z
-    cat >sec-$z.conf <<CONF
-listen = unix:$W/sec-$z.sock
-serial = ecu-$z
-hardware_id = hw-zone
-key = $W/ecu-$z.pem
-state_dir = $W/sec-$z
-slot = $W/sec-$z/slot.img
-verification = $mode
-director_root = $W/director-root.json
-image_root = $W/imagerepo/metadata/1.root.json
-ready_file = $W/sec-$z.ready
-CONF
+    sdv_secondary_conf "$W" $z "$W/director-root.json" "$W/imagerepo/metadata/1.root.json" \
+        >sec-$z.conf
 done
 
 sdv vehicle register --vin $VIN --primary-key ecu-main.pub.pem --ecu ecu-main:hw-main:ecu-main.pub.pem \

@@ -42,6 +42,8 @@ TOOL=$(realpath "${2:?usage: $0 BIN_DIR ATTACK_TOOL PYTHON3}")
 PY=${3:-python3}
 [ -x "$TOOL" ] || { echo "FAIL: no attack_tool at $TOOL"; exit 1; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../../scripts/lib-test.sh
+. "$HERE/../../scripts/lib-test.sh"
 NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 W=$(mktemp -d "${TMPDIR:-/tmp}/sdv-$NAME-XXXXXX")
 TOKEN=attack-admin-token-0123456789
@@ -59,9 +61,7 @@ SERVER_EXTRA_DIRECTOR=${SERVER_EXTRA_DIRECTOR:-}
 
 harness_cleanup() {
     local rc=$?
-    [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    sdv_stop_pids ${SERVER_PID:+"$SERVER_PID"} "${pids[@]}"
     # Under ASan/UBSan a report in a daemon or an agent run must fail the test too.
     if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$W"/*.log 2>/dev/null; then
         echo "FAIL: sanitizer report in the logs above"
@@ -83,10 +83,7 @@ die() {
     exit 1
 }
 sdv() { "$BIN/sdv" "$@"; }
-wait_file() {
-    for _ in $(seq 400); do [ -s "$1" ] && return 0; sleep 0.05; done
-    die "no $1"
-}
+wait_file() { sdv_wait_file "$1" 400 || die "no $1"; }
 admin() { curl -sf -H "Authorization: Bearer $TOKEN" "$@"; }
 # GET from the server as the vehicle, bypassing the proxy (the test's own copy of what is served).
 vehicle_get() { curl -sf -H "$IDH: $VIN" "$URL$1" -o "$2"; }
@@ -111,16 +108,8 @@ image_version() {
 # ---- Server, proxy, secondaries ------------------------------------------------------------
 
 start_server() {
-    cat >"$W/server.json" <<JSON
-{"listen": {"address": "127.0.0.1", "port": 0},
- "state_dir": "$W/server"$SERVER_EXTRA_TOP,
- "image_repository": {"dir": "$W/imagerepo", "snapshot_key": "$W/img-snapshot.pem",
-                      "timestamp_key": "$W/img-timestamp.pem"$SERVER_EXTRA_IMAGE},
- "director": {"root_keys": ["$W/dir-root.pem"], "targets_key": "$W/dir-targets.pem",
-              "snapshot_key": "$W/dir-snapshot.pem", "timestamp_key": "$W/dir-timestamp.pem"$SERVER_EXTRA_DIRECTOR},
- "admin": {"token": "$TOKEN"},
- "proxy": {"trusted": ["127.0.0.1"], "identity_header": "$IDH"}}
-JSON
+    sdv_server_json "$W" "$TOKEN" "" "$SERVER_EXTRA_TOP" "$SERVER_EXTRA_IMAGE" \
+        "$SERVER_EXTRA_DIRECTOR" >"$W/server.json"
     mkdir -p "$W/server"
     rm -f "$W/port"
     "$BIN/sdv-server" --config "$W/server.json" --port-file "$W/port" >>"$W/server.log" 2>&1 &
@@ -320,16 +309,10 @@ setup_fleet() {
     done
     make_images
 
-    sdv repo init imagerepo >/dev/null
-    for r in root targets snapshot timestamp; do
-        sdv repo add-key imagerepo --role $r --key img-$r.pub.pem >/dev/null
-    done
+    sdv_repo_init "$BIN/sdv" imagerepo img
     add_release_targets 1
-    sdv repo sign imagerepo --role root --key img-root.pem >/dev/null
-    sdv repo sign imagerepo --role targets --key img-targets.pem >/dev/null
-    sdv repo snapshot imagerepo --key img-snapshot.pem >/dev/null
-    sdv repo timestamp imagerepo --key img-timestamp.pem ${IMAGE_TIMESTAMP_EXPIRES_IN:+--expires-in "$IMAGE_TIMESTAMP_EXPIRES_IN"} >/dev/null
-    sdv repo publish imagerepo >/dev/null
+    sdv_repo_publish_all "$BIN/sdv" imagerepo img \
+        ${IMAGE_TIMESTAMP_EXPIRES_IN:+--expires-in "$IMAGE_TIMESTAMP_EXPIRES_IN"}
 
     start_server
     start_proxy
@@ -340,22 +323,11 @@ setup_fleet() {
     vehicle_get /v1/vehicle/director/1.root.json director-root.json
 
     for z in z1 z2; do
-        local mode=full
-        [ $z = z2 ] && mode=partial
         mkdir -p sec-$z
-        cat >sec-$z.conf <<CONF
-listen = unix:$W/sec-$z.sock
-serial = ecu-$z
-hardware_id = hw-zone
-key = $W/ecu-$z.pem
-state_dir = $W/sec-$z
-slot = $W/sec-$z/slot.img
-verification = $mode
-director_root = $W/director-root.json
-image_root = $W/imagerepo/metadata/1.root.json
-ready_file = $W/sec-$z.ready
-timeout_ms = 5000
-CONF
+        {
+            sdv_secondary_conf "$W" $z "$W/director-root.json" "$W/imagerepo/metadata/1.root.json"
+            echo "timeout_ms = 5000"
+        } >sec-$z.conf
         start_secondary $z
     done
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib-test.sh: bash helpers shared by the scripts that run a real fleet on 127.0.0.1 (the
 # integration tests, the attack harness, the benchmarks and the demo). Source it, do not run it:
 #

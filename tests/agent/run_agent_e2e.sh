@@ -8,7 +8,7 @@
 # the work dir (default) or, with "postgresql", the database at SDV_TEST_PG_URL (run it under
 # tests/store/pg_harness.sh). KEEP=1 keeps the work dir.
 set -euo pipefail
-# shellcheck source=../../scripts/lib-test.sh
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib-test.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../scripts/lib-test.sh"
 bin=$(cd "$1" && pwd)
 case ${2:-sqlite} in

@@ -42,7 +42,7 @@ TOOL=$(realpath "${2:?usage: $0 BIN_DIR ATTACK_TOOL PYTHON3}")
 PY=${3:-python3}
 [ -x "$TOOL" ] || { echo "FAIL: no attack_tool at $TOOL"; exit 1; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../../scripts/lib-test.sh
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib-test.sh
 . "$HERE/../../scripts/lib-test.sh"
 NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 W=$(mktemp -d "${TMPDIR:-/tmp}/sdv-$NAME-XXXXXX")

@@ -15,6 +15,8 @@
 #
 # BIN_DIR holds sdv and sdv-server (a Release or RelWithDebInfo build for real figures).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../scripts/lib-test.sh"
 
 usage="usage: checkin_bench.sh [--quick] [--vehicles N] [--rounds R] [--duration S] [--connections C] BIN_DIR"
 vehicles=1000 rounds=3 duration=10 connections=64 threads=2 warmup=2 bin_dir=""
@@ -54,8 +56,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-checkin-bench.XXXXXX")
 pids=()
 cleanup() {
     local status=$?
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    sdv_stop_pids "${pids[@]}"
     rm -rf "$work"
     exit "$status"
 }
@@ -82,30 +83,14 @@ for k in img-root img-targets img-snapshot img-timestamp dir-root dir-targets di
     dir-timestamp ecu; do
     "$bin/sdv" keygen --type ed25519 --out "$k" >/dev/null
 done
-"$bin/sdv" repo init imagerepo >/dev/null
-for r in root targets snapshot timestamp; do
-    "$bin/sdv" repo add-key imagerepo --role $r --key img-$r.pub.pem >/dev/null
-done
-"$bin/sdv" repo sign imagerepo --role root --key img-root.pem >/dev/null
-"$bin/sdv" repo sign imagerepo --role targets --key img-targets.pem >/dev/null
-"$bin/sdv" repo snapshot imagerepo --key img-snapshot.pem >/dev/null
-"$bin/sdv" repo timestamp imagerepo --key img-timestamp.pem >/dev/null
-"$bin/sdv" repo publish imagerepo >/dev/null
+sdv_repo_init "$bin/sdv" imagerepo img
+sdv_repo_publish_all "$bin/sdv" imagerepo img
 mkdir -p server
-cat >server.json <<JSON
-{"listen": {"address": "127.0.0.1", "port": 0, "threads": $threads},
- "state_dir": "$work/server",
- "image_repository": {"dir": "$work/imagerepo", "snapshot_key": "$work/img-snapshot.pem",
-                      "timestamp_key": "$work/img-timestamp.pem"},
- "director": {"root_keys": ["$work/dir-root.pem"], "targets_key": "$work/dir-targets.pem",
-              "snapshot_key": "$work/dir-snapshot.pem", "timestamp_key": "$work/dir-timestamp.pem"},
- "admin": {"token": "$token"},
- "proxy": {"trusted": ["127.0.0.1"], "identity_header": "X-Client-Verified-Identity"}}
-JSON
+sdv_server_json "$work" "$token" ", \"threads\": $threads" >server.json
 "$bin/sdv-server" --config server.json --port-file server.port >server.log 2>&1 &
 pids+=($!)
-for _ in $(seq 200); do [ -s server.port ] && break; sleep 0.05; done
-[ -s server.port ] || { cat server.log >&2; echo "checkin_bench: sdv-server did not start" >&2; exit 1; }
+sdv_wait_file server.port ||
+    { cat server.log >&2; echo "checkin_bench: sdv-server did not start" >&2; exit 1; }
 sdv_url=http://127.0.0.1:$(cat server.port)
 
 # Registration over one keep-alive connection: a primary and two secondaries per vehicle, all

@@ -7,6 +7,8 @@
 # is printed as a table. Exits non-zero as soon as a step does not behave.
 # Usage: scripts/demo.sh BUILD_DIR (default build/release)
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-test.sh"
 
 build=${1:-build/release}
 bin="$(cd "$build" && pwd)/bin"
@@ -17,8 +19,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-demo.XXXXXX")
 pids=()
 cleanup() {
     local status=$?
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    sdv_stop_pids "${pids[@]}"
     rm -rf "$work"
     exit "$status"
 }
@@ -41,10 +42,7 @@ fail() {
 show() { printf '   $ %s\n' "$*" | sed "s|$work/||g; s|$bin/||g"; }
 run() { show "$@"; "$@" 2>&1 | sed 's/^/     /'; }
 sdv() { "$bin/sdv" "$@"; }
-wait_file() {
-    for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done
-    fail "$2 did not start"
-}
+wait_file() { sdv_wait_file "$1" || fail "$2 did not start"; }
 
 cd "$work"
 vin=WSDVDEMO000000001 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -104,20 +102,9 @@ curl -sf -H "X-Client-Verified-Identity: $vin" "$url/v1/vehicle/director/1.root.
     -o vehicle/director-root.json || fail "the vehicle's director root is not served"
 cp $repo/metadata/1.root.json vehicle/image-root.json
 for z in z1 z2; do
-    mode=full; [ $z = z2 ] && mode=partial
     mkdir -p vehicle/sec-$z
-    cat >vehicle/sec-$z.conf <<CONF
-listen = unix:$work/vehicle/sec-$z.sock
-serial = ecu-$z
-hardware_id = hw-zone
-key = $work/vehicle/ecu-$z.pem
-state_dir = $work/vehicle/sec-$z
-slot = $work/vehicle/sec-$z/slot.img
-verification = $mode
-director_root = $work/vehicle/director-root.json
-image_root = $work/vehicle/image-root.json
-ready_file = $work/vehicle/sec-$z.ready
-CONF
+    sdv_secondary_conf "$work/vehicle" $z "$work/vehicle/director-root.json" \
+        "$work/vehicle/image-root.json" >vehicle/sec-$z.conf
     "$bin/sdv-secondary" vehicle/sec-$z.conf >sec-$z.log 2>&1 &
     pids+=($!)
     wait_file vehicle/sec-$z.ready "sdv-secondary ecu-$z"

@@ -10,6 +10,8 @@
 # graceful SIGTERM. For postgresql, run it under tests/store/pg_harness.sh (SDV_TEST_PG_URL).
 # Prints one line per check and "N passed, M failed".
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../scripts/lib-test.sh"
 
 usage="usage: test_server_e2e.sh SDV SDV_SERVER SERVER_TEST_TOOL sqlite|postgresql"
 SDV=${1:?$usage}
@@ -170,11 +172,7 @@ check "... naming it" out_has 'image_repository.snapshot_key'
 # ---- start -----------------------------------------------------------------------------------------
 "$SERVER" --config server.json --port-file port 2>server.log &
 SERVER_PID=$!
-for _ in $(seq 100); do
-    [ -s port ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-done
+sdv_wait_file port 200 "$SERVER_PID" || true
 PORT=$(head -n 1 port 2>/dev/null || true)
 [[ "$PORT" =~ ^[0-9]+$ ]] || {
     fail "sdv-server did not start"
@@ -442,11 +440,7 @@ check "--check accepts the mTLS configuration" "$SERVER" --config server-tls.jso
 rm -f port
 "$SERVER" --config server-tls.json --port-file port 2>server-tls.log &
 SERVER_PID=$!
-for _ in $(seq 100); do
-    [ -s port ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-done
+sdv_wait_file port 200 "$SERVER_PID" || true
 PORT=$(head -n 1 port 2>/dev/null || true)
 if [[ "$PORT" =~ ^[0-9]+$ ]]; then
     S=https://127.0.0.1:$PORT

@@ -15,7 +15,8 @@ static void usage(FILE *f)
           "  repo         build, sign and publish a TUF repository (sdv repo help)\n"
           "  tuf-client   refresh trusted metadata and download targets (sdv tuf-client --help)\n"
           "  vehicle      register, show and list vehicles on sdv-server (sdv vehicle help)\n"
-          "  assign       assign an image to vehicles' ECUs on sdv-server (sdv assign --help)\n",
+          "  assign       assign an image to vehicles' ECUs on sdv-server (sdv assign --help)\n"
+          "  delta        make, apply and inspect binary delta patches (sdv delta help)\n",
           f);
 }
 
@@ -35,6 +36,8 @@ int main(int argc, char **argv)
         return sdv_cmd_vehicle(argc - 1, argv + 1);
     if (strcmp(argv[1], "assign") == 0)
         return sdv_cmd_assign(argc - 1, argv + 1);
+    if (strcmp(argv[1], "delta") == 0)
+        return sdv_cmd_delta(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(stdout);

@@ -188,4 +188,45 @@
 #define SDV_HTTPD_DRAIN_MS_DEFAULT 10000u
 #define SDV_HTTPD_DRAIN_MS_MAX     600000u
 
+/* ---- Delta updates (lib/delta) ----
+ * The decoder's working memory is fixed by two per-patch bounds read from the header (new bytes
+ * per block, raw control bytes per block), each capped here, so that applying a patch costs the
+ * same few MiB on a 10 MB and on a 10 GB image. */
+
+/* New bytes one block may produce, and the encoder's default block. The decoder holds one block's
+ * difference and literal bytes (together exactly the block's new bytes) and one compressed
+ * stream at a time (never larger than its raw bytes), so about 2 x this; 4 MiB keeps the whole
+ * decoder under SDV_DELTA_DECODER_MEMORY_MAX with an xz dictionary of the same size, while
+ * independent compression of 4 MiB blocks costs well under 1% against one whole-image stream. */
+#define SDV_DELTA_BLOCK_LEN_MAX     (4u * 1024u * 1024u)
+#define SDV_DELTA_BLOCK_LEN_DEFAULT SDV_DELTA_BLOCK_LEN_MAX
+
+/* Smallest block the encoder writes (the decoder accepts any non-zero bound): smaller blocks
+ * only add framing; tests and fuzzing use this floor to cross many block boundaries cheaply. */
+#define SDV_DELTA_BLOCK_LEN_MIN 256u
+
+/* Raw control bytes of one block. A control tuple takes 3 to 30 bytes and copies at least one
+ * byte; real patches have one tuple per few hundred new bytes, so a quarter of the block length
+ * is plenty, and the encoder ends a block early rather than pass it. */
+#define SDV_DELTA_CTRL_LEN_MAX (1024u * 1024u)
+
+/* log2 of the largest compression window (zstd window, xz dictionary) of any stream: one block,
+ * because streams are compressed independently per block. */
+#define SDV_DELTA_WINDOW_LOG_MAX 22u
+
+/* Default bound of the decoder's working memory: the issue's target for an ECU. A patch whose
+ * bounds need more is refused before anything is written. */
+#define SDV_DELTA_DECODER_MEMORY_MAX (16u * 1024u * 1024u)
+
+/* Largest new image a decoder accepts by default: a full ECU image, as SDV_TUF_TARGET_LEN_MAX. */
+#define SDV_DELTA_NEW_LEN_MAX SDV_TUF_TARGET_LEN_MAX
+
+/* Largest old image the encoder accepts: libdivsufsort's 32-bit suffix array (4 bytes per old
+ * byte, half of bsdiff's 8) indexes fewer than 2^31 bytes. The format itself has 64-bit lengths;
+ * larger images need divsufsort64 (8 bytes per old byte), not yet wired in. */
+#define SDV_DELTA_OLD_LEN_MAX (2147483647ull - 1u)
+
+/* Worker threads of one encoder call: more than the cores of a build server is a mistake. */
+#define SDV_DELTA_THREADS_MAX 64u
+
 #endif /* SDV_LIMITS_H */

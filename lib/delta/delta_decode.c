@@ -1,0 +1,582 @@
+/*
+ * delta_decode.c - the streaming patch decoder: a state machine fed with patch bytes in any
+ * chunking (header, then per block a preamble and three streams), which reads the old image
+ * through a pread-style callback and writes the new image in order through a sink.
+ *
+ * Memory is allocated once, when the header is known: a control buffer (ctrl_len_max), a data
+ * buffer holding one block's difference and literal bytes (block_len_max), one buffer for the
+ * compressed stream being received (never larger than its raw form), and DELTA_IO_LEN for old
+ * reads and output assembly. Nothing grows afterwards, whatever the image size.
+ *
+ * Every control tuple of a block is checked (lengths against the block's streams, old ranges
+ * against the header's old_len) before the block writes its first byte.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sdv/crypto.h>
+
+#include "delta_int.h"
+
+/* What a SHA-256 context costs inside OpenSSL (EVP_MD_CTX and the digest state), rounded up. */
+#define DEC_HASH_CTX_LEN 1024u
+
+enum dec_state {
+    DEC_HEADER,
+    DEC_BLOCK_PRE,
+    DEC_STREAM,
+    DEC_DONE,
+    DEC_FINISHED,
+    DEC_FAILED,
+};
+
+struct sdv_delta_decoder {
+    sdv_delta_read_fn old_read;
+    void *old_ud;
+    sdv_sink_fn out_write;
+    void *out_ud;
+    size_t memory_max;
+    uint64_t new_len_max;
+    sdv_delta_checkpoint_fn checkpoint;
+    void *checkpoint_ud;
+
+    enum dec_state state;
+    enum sdv_err err;
+    char errmsg[256];
+
+    uint8_t hdr_raw[SDV_DELTA_HEADER_LEN];
+    size_t hdr_fill;
+    struct sdv_delta_header hdr;
+    int have_hdr;
+
+    uint8_t pre[DELTA_BLOCK_PREAMBLE_LEN];
+    size_t pre_fill;
+    struct delta_block_hdr blk;
+    unsigned stream;    /* stream being received, 0..SDV_DELTA_STREAMS */
+    size_t stream_fill; /* its bytes received so far */
+
+    uint8_t *ctrl; /* ctrl_len_max */
+    uint8_t *data; /* block_len_max: difference bytes, then literal bytes */
+    uint8_t *comp; /* max(block_len_max, ctrl_len_max): one compressed stream */
+    uint8_t *io;   /* DELTA_IO_LEN: old bytes plus difference, assembled output */
+    size_t io_fill;
+    size_t mem_own; /* bytes of the above plus the decoder and the hash context */
+    size_t mem_peak;
+
+    struct sdv_hash *hash;
+    struct delta_dctx dctx;
+
+    uint64_t patch_off;
+    uint64_t new_off;
+    uint64_t blocks_done;
+};
+
+static enum sdv_err dec_fail(struct sdv_delta_decoder *d, enum sdv_err err)
+{
+    d->state = DEC_FAILED;
+    d->err = err;
+    if (d->errmsg[0] == '\0')
+        delta_fail(d->errmsg, sizeof(d->errmsg), err, "%s", sdv_strerror(err));
+    return err;
+}
+
+static enum sdv_err dec_failf(struct sdv_delta_decoder *d, enum sdv_err err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static enum sdv_err dec_failf(struct sdv_delta_decoder *d, enum sdv_err err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(d->errmsg, sizeof(d->errmsg), fmt, ap);
+    va_end(ap);
+    return dec_fail(d, err);
+}
+
+static void dec_note_peak(struct sdv_delta_decoder *d)
+{
+    size_t now = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd) + d->dctx.lzma_peak;
+
+    if (now > d->mem_peak)
+        d->mem_peak = now;
+}
+
+enum sdv_err sdv_delta_decoder_create(sdv_delta_read_fn old_read, void *old_ud,
+                                      sdv_sink_fn out_write, void *out_ud,
+                                      const struct sdv_delta_decoder_limits *limits,
+                                      struct sdv_delta_decoder **out)
+{
+    struct sdv_delta_decoder *d;
+    enum sdv_err err;
+
+    if (old_read == NULL || out_write == NULL || out == NULL)
+        return SDV_EINVAL;
+    *out = NULL;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return SDV_ENOMEM;
+    d->old_read = old_read;
+    d->old_ud = old_ud;
+    d->out_write = out_write;
+    d->out_ud = out_ud;
+    d->memory_max = SDV_DELTA_DECODER_MEMORY_MAX;
+    d->new_len_max = SDV_DELTA_NEW_LEN_MAX;
+    if (limits != NULL) {
+        if (limits->memory_max != 0)
+            d->memory_max = limits->memory_max;
+        if (limits->new_len_max != 0)
+            d->new_len_max = limits->new_len_max;
+        d->checkpoint = limits->checkpoint;
+        d->checkpoint_ud = limits->checkpoint_ud;
+    }
+    err = delta_dctx_init(&d->dctx);
+    if (err == SDV_OK)
+        err = sdv_hash_create(SDV_HASH_SHA256, &d->hash);
+    if (err != SDV_OK) {
+        sdv_delta_decoder_destroy(d);
+        return err;
+    }
+    d->state = DEC_HEADER;
+    d->mem_own = sizeof(*d) + DEC_HASH_CTX_LEN;
+    dec_note_peak(d);
+    *out = d;
+    return SDV_OK;
+}
+
+void sdv_delta_decoder_destroy(struct sdv_delta_decoder *d)
+{
+    if (d == NULL)
+        return;
+    sdv_hash_destroy(d->hash);
+    delta_dctx_free(&d->dctx);
+    free(d->ctrl);
+    free(d->data);
+    free(d->comp);
+    free(d->io);
+    free(d);
+}
+
+/* Hashes image[0..len) read through fn in DELTA_IO_LEN pieces. */
+static enum sdv_err dec_hash_image(struct sdv_delta_decoder *d, sdv_delta_read_fn fn, void *ud,
+                                   uint64_t len)
+{
+    uint64_t off = 0;
+    enum sdv_err err;
+
+    while (off < len) {
+        size_t n = len - off < DELTA_IO_LEN ? (size_t)(len - off) : DELTA_IO_LEN;
+
+        err = fn(ud, off, d->io, n);
+        if (err != SDV_OK)
+            return err;
+        err = sdv_hash_update(d->hash, d->io, n);
+        if (err != SDV_OK)
+            return err;
+        off += n;
+    }
+    return SDV_OK;
+}
+
+/* The header is complete in hdr_raw: checks it against the limits, allocates the block
+ * buffers, and verifies the old image. Writes nothing. */
+static enum sdv_err dec_start(struct sdv_delta_decoder *d)
+{
+    struct sdv_delta_header *h = &d->hdr;
+    uint8_t digest[32];
+    size_t comp_len, need, xz_need;
+    enum sdv_err err;
+
+    err = sdv_delta_header_parse(d->hdr_raw, sizeof(d->hdr_raw), h, d->errmsg, sizeof(d->errmsg));
+    if (err != SDV_OK)
+        return dec_fail(d, err);
+    d->have_hdr = 1;
+    if (h->new_len > d->new_len_max)
+        return dec_failf(d, SDV_ETOOBIG, "new image of %llu bytes, at most %llu accepted",
+                         (unsigned long long)h->new_len, (unsigned long long)d->new_len_max);
+    comp_len = h->block_len_max > h->ctrl_len_max ? h->block_len_max : h->ctrl_len_max;
+    need = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd) + DELTA_IO_LEN + h->ctrl_len_max +
+           h->block_len_max + comp_len;
+    /* An xz stream may need a dictionary as large as the window, plus liblzma's state. */
+    xz_need = h->window_log == 0 ? 0 : ((size_t)1 << h->window_log) + DELTA_IO_LEN;
+    if (need + xz_need > d->memory_max)
+        return dec_failf(d, SDV_ETOOBIG,
+                         "patch needs %zu bytes of working memory, the limit is %zu",
+                         need + xz_need, d->memory_max);
+    d->io = malloc(DELTA_IO_LEN);
+    if (h->new_len > 0) {
+        d->ctrl = malloc(h->ctrl_len_max);
+        d->data = malloc(h->block_len_max);
+        d->comp = malloc(comp_len);
+        if (d->ctrl == NULL || d->data == NULL || d->comp == NULL)
+            return dec_fail(d, SDV_ENOMEM);
+        d->mem_own += (size_t)h->ctrl_len_max + h->block_len_max + comp_len;
+    }
+    if (d->io == NULL)
+        return dec_fail(d, SDV_ENOMEM);
+    d->mem_own += DELTA_IO_LEN;
+    dec_note_peak(d);
+
+    err = dec_hash_image(d, d->old_read, d->old_ud, h->old_len);
+    if (err != SDV_OK)
+        return dec_failf(d, err, "cannot read the old image (%llu bytes): %s",
+                         (unsigned long long)h->old_len, sdv_strerror(err));
+    err = sdv_hash_final(d->hash, digest);
+    if (err == SDV_OK)
+        err = sdv_hash_reset(d->hash);
+    if (err != SDV_OK)
+        return dec_fail(d, err);
+    if (memcmp(digest, h->old_sha256, sizeof(digest)) != 0)
+        return dec_failf(d, SDV_EHASH,
+                         "the old image is not the base of this patch (sha256 mismatch)");
+    d->patch_off = SDV_DELTA_HEADER_LEN;
+    d->state = h->new_len == 0 ? DEC_DONE : DEC_BLOCK_PRE;
+    return SDV_OK;
+}
+
+static enum sdv_err dec_flush(struct sdv_delta_decoder *d)
+{
+    enum sdv_err err;
+
+    if (d->io_fill == 0)
+        return SDV_OK;
+    err = sdv_hash_update(d->hash, d->io, d->io_fill);
+    if (err != SDV_OK)
+        return dec_fail(d, err);
+    err = d->out_write(d->out_ud, d->io, d->io_fill);
+    if (err != SDV_OK)
+        return dec_failf(d, err, "writing the new image at offset %llu failed: %s",
+                         (unsigned long long)d->new_off, sdv_strerror(err));
+    d->new_off += d->io_fill;
+    d->io_fill = 0;
+    return SDV_OK;
+}
+
+/* Reads one control tuple; -1 if the control stream is malformed there. */
+static int dec_tuple(const uint8_t *ctrl, size_t len, size_t *pos, uint64_t *add, uint64_t *extra,
+                     int64_t *seek)
+{
+    uint64_t z;
+
+    if (delta_varint_get(ctrl, len, pos, add) != 0 ||
+        delta_varint_get(ctrl, len, pos, extra) != 0 || delta_varint_get(ctrl, len, pos, &z) != 0)
+        return -1;
+    *seek = delta_unzigzag(z);
+    return 0;
+}
+
+/* Moves *pos by seek within [0, old_len]; -1 if it would leave that range. */
+static int dec_seek(uint64_t *pos, int64_t seek, uint64_t old_len)
+{
+    if (seek >= 0) {
+        if ((uint64_t)seek > old_len - *pos)
+            return -1;
+        *pos += (uint64_t)seek;
+    } else {
+        uint64_t back = (uint64_t)(-(seek + 1)) + 1u;
+
+        if (back > *pos)
+            return -1;
+        *pos -= back;
+    }
+    return 0;
+}
+
+/* Checks every tuple of the block, then writes the block. */
+static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
+{
+    const struct delta_block_hdr *b = &d->blk;
+    const size_t ctrl_len = b->s[SDV_DELTA_STREAM_CTRL].raw_len;
+    const size_t diff_len = b->s[SDV_DELTA_STREAM_DIFF].raw_len;
+    const size_t extra_len = b->s[SDV_DELTA_STREAM_EXTRA].raw_len;
+    const uint64_t old_len = d->hdr.old_len;
+    uint64_t add, extra, pos = b->old_start, diff_left = diff_len, extra_left = extra_len;
+    size_t cpos = 0, dpos = 0, epos = diff_len;
+    int64_t seek;
+    enum sdv_err err;
+
+    /* Pass 1: validation. Each tuple takes at least 3 control bytes, so this loop is bounded by
+     * ctrl_len / 3. */
+    while (cpos < ctrl_len) {
+        if (dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek) != 0)
+            return dec_failf(d, SDV_EPARSE, "block %llu: malformed control stream",
+                             (unsigned long long)d->blocks_done);
+        if (add > diff_left || extra > extra_left || add + extra == 0)
+            return dec_failf(d, SDV_EPARSE,
+                             "block %llu: control tuple lengths do not fit the block",
+                             (unsigned long long)d->blocks_done);
+        if (add > old_len - pos)
+            return dec_failf(d, SDV_EPARSE, "block %llu: copy past the end of the old image",
+                             (unsigned long long)d->blocks_done);
+        pos += add;
+        if (dec_seek(&pos, seek, old_len) != 0)
+            return dec_failf(d, SDV_EPARSE, "block %llu: seek outside the old image",
+                             (unsigned long long)d->blocks_done);
+        diff_left -= add;
+        extra_left -= extra;
+    }
+    if (diff_left != 0 || extra_left != 0)
+        return dec_failf(d, SDV_EPARSE, "block %llu: control stream ends before its data",
+                         (unsigned long long)d->blocks_done);
+
+    /* Pass 2: output. The checks above make every read and copy below in bounds. */
+    cpos = 0;
+    pos = b->old_start;
+    while (cpos < ctrl_len) {
+        (void)dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek);
+        while (add > 0) {
+            size_t room = DELTA_IO_LEN - d->io_fill, n = add < room ? (size_t)add : room;
+            uint8_t *o = d->io + d->io_fill;
+
+            err = d->old_read(d->old_ud, pos, o, n);
+            if (err != SDV_OK)
+                return dec_failf(d, err, "cannot read the old image at offset %llu: %s",
+                                 (unsigned long long)pos, sdv_strerror(err));
+            for (size_t i = 0; i < n; i++)
+                o[i] = (uint8_t)(o[i] + d->data[dpos + i]);
+            d->io_fill += n;
+            dpos += n;
+            pos += n;
+            add -= n;
+            if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
+                return d->err;
+        }
+        while (extra > 0) {
+            size_t room = DELTA_IO_LEN - d->io_fill, n = extra < room ? (size_t)extra : room;
+
+            memcpy(d->io + d->io_fill, d->data + epos, n);
+            d->io_fill += n;
+            epos += n;
+            extra -= n;
+            if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
+                return d->err;
+        }
+        (void)dec_seek(&pos, seek, old_len);
+    }
+    if (dec_flush(d) != SDV_OK)
+        return d->err;
+    d->blocks_done++;
+    d->state = d->new_off == d->hdr.new_len ? DEC_DONE : DEC_BLOCK_PRE;
+    d->pre_fill = 0;
+    if (d->checkpoint != NULL) {
+        struct sdv_delta_checkpoint cp;
+
+        memcpy(cp.header, d->hdr_raw, sizeof(cp.header));
+        cp.patch_off = d->patch_off;
+        cp.new_off = d->new_off;
+        cp.blocks_done = d->blocks_done;
+        err = d->checkpoint(d->checkpoint_ud, &cp);
+        if (err != SDV_OK)
+            return dec_failf(d, err, "checkpoint after block %llu failed: %s",
+                             (unsigned long long)d->blocks_done, sdv_strerror(err));
+    }
+    return SDV_OK;
+}
+
+/* Where stream i's received bytes go: straight to its raw place when stored. */
+static uint8_t *dec_stream_dest(struct sdv_delta_decoder *d, unsigned i, int raw)
+{
+    const struct delta_block_hdr *b = &d->blk;
+
+    if (!raw && b->s[i].codec != SDV_DELTA_CODEC_STORED)
+        return d->comp;
+    if (i == SDV_DELTA_STREAM_CTRL)
+        return d->ctrl;
+    if (i == SDV_DELTA_STREAM_DIFF)
+        return d->data;
+    return d->data + b->s[SDV_DELTA_STREAM_DIFF].raw_len;
+}
+
+/* Skips empty streams; applies the block once all its streams are in. */
+static enum sdv_err dec_next_stream(struct sdv_delta_decoder *d)
+{
+    while (d->stream < SDV_DELTA_STREAMS && d->blk.s[d->stream].comp_len == 0)
+        d->stream++;
+    d->stream_fill = 0;
+    if (d->stream < SDV_DELTA_STREAMS) {
+        d->state = DEC_STREAM;
+        return SDV_OK;
+    }
+    return dec_apply_block(d);
+}
+
+static enum sdv_err dec_stream_done(struct sdv_delta_decoder *d)
+{
+    const struct delta_stream_desc *s = &d->blk.s[d->stream];
+    enum sdv_err err;
+
+    if (s->codec != SDV_DELTA_CODEC_STORED) {
+        err = delta_decompress(&d->dctx, s->codec, d->comp, s->comp_len,
+                               dec_stream_dest(d, d->stream, 1), s->raw_len,
+                               d->memory_max - d->mem_own - ZSTD_sizeof_DCtx(d->dctx.zstd),
+                               d->errmsg, sizeof(d->errmsg));
+        dec_note_peak(d);
+        if (err != SDV_OK) {
+            char why[sizeof(d->errmsg)];
+
+            memcpy(why, d->errmsg, sizeof(why));
+            return dec_failf(d, err, "block %llu: %s", (unsigned long long)d->blocks_done, why);
+        }
+    }
+    d->stream++;
+    return dec_next_stream(d);
+}
+
+enum sdv_err sdv_delta_decoder_feed(struct sdv_delta_decoder *d, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    enum sdv_err err;
+
+    if (d == NULL || (p == NULL && len > 0))
+        return SDV_EINVAL;
+    if (d->state == DEC_FAILED)
+        return d->err;
+    if (d->state == DEC_FINISHED)
+        return dec_failf(d, SDV_EINVAL, "feed after finish");
+    d->errmsg[0] = '\0';
+    while (len > 0) {
+        size_t n;
+
+        switch (d->state) {
+        case DEC_HEADER:
+            n = SDV_DELTA_HEADER_LEN - d->hdr_fill;
+            n = n < len ? n : len;
+            memcpy(d->hdr_raw + d->hdr_fill, p, n);
+            d->hdr_fill += n;
+            p += n;
+            len -= n;
+            if (d->hdr_fill == SDV_DELTA_HEADER_LEN && (err = dec_start(d)) != SDV_OK)
+                return err;
+            break;
+        case DEC_BLOCK_PRE:
+            n = DELTA_BLOCK_PREAMBLE_LEN - d->pre_fill;
+            n = n < len ? n : len;
+            memcpy(d->pre + d->pre_fill, p, n);
+            d->pre_fill += n;
+            d->patch_off += n;
+            p += n;
+            len -= n;
+            if (d->pre_fill < DELTA_BLOCK_PREAMBLE_LEN)
+                break;
+            err = delta_block_hdr_parse(d->pre, &d->hdr, d->hdr.new_len - d->new_off, &d->blk,
+                                        d->errmsg, sizeof(d->errmsg));
+            if (err != SDV_OK) {
+                char why[sizeof(d->errmsg)];
+
+                memcpy(why, d->errmsg, sizeof(why));
+                return dec_failf(d, err, "block %llu at patch offset %llu: %s",
+                                 (unsigned long long)d->blocks_done,
+                                 (unsigned long long)(d->patch_off - DELTA_BLOCK_PREAMBLE_LEN),
+                                 why);
+            }
+            d->stream = 0;
+            if ((err = dec_next_stream(d)) != SDV_OK)
+                return err;
+            break;
+        case DEC_STREAM: {
+            const struct delta_stream_desc *s = &d->blk.s[d->stream];
+
+            n = s->comp_len - d->stream_fill;
+            n = n < len ? n : len;
+            memcpy(dec_stream_dest(d, d->stream, 0) + d->stream_fill, p, n);
+            d->stream_fill += n;
+            d->patch_off += n;
+            p += n;
+            len -= n;
+            if (d->stream_fill == s->comp_len && (err = dec_stream_done(d)) != SDV_OK)
+                return err;
+            break;
+        }
+        case DEC_DONE:
+            return dec_failf(d, SDV_EPARSE, "%zu unexpected bytes after the last block", len);
+        case DEC_FINISHED:
+        case DEC_FAILED:
+            return d->err;
+        }
+    }
+    return SDV_OK;
+}
+
+enum sdv_err sdv_delta_decoder_sink(void *ud, const void *data, size_t len)
+{
+    return sdv_delta_decoder_feed(ud, data, len);
+}
+
+enum sdv_err sdv_delta_decoder_finish(struct sdv_delta_decoder *d)
+{
+    uint8_t digest[32];
+    enum sdv_err err;
+
+    if (d == NULL)
+        return SDV_EINVAL;
+    if (d->state == DEC_FAILED)
+        return d->err;
+    if (d->state == DEC_FINISHED)
+        return SDV_OK;
+    if (d->state != DEC_DONE) {
+        if (!d->have_hdr)
+            return dec_failf(d, SDV_EPARSE, "patch truncated in its header (%zu of %u bytes)",
+                             d->hdr_fill, SDV_DELTA_HEADER_LEN);
+        return dec_failf(d, SDV_EPARSE,
+                         "patch truncated after %llu of %llu new bytes (patch offset %llu)",
+                         (unsigned long long)d->new_off, (unsigned long long)d->hdr.new_len,
+                         (unsigned long long)d->patch_off);
+    }
+    err = sdv_hash_final(d->hash, digest);
+    if (err != SDV_OK)
+        return dec_fail(d, err);
+    if (memcmp(digest, d->hdr.new_sha256, sizeof(digest)) != 0)
+        return dec_failf(d, SDV_EHASH, "the new image does not match the patch's sha256");
+    d->state = DEC_FINISHED;
+    return SDV_OK;
+}
+
+enum sdv_err sdv_delta_decoder_resume(struct sdv_delta_decoder *d,
+                                      const struct sdv_delta_checkpoint *cp,
+                                      sdv_delta_read_fn out_read, void *out_ud)
+{
+    enum sdv_err err;
+
+    if (d == NULL || cp == NULL || out_read == NULL)
+        return SDV_EINVAL;
+    if (d->state != DEC_HEADER || d->hdr_fill != 0)
+        return dec_failf(d, SDV_EINVAL, "resume must come before any feed");
+    memcpy(d->hdr_raw, cp->header, SDV_DELTA_HEADER_LEN);
+    d->hdr_fill = SDV_DELTA_HEADER_LEN;
+    err = dec_start(d);
+    if (err != SDV_OK)
+        return err;
+    if (cp->new_off > d->hdr.new_len || cp->patch_off < SDV_DELTA_HEADER_LEN ||
+        (cp->new_off == 0) != (cp->blocks_done == 0))
+        return dec_failf(d, SDV_EPARSE, "checkpoint does not fit its patch header");
+    err = dec_hash_image(d, out_read, out_ud, cp->new_off);
+    if (err != SDV_OK)
+        return dec_failf(d, err, "cannot read back the new image written so far: %s",
+                         sdv_strerror(err));
+    d->patch_off = cp->patch_off;
+    d->new_off = cp->new_off;
+    d->blocks_done = cp->blocks_done;
+    d->state = d->new_off == d->hdr.new_len ? DEC_DONE : DEC_BLOCK_PRE;
+    return SDV_OK;
+}
+
+const struct sdv_delta_header *sdv_delta_decoder_header(const struct sdv_delta_decoder *d)
+{
+    return d != NULL && d->have_hdr ? &d->hdr : NULL;
+}
+
+uint64_t sdv_delta_decoder_new_off(const struct sdv_delta_decoder *d)
+{
+    return d != NULL ? d->new_off : 0;
+}
+
+size_t sdv_delta_decoder_memory_peak(const struct sdv_delta_decoder *d)
+{
+    return d != NULL ? d->mem_peak : 0;
+}
+
+const char *sdv_delta_decoder_errmsg(const struct sdv_delta_decoder *d)
+{
+    return d != NULL ? d->errmsg : "";
+}

@@ -1,0 +1,142 @@
+/*
+ * delta_int.h - private to lib/delta: the byte layout of the patch format (docs/delta-format.md),
+ * little-endian and varint helpers, block headers and the stream codecs shared by the encoder,
+ * the decoder and the inspector.
+ */
+#ifndef SDV_DELTA_INT_H
+#define SDV_DELTA_INT_H
+
+#include <lzma.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include <sdv/delta.h>
+
+/* The first 8 bytes of every patch. */
+#define DELTA_MAGIC     "SDVDELTA"
+#define DELTA_MAGIC_LEN 8u
+
+/* Block types (docs/delta-format.md, "Blocks"). 0 is never valid, so a zeroed region is not
+ * mistaken for a block. Types 2..255 are reserved for later transforms (executable branch
+ * displacements, recompressed regions, per-file matching); a version 1 decoder refuses them. */
+#define DELTA_BLOCK_COPY_ADD 1u
+
+/* Generic block header: type, flags, reserved, new_len, payload_len. */
+#define DELTA_BLOCK_HDR_LEN 12u
+/* Fixed part of a copy-add payload: old_start and three stream descriptors. */
+#define DELTA_STREAM_DESC_LEN    12u
+#define DELTA_COPY_ADD_FIXED_LEN (8u + SDV_DELTA_STREAMS * DELTA_STREAM_DESC_LEN)
+#define DELTA_BLOCK_PREAMBLE_LEN (DELTA_BLOCK_HDR_LEN + DELTA_COPY_ADD_FIXED_LEN)
+
+/* A control tuple is three LEB128 varints of at most 10 bytes each. */
+#define DELTA_VARINT_LEN_MAX 10u
+#define DELTA_TUPLE_LEN_MAX  (3u * DELTA_VARINT_LEN_MAX)
+
+/* The decoder reads the old image and assembles output in pieces of this size: large enough to
+ * amortise a pread() on flash, small next to the block buffers. */
+#define DELTA_IO_LEN (64u * 1024u)
+
+/* The default compression level: zstd's highest non-ultra level. */
+#define DELTA_LEVEL_DEFAULT 19
+
+/* One parsed block header (generic part and copy-add fixed part). */
+struct delta_stream_desc {
+    uint8_t codec;
+    uint32_t raw_len;
+    uint32_t comp_len;
+};
+
+struct delta_block_hdr {
+    uint8_t type;
+    uint32_t new_len;
+    uint32_t payload_len;
+    uint64_t old_start;
+    struct delta_stream_desc s[SDV_DELTA_STREAMS];
+};
+
+/* Writes a formatted reason into errmsg (errmsg_len bytes; errmsg may be NULL) and returns code. */
+enum sdv_err delta_fail(char *errmsg, size_t errmsg_len, enum sdv_err code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+uint16_t delta_get_u16(const uint8_t *p);
+uint32_t delta_get_u32(const uint8_t *p);
+uint64_t delta_get_u64(const uint8_t *p);
+void delta_put_u16(uint8_t *p, uint16_t v);
+void delta_put_u32(uint8_t *p, uint32_t v);
+void delta_put_u64(uint8_t *p, uint64_t v);
+
+/* Writes v as LEB128 at p (at least DELTA_VARINT_LEN_MAX bytes free); returns the bytes used. */
+size_t delta_varint_put(uint8_t *p, uint64_t v);
+/* Reads one LEB128 value from p[*pos..len), advancing *pos. -1 if truncated or above 2^64-1. */
+int delta_varint_get(const uint8_t *p, size_t len, size_t *pos, uint64_t *v);
+
+/* Zigzag mapping of signed seeks to unsigned varints and back. */
+uint64_t delta_zigzag(int64_t v);
+int64_t delta_unzigzag(uint64_t v);
+
+/* Writes the fixed header (SDV_DELTA_HEADER_LEN bytes). */
+void delta_header_write(const struct sdv_delta_header *h, uint8_t *out);
+
+/* Writes the block preamble (DELTA_BLOCK_PREAMBLE_LEN bytes) of a copy-add block. */
+void delta_block_hdr_write(const struct delta_block_hdr *b, uint8_t *out);
+
+/*
+ * Parses and checks a copy-add block preamble (DELTA_BLOCK_PREAMBLE_LEN bytes at p) against the
+ * header and the new bytes still to come: type known, 1 <= new_len <= min(block_len_max,
+ * new_left), old_start <= old_len, stream lengths within the block bounds and consistent with
+ * payload_len and codecs. Any failure is SDV_EPARSE or SDV_EUNSUPPORTED with a reason.
+ */
+enum sdv_err delta_block_hdr_parse(const uint8_t *p, const struct sdv_delta_header *h,
+                                   uint64_t new_left, struct delta_block_hdr *out, char *errmsg,
+                                   size_t errmsg_len);
+
+/* ---- Codecs (delta_codec.c) ---- */
+
+/* Compression work space of one thread. */
+struct delta_cctx {
+    ZSTD_CCtx *zstd;
+    uint8_t *buf; /* scratch of buf_len bytes for a second candidate */
+    size_t buf_len;
+};
+
+/* log2 of the compression window for a stream of len bytes: the smallest power of two holding
+ * it, between 2^12 and 2^SDV_DELTA_WINDOW_LOG_MAX. */
+unsigned delta_window_log(size_t len);
+
+/* Upper bound of a compressed stream of raw_len bytes for any codec, plus scratch. */
+size_t delta_comp_bound(size_t raw_len);
+
+enum sdv_err delta_cctx_init(struct delta_cctx *c, size_t raw_len_max);
+void delta_cctx_free(struct delta_cctx *c);
+
+/*
+ * Compresses src[0..len) into dst (delta_comp_bound(len) bytes) with the codec chosen by choice
+ * at level with a window of delta_window_log(len), keeping the stored form if compression
+ * does not shrink it. *codec_out and *comp_len_out get the result.
+ */
+enum sdv_err delta_compress(struct delta_cctx *c, enum sdv_delta_codec_choice choice, int level,
+                            const uint8_t *src, size_t len, uint8_t *dst, uint8_t *codec_out,
+                            size_t *comp_len_out);
+
+/* Decompression state: a zstd context and a counting allocator for liblzma. */
+struct delta_dctx {
+    ZSTD_DCtx *zstd;
+    lzma_allocator lzma_alloc;
+    size_t lzma_cur;  /* bytes liblzma holds now */
+    size_t lzma_peak; /* most it held at once */
+};
+
+enum sdv_err delta_dctx_init(struct delta_dctx *d);
+void delta_dctx_free(struct delta_dctx *d);
+
+/*
+ * Decompresses src[0..comp_len) (codec zstd or xz) into exactly raw_len bytes at dst. memlimit
+ * bounds liblzma's allocations. SDV_EPARSE with a reason if the data is corrupt or of another
+ * length, SDV_ETOOBIG if xz needs more memory than memlimit.
+ */
+enum sdv_err delta_decompress(struct delta_dctx *d, uint8_t codec, const uint8_t *src,
+                              size_t comp_len, uint8_t *dst, size_t raw_len, size_t memlimit,
+                              char *errmsg, size_t errmsg_len);
+
+#endif /* SDV_DELTA_INT_H */

@@ -404,6 +404,12 @@ enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t 
     if ((uint64_t)old_len > SDV_DELTA_OLD_LEN_MAX || (uint64_t)new_len > SDV_DELTA_NEW_LEN_MAX)
         return SDV_ETOOBIG;
 
+    /* A block never needs to be larger than the new image: smaller bounds cost the decoder (and
+     * the encoder's buffers) less memory on small images. */
+    if (new_len < o.block_len)
+        o.block_len =
+                new_len < SDV_DELTA_BLOCK_LEN_MIN ? SDV_DELTA_BLOCK_LEN_MIN : (uint32_t)new_len;
+
     memset(&h, 0, sizeof(h));
     h.version = SDV_DELTA_FORMAT_VERSION;
     h.old_len = old_len;

@@ -484,7 +484,7 @@ static void test_wrong_base(void **state)
 
 static void test_memory_limit(void **state)
 {
-    size_t n = 64u << 10;
+    size_t n = SDV_DELTA_BLOCK_LEN_MAX + 1000;
     uint8_t *old = malloc(n);
     struct sdv_buf patch;
     struct mem_image oi;
@@ -495,6 +495,7 @@ static void test_memory_limit(void **state)
 
     (void)state;
     fill_structured(old, n, 31);
+    /* Default blocks (4 MiB, as the image is larger) need about 9 MiB. */
     encode(old, n, old, n, NULL, &patch, NULL);
     oi.data = old;
     oi.len = n;

@@ -211,7 +211,9 @@ static enum sdv_err enc_put(struct enc *e, uint64_t old_pos, uint64_t new_pos, u
         struct enc_slot *s = &e->slots[e->cur];
         uint32_t room, a, x;
 
-        if (s->new_len == e->block_len || s->ctrl_len + DELTA_TUPLE_LEN_MAX > e->ctrl_len_max) {
+        /* Room for this tuple and the final seek written when the block closes. */
+        if (s->new_len == e->block_len ||
+            s->ctrl_len + DELTA_TUPLE_LEN_MAX + DELTA_VARINT_LEN_MAX > e->ctrl_len_max) {
             err = enc_close_block(e);
             if (err != SDV_OK)
                 return err;

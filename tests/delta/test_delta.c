@@ -234,6 +234,36 @@ static void test_block_boundaries(void **state)
     free(new_data);
 }
 
+/* Short matches from all over the old image: many tuples per block, so blocks end because the
+ * control stream is full before the block is. */
+static void test_many_tuples(void **state)
+{
+    size_t old_len = 65536, n = 0;
+    uint8_t *old = malloc(old_len), *new_data = malloc(64u << 10);
+    struct sdv_delta_encode_opts opts;
+    struct sdv_buf patch;
+    struct sdv_delta_stats st;
+    uint64_t s = 70;
+
+    (void)state;
+    fill_random(old, old_len, 71);
+    while (n + 13 <= (64u << 10)) {
+        memcpy(new_data + n, old + rng_next(&s) % (old_len - 12), 12);
+        new_data[n + 12] = (uint8_t)rng_next(&s);
+        n += 13;
+    }
+    memset(&opts, 0, sizeof(opts));
+    opts.level = 1;
+    opts.block_len = 4096;
+    round_trip(old, old_len, new_data, n, &opts);
+    encode(old, old_len, new_data, n, &opts, &patch, &st);
+    assert_true(st.tuples > n / 26);
+    assert_true(st.blocks > n / 4096 + 1);
+    sdv_buf_free(&patch);
+    free(old);
+    free(new_data);
+}
+
 static void test_edits(void **state)
 {
     size_t n = 4u << 20, m = 0, len;
@@ -865,21 +895,14 @@ static void test_resume(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_empty_inputs),
-            cmocka_unit_test(test_identical),
-            cmocka_unit_test(test_unrelated_random),
-            cmocka_unit_test(test_block_boundaries),
-            cmocka_unit_test(test_edits),
-            cmocka_unit_test(test_codecs),
-            cmocka_unit_test(test_threads_deterministic),
-            cmocka_unit_test(test_bad_options),
-            cmocka_unit_test(test_large_streamed),
-            cmocka_unit_test(test_wrong_base),
-            cmocka_unit_test(test_memory_limit),
-            cmocka_unit_test(test_truncated),
-            cmocka_unit_test(test_bit_flips),
-            cmocka_unit_test(test_hostile),
-            cmocka_unit_test(test_header_parse),
+            cmocka_unit_test(test_empty_inputs),     cmocka_unit_test(test_identical),
+            cmocka_unit_test(test_unrelated_random), cmocka_unit_test(test_block_boundaries),
+            cmocka_unit_test(test_many_tuples),      cmocka_unit_test(test_edits),
+            cmocka_unit_test(test_codecs),           cmocka_unit_test(test_threads_deterministic),
+            cmocka_unit_test(test_bad_options),      cmocka_unit_test(test_large_streamed),
+            cmocka_unit_test(test_wrong_base),       cmocka_unit_test(test_memory_limit),
+            cmocka_unit_test(test_truncated),        cmocka_unit_test(test_bit_flips),
+            cmocka_unit_test(test_hostile),          cmocka_unit_test(test_header_parse),
             cmocka_unit_test(test_resume),
     };
 

@@ -30,6 +30,7 @@ demo: release
 bench: release
 	./build/release/bench/tuf_bench
 	./bench/checkin_bench.sh build/release/bin
+	./bench/delta_bench.sh build/release/bin
 
 fuzz:
 	./scripts/install-deps.sh --with-test-tools

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
       python3 python3-cryptography clang-format faketime
       libsqlite3-dev libpq-dev libmicrohttpd-dev libgnutls28-dev postgresql wrk nginx-light curl
-      libzstd-dev liblzma-dev libdivsufsort-dev)
+      libzstd-dev liblzma-dev libdivsufsort-dev bsdiff xdelta3 zstd xz-utils time squashfs-tools npm)
 if [ "${1:-}" = "--with-test-tools" ]; then
     pkgs+=(clang libclang-rt-14-dev)
 fi
@@ -20,6 +20,10 @@ done
 # A python3 that already imports 'cryptography' (a pyenv interpreter, say) makes the Debian one unnecessary.
 if python3 -c 'import cryptography' 2>/dev/null; then
     missing=("${missing[@]/python3-cryptography/}")
+fi
+# An npm that is already on the PATH (Node.js from NodeSource, say) makes the Debian one unnecessary.
+if command -v npm >/dev/null 2>&1; then
+    missing=("${missing[@]/npm/}")
 fi
 want=()
 for p in "${missing[@]}"; do [ -n "$p" ] && want+=("$p"); done

@@ -4,7 +4,8 @@
 #
 #   . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../scripts/lib-test.sh"
 #
-# It only defines functions (prefixed sdv_); it sets no options, traps or variables.
+# It only defines functions (prefixed sdv_); it sets no options, traps or variables, except that
+# sdv_pass and sdv_fail count in the caller's PASSED and FAILED.
 
 # sdv_wait_file FILE [TRIES [PID]]: waits until FILE is not empty, polling every 50 ms, TRIES
 # times (default 200: 10 s). Gives up early when PID is given and that process has exited.
@@ -88,4 +89,22 @@ director_root = $3
 image_root = $4
 ready_file = $dir/sec-$z.ready
 CONF
+}
+
+# sdv_pass NAME: records a passed check (counts in the caller's PASSED).
+sdv_pass() {
+    PASSED=$((PASSED + 1))
+    echo "ok: $1"
+}
+
+# sdv_fail NAME [DETAIL]: records a failed check (counts in the caller's FAILED); the detail, or
+# else the last command's output kept in last.out, follows indented.
+sdv_fail() {
+    FAILED=$((FAILED + 1))
+    echo "FAIL: $1"
+    if [ $# -gt 1 ]; then
+        echo "    $2"
+    elif [ -f last.out ]; then
+        sed 's/^/    /' last.out | head -n 20
+    fi
 }

@@ -15,6 +15,8 @@ abspath() { case $1 in /*) echo "$1" ;; */*) echo "$PWD/$1" ;; *) echo "$1" ;; e
 SDV=$(abspath "$SDV")
 CLIENT=$(abspath "$CLIENT")
 PYTHON=$(abspath "$PYTHON")
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../scripts/lib-test.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sdv-integ-http-XXXXXX")
 SERVER_PID=
@@ -32,27 +34,12 @@ cd "$WORK"
 PASSED=0
 FAILED=0
 
-pass() {
-    PASSED=$((PASSED + 1))
-    echo "ok: $1"
-}
-
-# fail NAME [DETAIL]: records a failed check; the detail (or the last command's output) follows.
-fail() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL: $1"
-    if [ $# -gt 1 ]; then
-        echo "    $2"
-    elif [ -f last.out ]; then
-        sed 's/^/    /' last.out | head -n 20
-    fi
-}
 
 # check NAME CMD...: CMD must succeed.
 check() {
     local name=$1
     shift
-    if "$@" >last.out 2>&1; then pass "$name"; else fail "$name"; fi
+    if "$@" >last.out 2>&1; then sdv_pass "$name"; else sdv_fail "$name"; fi
 }
 
 # expect_exit RC NAME CMD...: CMD must exit with status RC; its output is kept in expect.out.
@@ -62,9 +49,9 @@ expect_exit() {
     "$@" >last.out 2>&1 || rc=$?
     cp last.out expect.out
     if [ "$rc" -eq "$want" ]; then
-        pass "$name"
+        sdv_pass "$name"
     else
-        fail "$name (exit $rc, expected $want)"
+        sdv_fail "$name (exit $rc, expected $want)"
     fi
 }
 
@@ -77,7 +64,7 @@ finish() {
 # setup CMD...: a preparation step; if it fails nothing after it can be meaningful.
 setup() {
     if ! "$@" >last.out 2>&1; then
-        fail "setup: $*"
+        sdv_fail "setup: $*"
         finish
     fi
 }
@@ -139,7 +126,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 PORT=$(head -n 1 port.txt)
-[[ "$PORT" =~ ^[0-9]+$ ]] || { fail "HTTP server did not start" "$(cat server.log)"; finish; }
+[[ "$PORT" =~ ^[0-9]+$ ]] || { sdv_fail "HTTP server did not start" "$(cat server.log)"; finish; }
 MURL="http://127.0.0.1:$PORT/metadata/"
 TURL="http://127.0.0.1:$PORT/targets/"
 MDIR=$WORK/client/metadata

@@ -52,19 +52,6 @@ cd "$WORK"
 
 PASSED=0
 FAILED=0
-pass() {
-    PASSED=$((PASSED + 1))
-    echo "ok: $1"
-}
-fail() {
-    FAILED=$((FAILED + 1))
-    echo "FAIL: $1"
-    if [ $# -gt 1 ]; then
-        echo "    $2"
-    elif [ -f last.out ]; then
-        sed 's/^/    /' last.out | head -n 20
-    fi
-}
 # keep CMD: the output of our programs (not of test, grep, ...) is kept in cmd.out for the checks
 # that follow.
 keep() {
@@ -73,7 +60,7 @@ keep() {
 check() {
     local name=$1
     shift
-    if "$@" >cur.out 2>&1; then pass "$name"; else fail "$name" "$(head -n 20 cur.out)"; fi
+    if "$@" >cur.out 2>&1; then sdv_pass "$name"; else sdv_fail "$name" "$(head -n 20 cur.out)"; fi
     mv cur.out last.out
     keep "$1"
 }
@@ -83,7 +70,7 @@ expect_exit() {
     shift 2
     "$@" >cur.out 2>&1 || rc=$?
     mv cur.out last.out
-    if [ "$rc" -eq "$want" ]; then pass "$name"; else fail "$name (exit $rc, expected $want)"; fi
+    if [ "$rc" -eq "$want" ]; then sdv_pass "$name"; else sdv_fail "$name (exit $rc, expected $want)"; fi
     keep "$1"
 }
 # out_has TEXT: the output of the last of our programs contains TEXT.
@@ -99,7 +86,7 @@ finish() {
 }
 setup() {
     if ! "$@" >last.out 2>&1; then
-        fail "setup: $*"
+        sdv_fail "setup: $*"
         finish
     fi
 }
@@ -175,10 +162,10 @@ SERVER_PID=$!
 sdv_wait_file port 200 "$SERVER_PID" || true
 PORT=$(head -n 1 port 2>/dev/null || true)
 [[ "$PORT" =~ ^[0-9]+$ ]] || {
-    fail "sdv-server did not start"
+    sdv_fail "sdv-server did not start"
     finish
 }
-pass "sdv-server listens on port $PORT"
+sdv_pass "sdv-server listens on port $PORT"
 BASE=http://127.0.0.1:$PORT
 V=$BASE/v1/vehicle
 ID="X-Client-Verified-Identity"
@@ -421,7 +408,7 @@ stop_server() {
         sleep 0.1
     done
     if kill -0 "$SERVER_PID" 2>/dev/null; then
-        fail "$1: still running 5 s after SIGTERM"
+        sdv_fail "$1: still running 5 s after SIGTERM"
         return
     fi
     wait "$SERVER_PID" || rc=$?
@@ -457,6 +444,6 @@ if [[ "$PORT" =~ ^[0-9]+$ ]]; then
     check "... shows vehicle A" out_has "vehicle $VIN1"
     stop_server "mTLS server"
 else
-    fail "sdv-server with mTLS did not start" "$(tail -n 5 server-tls.log)"
+    sdv_fail "sdv-server with mTLS did not start" "$(tail -n 5 server-tls.log)"
 fi
 finish

@@ -6,7 +6,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
       python3 python3-cryptography clang-format faketime
       libsqlite3-dev libpq-dev libmicrohttpd-dev libgnutls28-dev postgresql wrk nginx-light curl
-      libzstd-dev liblzma-dev libdivsufsort-dev bsdiff xdelta3 zstd xz-utils time squashfs-tools npm)
+      libzstd-dev liblzma-dev libdivsufsort-dev bsdiff xdelta3 zstd xz-utils time squashfs-tools npm
+      grub-common libubootenv-tool libwebsockets-dev libseccomp-dev mosquitto mosquitto-clients
+      libmosquitto-dev)
 if [ "${1:-}" = "--with-test-tools" ]; then
     pkgs+=(clang libclang-rt-14-dev)
 fi

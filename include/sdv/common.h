@@ -21,26 +21,30 @@ extern "C" {
  * Error codes. The numbers are stable: they are part of the ABI and appear in logs.
  * X(NAME, number, message); SDV_OK is 0, every error is positive.
  */
-#define SDV_ERR_MAP(X)                                    \
-    X(OK, 0, "success")                                   \
-    X(ENOMEM, 1, "out of memory")                         \
-    X(EINVAL, 2, "invalid argument")                      \
-    X(EIO, 3, "input/output error")                       \
-    X(ENOENT, 4, "not found")                             \
-    X(ETOOBIG, 5, "size limit exceeded")                  \
-    X(EPARSE, 6, "malformed input")                       \
-    X(EUNSUPPORTED, 7, "unsupported algorithm or format") \
-    X(ECRYPTO, 8, "cryptographic library failure")        \
-    X(ESIG, 9, "signature threshold not met")             \
-    X(EEXPIRED, 10, "metadata expired")                   \
-    X(EROLLBACK, 11, "version rollback")                  \
-    X(EVERSION, 12, "version mismatch")                   \
-    X(EHASH, 13, "length or hash mismatch")               \
-    X(ENET, 14, "network error")                          \
-    X(ENOTARGET, 15, "target not found or not delegated") \
-    X(ELIMIT, 16, "iteration bound reached")              \
-    X(EEXIST, 17, "already exists")                       \
-    X(ESLOW, 18, "transfer slower than the minimum speed (slow-retrieval defence)")
+#define SDV_ERR_MAP(X)                                                              \
+    X(OK, 0, "success")                                                             \
+    X(ENOMEM, 1, "out of memory")                                                   \
+    X(EINVAL, 2, "invalid argument")                                                \
+    X(EIO, 3, "input/output error")                                                 \
+    X(ENOENT, 4, "not found")                                                       \
+    X(ETOOBIG, 5, "size limit exceeded")                                            \
+    X(EPARSE, 6, "malformed input")                                                 \
+    X(EUNSUPPORTED, 7, "unsupported algorithm or format")                           \
+    X(ECRYPTO, 8, "cryptographic library failure")                                  \
+    X(ESIG, 9, "signature threshold not met")                                       \
+    X(EEXPIRED, 10, "metadata expired")                                             \
+    X(EROLLBACK, 11, "version rollback")                                            \
+    X(EVERSION, 12, "version mismatch")                                             \
+    X(EHASH, 13, "length or hash mismatch")                                         \
+    X(ENET, 14, "network error")                                                    \
+    X(ENOTARGET, 15, "target not found or not delegated")                           \
+    X(ELIMIT, 16, "iteration bound reached")                                        \
+    X(EEXIST, 17, "already exists")                                                 \
+    X(ESLOW, 18, "transfer slower than the minimum speed (slow-retrieval defence)") \
+    X(EUNAVAILABLE, 19, "no provider available")                                    \
+    X(ERANGE, 20, "value out of range or not allowed")                              \
+    X(EREJECTED, 21, "request rejected by its provider")                            \
+    X(EDENIED, 22, "permission denied")
 
 enum sdv_err {
 #define SDV_ERR_ENUM_(name, num, msg) SDV_##name = num,

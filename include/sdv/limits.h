@@ -229,4 +229,177 @@
 /* Worker threads of one encoder call: more than the cores of a build server is a mistake. */
 #define SDV_DELTA_THREADS_MAX 64u
 
+/* ---- Broker wire protocols (lib/broker: broker_frame, broker_viss, broker_client) ----
+ * A connection holds one partial frame at most, so these bounds are also the memory a slow or
+ * hostile peer can pin per connection on the broker. */
+
+/* Payload bytes of one binary frame. A batch of SDV_BROKER_BATCH_MAX numeric updates takes about
+ * 22 KiB; 256 KiB leaves room for string and array values while keeping a connection's receive
+ * buffer small enough for a few hundred local clients. */
+#define SDV_BROKER_FRAME_PAYLOAD_MAX (256u * 1024u)
+
+/* Entries (signals) in one batched frame: lookup, get, publish, subscribe, event. 1,024 covers a
+ * provider publishing a whole ECU's signals in one cycle; more is split into several frames. */
+#define SDV_BROKER_BATCH_MAX 1024u
+
+/* Bytes of a VSS path. The VSS 6.0 catalog's longest path has under 100 characters; OEM
+ * overlays nest deeper, 512 is plenty and bounds the lookup tables. */
+#define SDV_BROKER_PATH_LEN_MAX 512u
+
+/* Bytes of an access token (a JWT with an ES256 or EdDSA signature and a few dozen scopes is
+ * 1-3 KiB; purposes keep it short). */
+#define SDV_BROKER_TOKEN_LEN_MAX 8192u
+
+/* Bytes of a client or broker name and of an error message on the wire. */
+#define SDV_BROKER_NAME_LEN_MAX    128u
+#define SDV_BROKER_MESSAGE_LEN_MAX 1024u
+
+/* Bytes of one string value and elements of one array value (VSS has no larger signals; a
+ * larger blob belongs in a file, not a signal). */
+#define SDV_BROKER_STRING_LEN_MAX (64u * 1024u)
+#define SDV_BROKER_ARRAY_LEN_MAX  4096u
+
+/* Bytes of one VISS JSON request (a WebSocket text message or an HTTP POST body): a set of a
+ * string array with its token. */
+#define SDV_BROKER_VISS_REQUEST_LEN_MAX (64u * 1024u)
+
+/* Bytes of a VISS requestId or subscriptionId (an integer or a UUID). */
+#define SDV_BROKER_VISS_ID_LEN_MAX 64u
+
+/* Relative paths in one VISS "paths" filter. */
+#define SDV_BROKER_VISS_PATHS_MAX 64u
+
+/* ---- Delta updates: sections and compressed regions (lib/delta, format version 2) ----
+ * A patch may carry sections (region tables, executable reference maps) between its header and
+ * its blocks; the decoder holds them whole in memory, so their total is bounded. Compressed
+ * regions (xz, zstd, gzip streams inside the images) are decompressed on the device: the old
+ * image's regions into a small cache, a new region into one buffer before it is recompressed.
+ * These bounds keep all of that, next to the block buffers, under SDV_DELTA_DECODER_MEMORY_MAX. */
+
+/* Sections a patch may carry: one per type in practice; a few spare for later kinds. */
+#define SDV_DELTA_SECTIONS_MAX 16u
+
+/* Raw bytes of all sections of one patch together. A region table entry takes 17 (old) or 33
+ * (new) bytes, so 1 MiB describes tens of thousands of regions, more than a 2 GiB image holds
+ * at the usual 128 KiB compressed blocks. */
+#define SDV_DELTA_SECTIONS_LEN_MAX (1024u * 1024u)
+
+/* Decompressed bytes of one old region: the decoder caches DELTA_REGION_CACHE of them. Larger
+ * compressed streams stay plain bytes (matched as they are). */
+#define SDV_DELTA_REGION_OLD_LEN_MAX (2u * 1024u * 1024u)
+
+/* Decompressed bytes of one new region: buffered whole, then recompressed. */
+#define SDV_DELTA_REGION_NEW_LEN_MAX (2u * 1024u * 1024u)
+
+/* Memory one region's compressor (or decompressor) may use on the device; an xz preset 6
+ * encoder with a 128 KiB dictionary takes about 1.4 MiB, with 8 MiB about 94 MiB (refused). */
+#define SDV_DELTA_REGION_CODEC_MEM_MAX (4u * 1024u * 1024u)
+
+/* Compressed streams one encoder call examines per image: each costs a decompression and
+ * possibly a few compression trials. */
+#define SDV_DELTA_REGIONS_MAX 65536u
+
+/* ---- Broker access control (lib/broker/broker_auth*.c) ----
+ * Tokens are untrusted input checked before anything else, so every part of them is bounded;
+ * grants are compiled once per token and checked on every subscription event. */
+
+/* Length of a compact JWS token. RFC 9068 tokens with a few dozen scopes take 1-2 KiB; 8 KiB is
+ * the usual cap of an HTTP header line (and of libwebsockets' header buffer). */
+#define SDV_AUTH_TOKEN_LEN_MAX 8192u
+
+/* Decoded JOSE header: alg, typ and kid need well under 256 bytes. */
+#define SDV_AUTH_HEADER_LEN_MAX 1024u
+
+/* Public keys a broker trusts: an issuer and its rotation successor, per issuer, for a few. */
+#define SDV_AUTH_KEYS_MAX 16u
+
+/* Any single string claim or configured string (kid, sub, client_id, jti, iss, aud, vin). */
+#define SDV_AUTH_CLAIM_LEN_MAX 256u
+
+/* Entries of an aud array. */
+#define SDV_AUTH_AUD_MAX 16u
+
+/* Grants of one token or purpose. An app manifest lists a handful of branches; 64 keeps a
+ * check (one pass over the path per grant) far below a microsecond. */
+#define SDV_AUTH_GRANTS_MAX 64u
+
+/* A signal path or pattern: VSS paths are below 100 characters and 8 levels. */
+#define SDV_AUTH_PATH_LEN_MAX      256u
+#define SDV_AUTH_PATH_SEGMENTS_MAX 16u
+
+/* Purposes configured, and the length of a purpose name. */
+#define SDV_AUTH_PURPOSES_MAX 256u
+#define SDV_AUTH_NAME_LEN_MAX 64u
+
+/* Clock skew allowed on exp, nbf and iat: 60 s by default (as most JWT libraries), at most 10
+ * minutes, beyond which an expired token would live on noticeably. */
+#define SDV_AUTH_LEEWAY_S_DEFAULT 60u
+#define SDV_AUTH_LEEWAY_S_MAX     600u
+
+/* Rate buckets kept: one per active token; 4,096 cover every app of a vehicle many times over,
+ * and eviction of the least recently used keeps a flood of new tokens in 4,096 x 300 bytes. */
+#define SDV_AUTH_BUCKETS_DEFAULT 4096u
+#define SDV_AUTH_BUCKETS_MAX     (1u << 20)
+
+/* Signals one decision cache covers: VSS 6.0 has 1,263; OEM overlays add a few thousand. */
+#define SDV_AUTH_CACHE_SIGNALS_MAX (1u << 20)
+
+/* One audit line: the fields are bounded above (path, claims, reason), so 4 KiB always fits. */
+#define SDV_AUTH_AUDIT_LINE_LEN_MAX 4096u
+
+/* Refused token verifications written to the audit log per second; the rest are counted in the
+ * next line, so that a flood of garbage tokens cannot fill the disk. */
+#define SDV_AUTH_AUDIT_FAILURES_PER_S 20u
+
+/* Size of the message buffers the daemon passes for denials (VISS "message"). */
+#define SDV_AUTH_MSG_LEN 192u
+
+/* ---- A/B installation (lib/install) ----
+ * Slot configuration, state and log records are small and read whole; only images stream. */
+
+/* Slot groups of one ECU (rootfs, app, data, ...) and slots per group: A/B needs 2, a spare
+ * recovery slot 3; more would be a different design (a package manager, not slots). */
+#define SDV_INSTALL_GROUPS_MAX 8u
+#define SDV_INSTALL_SLOTS_MAX  4u
+
+/* Group, slot and bootloader names: short identifiers that become bootloader variable names
+ * (GRUB "A_OK", U-Boot "BOOT_A_LEFT"), so they stay well inside a 1024-byte grubenv. */
+#define SDV_INSTALL_NAME_LEN_MAX 32u
+
+/* A version string (an Uptane target name or a release number). */
+#define SDV_INSTALL_VERSION_LEN_MAX 128u
+
+/* A reason kept in the state and the log (a precondition's or health check's output, trimmed):
+ * enough for a useful message, small enough for every log record. */
+#define SDV_INSTALL_REASON_LEN_MAX 1024u
+
+/* A resumption token stored with a write checkpoint: an encoded delta checkpoint
+ * (SDV_DELTA_CHECKPOINT_LEN, 168 bytes) with room to spare. */
+#define SDV_INSTALL_TOKEN_LEN_MAX 512u
+
+/* Paths and commands from the configuration (a shell command line for the checks). */
+#define SDV_INSTALL_PATH_LEN_MAX    4096u
+#define SDV_INSTALL_COMMAND_LEN_MAX 4096u
+
+/* The state file and the configuration text: a few KiB in practice. */
+#define SDV_INSTALL_STATE_LEN_MAX  (64u * 1024u)
+#define SDV_INSTALL_CONFIG_LEN_MAX (64u * 1024u)
+
+/* One install log line (a record with its reasons and preconditions) and the records of one
+ * log walked by a reader (decades of updates). */
+#define SDV_INSTALL_LOG_RECORD_LEN_MAX (16u * 1024u)
+#define SDV_INSTALL_LOG_RECORDS_MAX    1000000u
+
+/* The I/O block of writing a slot and of reading it back: large enough for device throughput,
+ * small against the 32 MiB budget of an installing agent. */
+#define SDV_INSTALL_IO_LEN (1024u * 1024u)
+
+/* Largest boot counter (boot_attempts): a new slot that did not come up after 10 boots is bad. */
+#define SDV_INSTALL_BOOT_ATTEMPTS_MAX 10u
+
+/* Default time limits of the configured commands, and the largest accepted. */
+#define SDV_INSTALL_HEALTH_TIMEOUT_MS_DEFAULT       60000u
+#define SDV_INSTALL_PRECONDITION_TIMEOUT_MS_DEFAULT 10000u
+#define SDV_INSTALL_COMMAND_TIMEOUT_MS_MAX          3600000u
+
 #endif /* SDV_LIMITS_H */

@@ -541,6 +541,17 @@ static int delta_info(int argc, char **argv)
     printf("block_size_max: %u\n", (unsigned)h.block_len_max);
     printf("control_size_max: %u\n", (unsigned)h.ctrl_len_max);
     printf("window_log: %u\n", (unsigned)h.window_log);
+    printf("old_virtual_size: %" PRIu64 "\n", h.old_virt_len);
+    printf("new_virtual_size: %" PRIu64 "\n", h.new_virt_len);
+    printf("sections: %" PRIu64 "\n", st.sections);
+    printf("sections_size: %" PRIu64 "\n", st.sections_comp_len);
+    printf("old_regions: %" PRIu64 "\n", st.old_regions);
+    printf("new_regions: %" PRIu64 "\n", st.new_regions);
+    printf("new_regions_compressed_size: %" PRIu64 "\n", st.new_regions_len);
+    printf("region_old_size_max: %u\n", (unsigned)h.region_old_len_max);
+    printf("region_new_size_max: %u\n", (unsigned)h.region_new_len_max);
+    if (st.codec_versions[0] != '\0')
+        printf("region_libraries: %s\n", st.codec_versions);
     printf("patch_size: %" PRIu64 "\n", st.patch_len);
     printf("blocks: %" PRIu64 "\n", st.blocks);
     for (unsigned i = 0; i < SDV_DELTA_STREAMS; i++) {

@@ -29,11 +29,13 @@
 extern "C" {
 #endif
 
-/* Format version written by this library and the only one its decoder accepts. */
-#define SDV_DELTA_FORMAT_VERSION 1u
+/* Format version written by this library and the only one its decoder accepts. Version 2 added
+ * sections (region tables, reference maps) between the header and the blocks, and the virtual
+ * images OLD' and NEW' the blocks work on. */
+#define SDV_DELTA_FORMAT_VERSION 2u
 
 /* Length of the fixed patch header in bytes (docs/delta-format.md, "Header"). */
-#define SDV_DELTA_HEADER_LEN 112u
+#define SDV_DELTA_HEADER_LEN 160u
 
 /* Compression of one stream inside a block. The numbers are part of the format. */
 enum sdv_delta_codec {
@@ -51,15 +53,21 @@ enum sdv_delta_codec_choice {
 
 /* The decoded patch header. */
 struct sdv_delta_header {
-    uint16_t version;       /* SDV_DELTA_FORMAT_VERSION */
-    uint32_t flags;         /* 0 in version 1 */
-    uint64_t old_len;       /* bytes of the old image the patch applies to */
-    uint64_t new_len;       /* bytes of the new image it produces */
-    uint8_t old_sha256[32]; /* digest of old[0..old_len) */
-    uint8_t new_sha256[32]; /* digest of the new image */
-    uint32_t block_len_max; /* largest number of new bytes one block produces */
-    uint32_t ctrl_len_max;  /* largest raw control stream of one block */
-    uint8_t window_log;     /* log2 of the largest compression window of any stream */
+    uint16_t version;            /* SDV_DELTA_FORMAT_VERSION */
+    uint32_t flags;              /* 0 in version 1 */
+    uint64_t old_len;            /* bytes of the old image the patch applies to */
+    uint64_t new_len;            /* bytes of the new image it produces */
+    uint8_t old_sha256[32];      /* digest of old[0..old_len) */
+    uint8_t new_sha256[32];      /* digest of the new image */
+    uint32_t block_len_max;      /* largest number of new bytes one block produces */
+    uint32_t ctrl_len_max;       /* largest raw control stream of one block */
+    uint8_t window_log;          /* log2 of the largest compression window of any stream */
+    uint16_t section_count;      /* sections between the header and the blocks */
+    uint32_t sections_len;       /* raw bytes of all sections together */
+    uint64_t old_virt_len;       /* OLD': old image plus its listed regions decompressed */
+    uint64_t new_virt_len;       /* NEW': what the blocks produce (new regions decompressed) */
+    uint32_t region_old_len_max; /* largest decompressed old region (0: none) */
+    uint32_t region_new_len_max; /* largest decompressed new region (0: none) */
 };
 
 /*
@@ -87,6 +95,14 @@ struct sdv_delta_stats {
     uint64_t codec_count[3];              /* streams per codec (stored, zstd, xz) */
     uint64_t patch_len;                   /* whole patch, header included */
     uint64_t copied_len;                  /* new bytes produced from old bytes (add) */
+    uint64_t sections;                    /* sections in the patch */
+    uint64_t sections_comp_len;           /* their bytes in the patch, headers included */
+    uint64_t old_regions;                 /* compressed regions of OLD decompressed into OLD' */
+    uint64_t new_regions;                 /* regions of NEW recompressed on the device */
+    uint64_t new_regions_len;             /* their compressed bytes in NEW */
+    uint64_t regions_kept_raw;            /* NEW streams left as bytes (unchanged or not
+                                             reproducible); encoder only */
+    char codec_versions[96];              /* libraries that made the new regions, "" if none */
 };
 
 /* ---- Encoder --------------------------------------------------------------------------- */
@@ -133,8 +149,9 @@ struct sdv_delta_checkpoint {
     uint64_t patch_off;                   /* next patch byte to feed (a block boundary) */
     uint64_t new_off;                     /* new bytes written and durable */
     uint64_t blocks_done;                 /* blocks applied */
+    uint64_t virt_off;                    /* bytes of NEW' produced (outside any region) */
 };
-#define SDV_DELTA_CHECKPOINT_LEN (SDV_DELTA_HEADER_LEN + 24u + 32u)
+#define SDV_DELTA_CHECKPOINT_LEN (SDV_DELTA_HEADER_LEN + 32u + 32u)
 
 /* Serialises cp into out (SDV_DELTA_CHECKPOINT_LEN bytes, with a SHA-256 prefix of its own so a
  * torn write is detected). */
@@ -197,7 +214,10 @@ enum sdv_err sdv_delta_decoder_finish(struct sdv_delta_decoder *dec);
  * Resumes from a checkpoint instead of starting at patch offset 0; call right after create,
  * before any feed. Verifies the old image as a fresh start does, re-hashes new[0..cp->new_off)
  * read back through out_read (out_ud passed through), and then expects the patch bytes from
- * cp->patch_off on. Returns SDV_EPARSE for a checkpoint that does not fit its header.
+ * sdv_delta_decoder_want_off() on: cp->patch_off for a patch without sections; for a patch with
+ * sections, SDV_DELTA_HEADER_LEN (the sections are read again, and the bytes between their end
+ * and cp->patch_off are then skipped unread). Returns SDV_EPARSE for a checkpoint that does not
+ * fit its header.
  */
 enum sdv_err sdv_delta_decoder_resume(struct sdv_delta_decoder *dec,
                                       const struct sdv_delta_checkpoint *cp,
@@ -205,6 +225,9 @@ enum sdv_err sdv_delta_decoder_resume(struct sdv_delta_decoder *dec,
 
 /* The parsed header, or NULL before the whole header has been fed. Owned by the decoder. */
 const struct sdv_delta_header *sdv_delta_decoder_header(const struct sdv_delta_decoder *dec);
+
+/* Patch offset of the next byte the decoder expects (after resume: where to start feeding). */
+uint64_t sdv_delta_decoder_want_off(const struct sdv_delta_decoder *dec);
 
 /* Bytes of output written so far. */
 uint64_t sdv_delta_decoder_new_off(const struct sdv_delta_decoder *dec);

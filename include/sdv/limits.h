@@ -347,9 +347,10 @@
 /* One audit line: the fields are bounded above (path, claims, reason), so 4 KiB always fits. */
 #define SDV_AUTH_AUDIT_LINE_LEN_MAX 4096u
 
-/* Refused token verifications written to the audit log per second; the rest are counted in the
- * next line, so that a flood of garbage tokens cannot fill the disk. */
-#define SDV_AUTH_AUDIT_FAILURES_PER_S 20u
+/* Denials (refused tokens and requests) written to the audit log per second; the rest are
+ * counted in the next line's "suppressed", so that a flood of garbage cannot fill the disk.
+ * Allowed actuations are always written: the rate limit bounds them. */
+#define SDV_AUTH_AUDIT_DENIALS_PER_S 100u
 
 /* Size of the message buffers the daemon passes for denials (VISS "message"). */
 #define SDV_AUTH_MSG_LEN 192u

@@ -19,12 +19,16 @@
 #include <sdv/crypto.h>
 
 #include "delta_int.h"
+#include "delta_region.h"
 
 /* What a SHA-256 context costs inside OpenSSL (EVP_MD_CTX and the digest state), rounded up. */
 #define DEC_HASH_CTX_LEN 1024u
 
 enum dec_state {
     DEC_HEADER,
+    DEC_SECTION_HDR,  /* a section's 12-byte header */
+    DEC_SECTION_BODY, /* a section's bytes */
+    DEC_SKIP,         /* resuming: patch bytes between the sections and the checkpoint */
     DEC_BLOCK_PRE,
     DEC_STREAM,
     DEC_DONE,
@@ -71,6 +75,20 @@ struct sdv_delta_decoder {
     uint64_t patch_off;
     uint64_t new_off;
     uint64_t blocks_done;
+
+    /* ---- Sections and regions (format version 2) ---- */
+    uint8_t sec_pre[DELTA_SECTION_HDR_LEN];
+    size_t sec_pre_fill;
+    struct delta_section_hdr sec;
+    unsigned sec_index;  /* sections parsed so far */
+    size_t sec_fill;     /* bytes of the current section received */
+    uint8_t *sec_raw;    /* all sections' raw bytes (header's sections_len) */
+    size_t sec_raw_fill; /* raw bytes of the sections completed */
+    uint8_t *sec_comp;   /* the compressed section being received; freed after the sections */
+    struct delta_sections sections;
+    uint64_t virt_off; /* bytes of NEW' produced */
+    uint64_t skip_to;  /* resuming: patch offset of the checkpoint's block */
+    int resuming;
 };
 
 static enum sdv_err dec_fail(struct sdv_delta_decoder *d, enum sdv_err err)
@@ -151,6 +169,9 @@ void sdv_delta_decoder_destroy(struct sdv_delta_decoder *d)
         return;
     sdv_hash_destroy(d->hash);
     delta_dctx_free(&d->dctx);
+    delta_sections_free(&d->sections);
+    free(d->sec_raw);
+    free(d->sec_comp);
     free(d->ctrl);
     free(d->data);
     free(d->comp);
@@ -196,8 +217,10 @@ static enum sdv_err dec_start(struct sdv_delta_decoder *d)
         return dec_failf(d, SDV_ETOOBIG, "new image of %llu bytes, at most %llu accepted",
                          (unsigned long long)h->new_len, (unsigned long long)d->new_len_max);
     comp_len = h->block_len_max > h->ctrl_len_max ? h->block_len_max : h->ctrl_len_max;
+    /* The sections' raw bytes stay; one compressed section at a time comes on top while they
+     * are read. */
     need = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd) + DELTA_IO_LEN + h->ctrl_len_max +
-           h->block_len_max + comp_len;
+           h->block_len_max + comp_len + 2 * (size_t)h->sections_len;
     /* An xz stream may need a dictionary as large as the window, plus liblzma's state. */
     xz_need = h->window_log == 0 ? 0 : ((size_t)1 << h->window_log) + DELTA_IO_LEN;
     if (need + xz_need > d->memory_max)
@@ -205,7 +228,13 @@ static enum sdv_err dec_start(struct sdv_delta_decoder *d)
                          "patch needs %zu bytes of working memory, the limit is %zu",
                          need + xz_need, d->memory_max);
     d->io = malloc(DELTA_IO_LEN);
-    if (h->new_len > 0) {
+    if (h->section_count > 0) {
+        d->sec_raw = malloc(h->sections_len);
+        if (d->sec_raw == NULL)
+            return dec_fail(d, SDV_ENOMEM);
+        d->mem_own += h->sections_len;
+    }
+    if (h->new_virt_len > 0) {
         d->ctrl = malloc(h->ctrl_len_max);
         d->data = malloc(h->block_len_max);
         d->comp = malloc(comp_len);
@@ -231,7 +260,105 @@ static enum sdv_err dec_start(struct sdv_delta_decoder *d)
         return dec_failf(d, SDV_EHASH,
                          "the old image is not the base of this patch (sha256 mismatch)");
     d->patch_off = SDV_DELTA_HEADER_LEN;
-    d->state = h->new_len == 0 ? DEC_DONE : DEC_BLOCK_PRE;
+    if (h->section_count > 0)
+        d->state = DEC_SECTION_HDR;
+    else
+        d->state = h->new_virt_len == 0 ? DEC_DONE : DEC_BLOCK_PRE;
+    return SDV_OK;
+}
+
+/* All sections are in: cross-checks them and moves on to the blocks (or, resuming, to the
+ * skip up to the checkpoint's block). */
+static enum sdv_err dec_sections_done(struct sdv_delta_decoder *d)
+{
+    enum sdv_err err;
+
+    free(d->sec_comp);
+    d->sec_comp = NULL;
+    if (d->sec_raw_fill != d->hdr.sections_len)
+        return dec_failf(d, SDV_EPARSE, "sections hold %zu bytes, the header says %u",
+                         d->sec_raw_fill, (unsigned)d->hdr.sections_len);
+    err = delta_sections_check(&d->sections, &d->hdr, d->errmsg, sizeof(d->errmsg));
+    if (err != SDV_OK)
+        return dec_fail(d, err);
+    if (d->resuming && d->skip_to > d->patch_off) {
+        d->state = DEC_SKIP;
+        return SDV_OK;
+    }
+    if (d->resuming && d->skip_to < d->patch_off)
+        return dec_failf(d, SDV_EPARSE, "checkpoint offset inside the patch's sections");
+    d->state = d->virt_off == d->hdr.new_virt_len ? DEC_DONE : DEC_BLOCK_PRE;
+    return SDV_OK;
+}
+
+/* A section's raw bytes are complete at sec_raw + sec_raw_fill: hands them to its handler. */
+static enum sdv_err dec_section_done(struct sdv_delta_decoder *d)
+{
+    uint8_t *raw = d->sec_raw + d->sec_raw_fill;
+    enum sdv_err err;
+
+    if (d->sec.codec != SDV_DELTA_CODEC_STORED) {
+        err = delta_decompress(&d->dctx, d->sec.codec, d->sec_comp, d->sec.comp_len, raw,
+                               d->sec.raw_len,
+                               d->memory_max - d->mem_own - ZSTD_sizeof_DCtx(d->dctx.zstd),
+                               d->errmsg, sizeof(d->errmsg));
+        dec_note_peak(d);
+        free(d->sec_comp);
+        d->sec_comp = NULL;
+        d->mem_own -= d->sec.comp_len;
+        if (err != SDV_OK) {
+            char why[sizeof(d->errmsg)];
+
+            memcpy(why, d->errmsg, sizeof(why));
+            return dec_failf(d, err, "section %u (type %u): %s", d->sec_index, d->sec.type, why);
+        }
+    }
+    d->mem_own -= d->sections.mem;
+    err = delta_section_handler(d->sec.type)(&d->sections, &d->hdr, raw, d->sec.raw_len, d->errmsg,
+                                             sizeof(d->errmsg));
+    d->mem_own += d->sections.mem;
+    dec_note_peak(d);
+    if (err != SDV_OK) {
+        char why[sizeof(d->errmsg)];
+
+        memcpy(why, d->errmsg, sizeof(why));
+        return dec_failf(d, err, "section %u (type %u): %s", d->sec_index, d->sec.type, why);
+    }
+    if (d->mem_own > d->memory_max)
+        return dec_failf(d, SDV_ETOOBIG, "the patch's sections need more than %zu bytes",
+                         d->memory_max);
+    d->sec_raw_fill += d->sec.raw_len;
+    d->sec_index++;
+    d->sec_pre_fill = 0;
+    if (d->sec_index == d->hdr.section_count)
+        return dec_sections_done(d);
+    d->state = DEC_SECTION_HDR;
+    return SDV_OK;
+}
+
+/* The 12-byte header of a section is in sec_pre. */
+static enum sdv_err dec_section_hdr(struct sdv_delta_decoder *d)
+{
+    enum sdv_err err;
+
+    err = delta_section_hdr_parse(d->sec_pre, d->hdr.sections_len - d->sec_raw_fill, &d->sec,
+                                  d->errmsg, sizeof(d->errmsg));
+    if (err != SDV_OK) {
+        char why[sizeof(d->errmsg)];
+
+        memcpy(why, d->errmsg, sizeof(why));
+        return dec_failf(d, err, "section %u at patch offset %llu: %s", d->sec_index,
+                         (unsigned long long)(d->patch_off - DELTA_SECTION_HDR_LEN), why);
+    }
+    if (d->sec.codec != SDV_DELTA_CODEC_STORED) {
+        d->sec_comp = malloc(d->sec.comp_len);
+        if (d->sec_comp == NULL)
+            return dec_fail(d, SDV_ENOMEM);
+        d->mem_own += d->sec.comp_len;
+        dec_note_peak(d);
+    }
+    d->sec_fill = 0;
+    d->state = DEC_SECTION_BODY;
     return SDV_OK;
 }
 
@@ -249,6 +376,7 @@ static enum sdv_err dec_flush(struct sdv_delta_decoder *d)
         return dec_failf(d, err, "writing the new image at offset %llu failed: %s",
                          (unsigned long long)d->new_off, sdv_strerror(err));
     d->new_off += d->io_fill;
+    d->virt_off += d->io_fill;
     d->io_fill = 0;
     return SDV_OK;
 }
@@ -290,7 +418,7 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
     const size_t ctrl_len = b->s[SDV_DELTA_STREAM_CTRL].raw_len;
     const size_t diff_len = b->s[SDV_DELTA_STREAM_DIFF].raw_len;
     const size_t extra_len = b->s[SDV_DELTA_STREAM_EXTRA].raw_len;
-    const uint64_t old_len = d->hdr.old_len;
+    const uint64_t old_len = d->hdr.old_virt_len;
     uint64_t add, extra, pos = b->old_start, diff_left = diff_len, extra_left = extra_len;
     size_t cpos = 0, dpos = 0, epos = diff_len;
     int64_t seek;
@@ -357,7 +485,7 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
     if (dec_flush(d) != SDV_OK)
         return d->err;
     d->blocks_done++;
-    d->state = d->new_off == d->hdr.new_len ? DEC_DONE : DEC_BLOCK_PRE;
+    d->state = d->virt_off == d->hdr.new_virt_len ? DEC_DONE : DEC_BLOCK_PRE;
     d->pre_fill = 0;
     if (d->checkpoint != NULL) {
         struct sdv_delta_checkpoint cp;
@@ -366,6 +494,7 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
         cp.patch_off = d->patch_off;
         cp.new_off = d->new_off;
         cp.blocks_done = d->blocks_done;
+        cp.virt_off = d->virt_off;
         err = d->checkpoint(d->checkpoint_ud, &cp);
         if (err != SDV_OK)
             return dec_failf(d, err, "checkpoint after block %llu failed: %s",
@@ -449,6 +578,39 @@ enum sdv_err sdv_delta_decoder_feed(struct sdv_delta_decoder *d, const void *dat
             if (d->hdr_fill == SDV_DELTA_HEADER_LEN && (err = dec_start(d)) != SDV_OK)
                 return err;
             break;
+        case DEC_SECTION_HDR:
+            n = DELTA_SECTION_HDR_LEN - d->sec_pre_fill;
+            n = n < len ? n : len;
+            memcpy(d->sec_pre + d->sec_pre_fill, p, n);
+            d->sec_pre_fill += n;
+            d->patch_off += n;
+            p += n;
+            len -= n;
+            if (d->sec_pre_fill == DELTA_SECTION_HDR_LEN && (err = dec_section_hdr(d)) != SDV_OK)
+                return err;
+            break;
+        case DEC_SECTION_BODY:
+            n = d->sec.comp_len - d->sec_fill;
+            n = n < len ? n : len;
+            memcpy((d->sec.codec == SDV_DELTA_CODEC_STORED ? d->sec_raw + d->sec_raw_fill
+                                                           : d->sec_comp) +
+                           d->sec_fill,
+                   p, n);
+            d->sec_fill += n;
+            d->patch_off += n;
+            p += n;
+            len -= n;
+            if (d->sec_fill == d->sec.comp_len && (err = dec_section_done(d)) != SDV_OK)
+                return err;
+            break;
+        case DEC_SKIP:
+            n = d->skip_to - d->patch_off < len ? (size_t)(d->skip_to - d->patch_off) : len;
+            d->patch_off += n;
+            p += n;
+            len -= n;
+            if (d->patch_off == d->skip_to)
+                d->state = d->virt_off == d->hdr.new_virt_len ? DEC_DONE : DEC_BLOCK_PRE;
+            break;
         case DEC_BLOCK_PRE:
             n = DELTA_BLOCK_PREAMBLE_LEN - d->pre_fill;
             n = n < len ? n : len;
@@ -459,7 +621,7 @@ enum sdv_err sdv_delta_decoder_feed(struct sdv_delta_decoder *d, const void *dat
             len -= n;
             if (d->pre_fill < DELTA_BLOCK_PREAMBLE_LEN)
                 break;
-            err = delta_block_hdr_parse(d->pre, &d->hdr, d->hdr.new_len - d->new_off, &d->blk,
+            err = delta_block_hdr_parse(d->pre, &d->hdr, d->hdr.new_virt_len - d->virt_off, &d->blk,
                                         d->errmsg, sizeof(d->errmsg));
             if (err != SDV_OK) {
                 char why[sizeof(d->errmsg)];
@@ -520,7 +682,7 @@ enum sdv_err sdv_delta_decoder_finish(struct sdv_delta_decoder *d)
                              d->hdr_fill, SDV_DELTA_HEADER_LEN);
         return dec_failf(d, SDV_EPARSE,
                          "patch truncated after %llu of %llu new bytes (patch offset %llu)",
-                         (unsigned long long)d->new_off, (unsigned long long)d->hdr.new_len,
+                         (unsigned long long)d->virt_off, (unsigned long long)d->hdr.new_virt_len,
                          (unsigned long long)d->patch_off);
     }
     err = sdv_hash_final(d->hash, digest);
@@ -547,23 +709,38 @@ enum sdv_err sdv_delta_decoder_resume(struct sdv_delta_decoder *d,
     err = dec_start(d);
     if (err != SDV_OK)
         return err;
-    if (cp->new_off > d->hdr.new_len || cp->patch_off < SDV_DELTA_HEADER_LEN ||
-        (cp->new_off == 0) != (cp->blocks_done == 0))
+    if (cp->new_off > d->hdr.new_len || cp->virt_off > d->hdr.new_virt_len ||
+        cp->patch_off < SDV_DELTA_HEADER_LEN || (cp->virt_off == 0) != (cp->blocks_done == 0))
         return dec_failf(d, SDV_EPARSE, "checkpoint does not fit its patch header");
     err = dec_hash_image(d, out_read, out_ud, cp->new_off);
     if (err != SDV_OK)
         return dec_failf(d, err, "cannot read back the new image written so far: %s",
                          sdv_strerror(err));
-    d->patch_off = cp->patch_off;
     d->new_off = cp->new_off;
+    d->virt_off = cp->virt_off;
     d->blocks_done = cp->blocks_done;
-    d->state = d->new_off == d->hdr.new_len ? DEC_DONE : DEC_BLOCK_PRE;
+    if (d->hdr.section_count > 0) {
+        /* The sections are read again from the patch; the blocks before the checkpoint are
+         * then skipped. */
+        d->resuming = 1;
+        d->skip_to = cp->patch_off;
+        return SDV_OK;
+    }
+    d->patch_off = cp->patch_off;
+    d->state = d->virt_off == d->hdr.new_virt_len ? DEC_DONE : DEC_BLOCK_PRE;
     return SDV_OK;
 }
 
 const struct sdv_delta_header *sdv_delta_decoder_header(const struct sdv_delta_decoder *d)
 {
     return d != NULL && d->have_hdr ? &d->hdr : NULL;
+}
+
+uint64_t sdv_delta_decoder_want_off(const struct sdv_delta_decoder *d)
+{
+    if (d == NULL)
+        return 0;
+    return d->state == DEC_SKIP ? d->skip_to : d->patch_off;
 }
 
 uint64_t sdv_delta_decoder_new_off(const struct sdv_delta_decoder *d)

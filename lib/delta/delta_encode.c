@@ -416,6 +416,8 @@ enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t 
     h.version = SDV_DELTA_FORMAT_VERSION;
     h.old_len = old_len;
     h.new_len = new_len;
+    h.old_virt_len = old_len;
+    h.new_virt_len = new_len;
     h.block_len_max = o.block_len;
     h.ctrl_len_max = o.block_len / 4;
     if (h.ctrl_len_max > SDV_DELTA_CTRL_LEN_MAX)

@@ -139,4 +139,107 @@ enum sdv_err delta_decompress(struct delta_dctx *d, uint8_t codec, const uint8_t
                               size_t comp_len, uint8_t *dst, size_t raw_len, size_t memlimit,
                               char *errmsg, size_t errmsg_len);
 
+/* ==== Sections and compressed regions (format version 2; owner: compressed-region work) ====
+ * Sections sit between the header and the first block (docs/delta-format.md, "Sections"). The
+ * decoder receives every section whole (decompressed), keeps its raw bytes for the life of the
+ * decoder (counted in its memory), and hands them to the handler of its type. */
+
+/* Section header: type, codec, reserved (2), raw_len, comp_len. */
+#define DELTA_SECTION_HDR_LEN 12u
+
+/* Section types. 0 is invalid; an unknown type is refused as unsupported. */
+#define DELTA_SECTION_OLD_REGIONS 1u /* compressed regions of OLD, decompressed into OLD' */
+#define DELTA_SECTION_NEW_REGIONS 2u /* regions of NEW produced decompressed, recompressed */
+#define DELTA_SECTION_EXEC_MAP    3u /* executable transform's reference map (exec work) */
+
+/* Region codec kinds (the bytes of a region table). */
+#define DELTA_REGION_XZ      1u /* a whole .xz stream */
+#define DELTA_REGION_ZSTD    2u /* a whole zstd frame */
+#define DELTA_REGION_DEFLATE 3u /* a raw deflate stream (the body of a gzip member) */
+
+/* Bytes of a region table entry (after a u32 count). */
+#define DELTA_REGION_OLD_ENTRY_LEN 17u /* off u64, comp_len u32, dlen u32, kind u8 */
+#define DELTA_REGION_PARAMS_LEN    8u
+#define DELTA_REGION_HASH_LEN      8u
+/* virt_off u64, dlen u32, comp_len u32, kind u8, params[8], hash[8] */
+#define DELTA_REGION_NEW_ENTRY_LEN \
+    (8u + 4u + 4u + 1u + DELTA_REGION_PARAMS_LEN + DELTA_REGION_HASH_LEN)
+
+/* Decompressed old regions the decoder keeps at once (a copy seldom spans more than two). */
+#define DELTA_REGION_CACHE 2u
+
+struct delta_section_hdr {
+    uint8_t type;
+    uint8_t codec;
+    uint32_t raw_len;
+    uint32_t comp_len;
+};
+
+/* One region of a table. For an old region, off is its place in OLD and virt_off where its
+ * decompressed bytes start in OLD'; for a new region both are its start in NEW'. */
+struct delta_region {
+    uint64_t off;
+    uint64_t virt_off;
+    uint32_t comp_len;
+    uint32_t dlen;
+    uint8_t kind;
+    uint8_t params[DELTA_REGION_PARAMS_LEN];
+    uint8_t hash[DELTA_REGION_HASH_LEN]; /* first bytes of the SHA-256 of the compressed bytes */
+};
+
+struct delta_region_table {
+    struct delta_region *r; /* sorted by off, disjoint */
+    uint32_t n;
+};
+
+/* The parsed sections of one patch, filled by the section handlers. */
+struct delta_sections {
+    struct delta_region_table old_regions;
+    struct delta_region_table new_regions;
+    char codec_versions[96]; /* from the new region table */
+    size_t mem;              /* bytes the handlers allocated, counted as decoder memory */
+    /* exec work: the parsed reference map of section type 3 goes below. */
+};
+
+/*
+ * A section handler: parses and checks one section's raw bytes (raw stays valid and unchanged
+ * for the life of ss) against the header, filling its part of ss and adding what it allocates
+ * to ss->mem. SDV_EPARSE with a reason for a malformed section.
+ */
+typedef enum sdv_err (*delta_section_fn)(struct delta_sections *ss,
+                                         const struct sdv_delta_header *h, const uint8_t *raw,
+                                         size_t len, char *errmsg, size_t errmsg_len);
+
+/* The handler of a section type; NULL when this decoder does not know the type. */
+delta_section_fn delta_section_handler(uint8_t type);
+
+/* Checks across sections once all are parsed (virtual lengths against the region tables). */
+enum sdv_err delta_sections_check(const struct delta_sections *ss, const struct sdv_delta_header *h,
+                                  char *errmsg, size_t errmsg_len);
+
+/* Frees what the handlers allocated; ss is zeroed. */
+void delta_sections_free(struct delta_sections *ss);
+
+void delta_section_hdr_write(const struct delta_section_hdr *s, uint8_t *out);
+
+/* Parses a section header; raw_left is what the header's sections_len still allows. */
+enum sdv_err delta_section_hdr_parse(const uint8_t *p, uint64_t raw_left,
+                                     struct delta_section_hdr *out, char *errmsg,
+                                     size_t errmsg_len);
+
+/* Region handlers (delta_region.c). */
+enum sdv_err delta_region_old_parse(struct delta_sections *ss, const struct sdv_delta_header *h,
+                                    const uint8_t *raw, size_t len, char *errmsg,
+                                    size_t errmsg_len);
+enum sdv_err delta_region_new_parse(struct delta_sections *ss, const struct sdv_delta_header *h,
+                                    const uint8_t *raw, size_t len, char *errmsg,
+                                    size_t errmsg_len);
+
+/* Encoder side: one section to write, raw bytes borrowed. */
+struct delta_section_out {
+    uint8_t type;
+    const uint8_t *raw;
+    size_t len;
+};
+
 #endif /* SDV_DELTA_INT_H */

@@ -636,6 +636,8 @@ static void craft(const uint8_t *old, size_t old_len, const uint8_t *ctrl, size_
     h.version = SDV_DELTA_FORMAT_VERSION;
     h.old_len = old_len;
     h.new_len = diff_len + extra_len;
+    h.old_virt_len = h.old_len;
+    h.new_virt_len = h.new_len;
     h.block_len_max = 4096;
     h.ctrl_len_max = 1024;
     h.window_log = 12;
@@ -761,6 +763,8 @@ static void test_header_parse(void **state)
     h.version = SDV_DELTA_FORMAT_VERSION;
     h.old_len = 5;
     h.new_len = 7;
+    h.old_virt_len = 5;
+    h.new_virt_len = 7;
     h.block_len_max = 4096;
     h.ctrl_len_max = 1024;
     h.window_log = 12;
@@ -769,11 +773,11 @@ static void test_header_parse(void **state)
     assert_int_equal(g.new_len, 7);
     assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw) - 1, &g, msg, sizeof(msg)),
                      SDV_EPARSE);
-    raw[8] = 2;
+    raw[8] = 1;
     assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)),
                      SDV_EUNSUPPORTED);
-    assert_non_null(strstr(msg, "version 2"));
-    raw[8] = 1;
+    assert_non_null(strstr(msg, "version 1"));
+    raw[8] = 2;
     raw[12] = 1;
     assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)),
                      SDV_EUNSUPPORTED);
@@ -784,8 +788,21 @@ static void test_header_parse(void **state)
     delta_put_u32(raw + 96, SDV_DELTA_BLOCK_LEN_MAX + 1);
     assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)), SDV_EPARSE);
     delta_put_u32(raw + 96, 4096);
-    raw[110] = 1;
+    raw[150] = 1;
     assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)), SDV_EPARSE);
+    raw[150] = 0;
+    /* Version 2: without sections the virtual images are the images; sections are bounded. */
+    delta_put_u64(raw + 120, 8);
+    assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)), SDV_EPARSE);
+    delta_put_u64(raw + 120, 7);
+    delta_put_u16(raw + 106, 1);
+    assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)), SDV_EPARSE);
+    delta_put_u32(raw + 108, SDV_DELTA_SECTIONS_LEN_MAX + 1);
+    assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)), SDV_EPARSE);
+    delta_put_u32(raw + 108, 100);
+    assert_int_equal(sdv_delta_header_parse(raw, sizeof(raw), &g, msg, sizeof(msg)), SDV_OK);
+    assert_int_equal(g.section_count, 1);
+    assert_int_equal(g.sections_len, 100);
 }
 
 /* ---- Checkpoints ---- */

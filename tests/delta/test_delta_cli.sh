@@ -35,7 +35,7 @@ printf 'appended tail\n' >>new
 
 # info: version, sizes, hashes and stream sizes.
 "$sdv" delta info patch >info.txt
-grep -qx 'format_version: 1' info.txt || fail "info: version"
+grep -qx 'format_version: 2' info.txt || fail "info: version"
 grep -qx "old_size: $(stat -c %s old)" info.txt || fail "info: old size"
 grep -qx "new_size: $(stat -c %s new)" info.txt || fail "info: new size"
 grep -qx "old_sha256: $(sha256sum old | cut -d' ' -f1)" info.txt || fail "info: old sha256"

@@ -18,6 +18,7 @@
 
 #include <sdv/crypto.h>
 
+#include "delta_exec.h"
 #include "delta_int.h"
 #include "delta_region.h"
 
@@ -89,6 +90,9 @@ struct sdv_delta_decoder {
     uint64_t virt_off; /* bytes of NEW' produced */
     uint64_t skip_to;  /* resuming: patch offset of the checkpoint's block */
     int resuming;
+
+    /* ---- Reference prediction (section type 3, delta_exec.c) ---- */
+    uint8_t *xwin; /* old bytes around a chunk: DELTA_IO_LEN + 2 * DELTA_EXEC_LOOK */
 };
 
 static enum sdv_err dec_fail(struct sdv_delta_decoder *d, enum sdv_err err)
@@ -176,6 +180,7 @@ void sdv_delta_decoder_destroy(struct sdv_delta_decoder *d)
     free(d->data);
     free(d->comp);
     free(d->io);
+    free(d->xwin);
     free(d);
 }
 
@@ -411,6 +416,42 @@ static int dec_seek(uint64_t *pos, int64_t seek, uint64_t old_len)
     return 0;
 }
 
+/*
+ * Reads the old bytes [pos, pos + n) of the add run old [r0, r1) (new offset p0 at r0) into o:
+ * with a reference map, the predicted bytes, exactly as the encoder computed them.
+ */
+static enum sdv_err dec_old_run(struct sdv_delta_decoder *d, uint64_t pos, uint8_t *o, size_t n,
+                                uint64_t r0, uint64_t r1, uint64_t p0)
+{
+    const struct delta_xmap *m = d->sections.xmap;
+    const uint64_t old_len = d->hdr.old_virt_len;
+    uint64_t w0, w1;
+    enum sdv_err err;
+
+    if (m == NULL || !delta_xmap_touches(m, pos >= 7 ? pos - 7 : 0, n + 7))
+        return d->old_read(d->old_ud, pos, o, n);
+    if (d->xwin == NULL) {
+        size_t len = DELTA_IO_LEN + 2 * DELTA_EXEC_LOOK;
+
+        if (d->mem_own + len > d->memory_max)
+            return dec_failf(d, SDV_ETOOBIG, "reference prediction needs more than %zu bytes",
+                             d->memory_max);
+        d->xwin = malloc(len);
+        if (d->xwin == NULL)
+            return dec_fail(d, SDV_ENOMEM);
+        d->mem_own += len;
+        dec_note_peak(d);
+    }
+    w0 = pos >= DELTA_EXEC_LOOK ? pos - DELTA_EXEC_LOOK : 0;
+    w1 = old_len - pos - n >= DELTA_EXEC_LOOK ? pos + n + DELTA_EXEC_LOOK : old_len;
+    err = d->old_read(d->old_ud, w0, d->xwin, (size_t)(w1 - w0));
+    if (err != SDV_OK)
+        return err;
+    memcpy(o, d->xwin + (pos - w0), n);
+    delta_xmap_predict(m, d->xwin, w0, (size_t)(w1 - w0), r0, r1, p0, pos, o, n);
+    return SDV_OK;
+}
+
 /* Checks every tuple of the block, then writes the block. */
 static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
 {
@@ -452,12 +493,17 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
     cpos = 0;
     pos = b->old_start;
     while (cpos < ctrl_len) {
+        uint64_t r0, r1, p0;
+
         (void)dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek);
+        r0 = pos;
+        r1 = pos + add;
+        p0 = d->virt_off + d->io_fill;
         while (add > 0) {
             size_t room = DELTA_IO_LEN - d->io_fill, n = add < room ? (size_t)add : room;
             uint8_t *o = d->io + d->io_fill;
 
-            err = d->old_read(d->old_ud, pos, o, n);
+            err = dec_old_run(d, pos, o, n, r0, r1, p0);
             if (err != SDV_OK)
                 return dec_failf(d, err, "cannot read the old image at offset %llu: %s",
                                  (unsigned long long)pos, sdv_strerror(err));

@@ -20,6 +20,7 @@
 
 #include <sdv/crypto.h>
 
+#include "delta_exec.h"
 #include "delta_int.h"
 
 /* A new alignment is taken when its exact match is longer than what the current alignment
@@ -50,6 +51,12 @@ struct enc_slot {
     const struct enc *enc;
 };
 
+/* One control tuple of the alignment: add bytes at old_pos, then extra literal bytes, covering
+ * new bytes from new_pos. */
+struct enc_tuple {
+    uint64_t old_pos, new_pos, add, extra;
+};
+
 struct enc {
     const uint8_t *old;
     uint64_t old_len;
@@ -70,6 +77,14 @@ struct enc {
     void *sink_ud;
     struct sdv_delta_stats st;
     const struct sdv_log *log;
+
+    /* The alignment, found before any block is written (enc_plan), then emitted (enc_emit). */
+    struct enc_tuple *tuples;
+    size_t ntuples, tuples_cap;
+    /* Executable reference map (section type 3): its payload and its parsed form, which
+     * predicts the old bytes of every add run exactly as the decoder will. NULL: no ELF. */
+    struct sdv_buf xsec;
+    struct delta_xmap *xmap;
 };
 
 /* ---- Blocks ---- */
@@ -197,6 +212,19 @@ static enum sdv_err enc_close_block(struct enc *e)
     return SDV_OK;
 }
 
+/* The difference bytes of an add run of a bytes: new minus old, or minus the predicted old bytes
+ * where the reference map predicts references (the decoder predicts the same run the same way). */
+static void enc_diff(const struct enc *e, uint64_t old_pos, uint64_t new_pos, uint32_t a,
+                     uint8_t *d)
+{
+    memcpy(d, e->old + old_pos, a);
+    if (e->xmap != NULL && a > 0 && delta_xmap_touches(e->xmap, old_pos, a))
+        delta_xmap_predict(e->xmap, e->old, 0, e->old_len, old_pos, old_pos + a, new_pos, old_pos,
+                           d, a);
+    for (uint32_t i = 0; i < a; i++)
+        d[i] = (uint8_t)(e->new_data[new_pos + i] - d[i]);
+}
+
 /*
  * Appends the tuple "add bytes at old_pos (plus a difference), then extra literal bytes" taken
  * from new_data[new_pos..], splitting it across blocks as they fill. The seek of the previous
@@ -235,8 +263,7 @@ static enum sdv_err enc_put(struct enc *e, uint64_t old_pos, uint64_t new_pos, u
         s->ctrl_len += delta_varint_put(s->ctrl + s->ctrl_len, x);
         s->seek_pending = 1;
         s->tuples++;
-        for (uint32_t i = 0; i < a; i++)
-            s->diff[s->diff_len + i] = (uint8_t)(e->new_data[new_pos + i] - e->old[old_pos + i]);
+        enc_diff(e, old_pos, new_pos, a, s->diff + s->diff_len);
         s->diff_len += a;
         memcpy(s->extra + s->extra_len, e->new_data + new_pos + a, x);
         s->extra_len += x;
@@ -309,8 +336,27 @@ static int enc_aligned(const struct enc *e, uint64_t i, int64_t off)
     return j >= 0 && (uint64_t)j < e->old_len && e->old[j] == e->new_data[i];
 }
 
+/* Appends a tuple to the alignment (tuples come in new-image order). */
+static enum sdv_err enc_record(struct enc *e, uint64_t old_pos, uint64_t new_pos, uint64_t add,
+                               uint64_t extra)
+{
+    if (add + extra == 0)
+        return SDV_OK;
+    if (e->ntuples == e->tuples_cap) {
+        size_t cap = e->tuples_cap ? 2 * e->tuples_cap : 4096;
+        struct enc_tuple *t = realloc(e->tuples, cap * sizeof(*t));
+
+        if (t == NULL)
+            return SDV_ENOMEM;
+        e->tuples = t;
+        e->tuples_cap = cap;
+    }
+    e->tuples[e->ntuples++] = (struct enc_tuple){old_pos, new_pos, add, extra};
+    return SDV_OK;
+}
+
 /*
- * Walks the new image and emits one tuple per accepted alignment change. last_scan/last_pos is
+ * Walks the new image and records one tuple per accepted alignment change. last_scan/last_pos is
  * where the previous match (extended backwards) began in new and old; the bytes between its
  * forward extension and the next match's backward extension are literal.
  */
@@ -322,7 +368,7 @@ static enum sdv_err enc_match(struct enc *e)
     enum sdv_err err;
 
     if (e->old_len == 0)
-        return enc_put(e, 0, 0, 0, e->new_len);
+        return enc_record(e, 0, 0, 0, e->new_len);
     while (scan < e->new_len) {
         uint64_t score = 0, sc;
         int64_t s, best;
@@ -365,7 +411,7 @@ static enum sdv_err enc_match(struct enc *e)
                 }
             }
         }
-        err = enc_put(e, last_pos, last_scan, lenf, (scan - lenb) - (last_scan + lenf));
+        err = enc_record(e, last_pos, last_scan, lenf, (scan - lenb) - (last_scan + lenf));
         if (err != SDV_OK)
             return err;
         last_scan = scan - lenb;
@@ -373,6 +419,96 @@ static enum sdv_err enc_match(struct enc *e)
         last_off = (int64_t)pos - (int64_t)scan;
     }
     return SDV_OK;
+}
+
+/*
+ * Finds the alignment (enc_match) and, when the images hold ELF code, the reference map built
+ * from it: e->xsec gets the payload of section type 3 (empty if none), e->xmap its parsed form.
+ * Writes nothing.
+ */
+static enum sdv_err enc_plan(struct enc *e)
+{
+    struct delta_xrun *runs;
+    char why[128];
+    size_t mem;
+    enum sdv_err err;
+
+    err = enc_match(e);
+    if (err != SDV_OK || e->ntuples == 0 || e->old_len == 0)
+        return err;
+    runs = malloc(e->ntuples * sizeof(*runs));
+    if (runs == NULL)
+        return SDV_ENOMEM;
+    for (size_t i = 0; i < e->ntuples; i++)
+        runs[i] = (struct delta_xrun){e->tuples[i].old_pos, e->tuples[i].new_pos, e->tuples[i].add};
+    err = delta_xmap_build(e->old, e->old_len, e->new_data, e->new_len, runs, e->ntuples, &e->xsec);
+    free(runs);
+    if (err == SDV_ETOOBIG) { /* a map that does not fit is left out: plain bytes */
+        sdv_buf_reset(&e->xsec);
+        return SDV_OK;
+    }
+    if (err != SDV_OK || e->xsec.len == 0)
+        return err;
+    /* The encoder predicts with the map as the decoder will read it back. */
+    err = delta_xmap_parse(e->xsec.data, e->xsec.len, e->old_len, e->new_len, DELTA_EXEC_MEM_MAX,
+                           &e->xmap, &mem, why, sizeof(why));
+    if (err == SDV_OK) {
+        struct delta_xmap_info in;
+
+        delta_xmap_info(e->xmap, &in);
+        sdv_logf(e->log, SDV_LOG_DEBUG,
+                 "delta: reference map of %zu bytes: %u/%u ELF, %u/%u segments, %u steps, %zu "
+                 "bytes of decoder memory",
+                 e->xsec.len, in.old_elfs, in.new_elfs, in.old_segs, in.new_segs, in.steps, mem);
+    }
+    return err;
+}
+
+/* Emits the planned tuples into blocks. */
+static enum sdv_err enc_emit(struct enc *e)
+{
+    for (size_t i = 0; i < e->ntuples; i++) {
+        const struct enc_tuple *t = &e->tuples[i];
+        enum sdv_err err = enc_put(e, t->old_pos, t->new_pos, t->add, t->extra);
+
+        if (err != SDV_OK)
+            return err;
+    }
+    return SDV_OK;
+}
+
+/* Writes one section (header and bytes, zstd-compressed when that is smaller). */
+static enum sdv_err enc_put_section(struct enc *e, uint8_t type, const uint8_t *raw, size_t len)
+{
+    struct delta_cctx c;
+    struct delta_section_hdr sh;
+    uint8_t *buf, codec;
+    size_t comp_len;
+    enum sdv_err err;
+
+    buf = malloc(DELTA_SECTION_HDR_LEN + delta_comp_bound(len));
+    if (buf == NULL)
+        return SDV_ENOMEM;
+    err = delta_cctx_init(&c, len);
+    if (err == SDV_OK)
+        err = delta_compress(&c, e->codec, e->level, raw, len, buf + DELTA_SECTION_HDR_LEN, &codec,
+                             &comp_len);
+    delta_cctx_free(&c);
+    if (err == SDV_OK) {
+        sh.type = type;
+        sh.codec = codec;
+        sh.raw_len = (uint32_t)len;
+        sh.comp_len = (uint32_t)comp_len;
+        delta_section_hdr_write(&sh, buf);
+        err = e->sink(e->sink_ud, buf, DELTA_SECTION_HDR_LEN + comp_len);
+    }
+    if (err == SDV_OK) {
+        e->st.sections++;
+        e->st.sections_comp_len += DELTA_SECTION_HDR_LEN + comp_len;
+        e->st.patch_len += DELTA_SECTION_HDR_LEN + comp_len;
+    }
+    free(buf);
+    return err;
 }
 
 /* ---- Entry point ---- */
@@ -465,13 +601,29 @@ enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t 
     }
     sdv_logf(e.log, SDV_LOG_DEBUG, "delta: suffix array of %zu bytes built", old_len);
 
+    /* The alignment comes first: the sections it yields precede the blocks. */
+    sdv_buf_init(&e.xsec, DELTA_EXEC_SECTION_LEN_MAX);
+    if (new_len > 0) {
+        err = enc_plan(&e);
+        if (err != SDV_OK)
+            goto out;
+    }
+    if (e.xsec.len > 0) {
+        h.section_count = 1;
+        h.sections_len = (uint32_t)e.xsec.len;
+    }
     delta_header_write(&h, hdr);
     err = sink(sink_ud, hdr, sizeof(hdr));
     if (err != SDV_OK)
         goto out;
     e.st.patch_len = sizeof(hdr);
+    if (e.xsec.len > 0) {
+        err = enc_put_section(&e, DELTA_SECTION_EXEC_MAP, e.xsec.data, e.xsec.len);
+        if (err != SDV_OK)
+            goto out;
+    }
     if (new_len > 0) {
-        err = enc_match(&e);
+        err = enc_emit(&e);
         if (err == SDV_OK)
             err = enc_close_block(&e);
     }
@@ -486,6 +638,9 @@ enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t 
         *stats = e.st;
 out:
     free(sa);
+    free(e.tuples);
+    delta_xmap_free(e.xmap);
+    sdv_buf_free(&e.xsec);
     for (unsigned i = 0; i < e.nslots; i++)
         slot_free(&e.slots[i]);
     free(e.slots);

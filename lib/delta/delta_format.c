@@ -293,6 +293,7 @@ static const struct {
 } delta_section_handlers[] = {
         {DELTA_SECTION_OLD_REGIONS, delta_region_old_parse},
         {DELTA_SECTION_NEW_REGIONS, delta_region_new_parse},
+        {DELTA_SECTION_EXEC_MAP, delta_exec_section_parse},
 };
 
 delta_section_fn delta_section_handler(uint8_t type)
@@ -372,6 +373,7 @@ void delta_sections_free(struct delta_sections *ss)
         return;
     free(ss->old_regions.r);
     free(ss->new_regions.r);
+    delta_exec_sections_free(ss);
     memset(ss, 0, sizeof(*ss));
 }
 

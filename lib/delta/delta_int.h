@@ -199,6 +199,7 @@ struct delta_sections {
     char codec_versions[96]; /* from the new region table */
     size_t mem;              /* bytes the handlers allocated, counted as decoder memory */
     /* exec work: the parsed reference map of section type 3 goes below. */
+    struct delta_xmap *xmap; /* NULL without a reference map (delta_exec.h) */
 };
 
 /*
@@ -241,5 +242,17 @@ struct delta_section_out {
     const uint8_t *raw;
     size_t len;
 };
+
+/* ==== Executable reference map (section type 3; owner: exec work, delta_exec.c) ==== */
+
+struct delta_xmap;
+
+/* Section handler of type 3: parses the reference map into ss->xmap (one per patch). */
+enum sdv_err delta_exec_section_parse(struct delta_sections *ss, const struct sdv_delta_header *h,
+                                      const uint8_t *raw, size_t len, char *errmsg,
+                                      size_t errmsg_len);
+
+/* Frees ss->xmap (called by delta_sections_free). */
+void delta_exec_sections_free(struct delta_sections *ss);
 
 #endif /* SDV_DELTA_INT_H */

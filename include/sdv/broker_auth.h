@@ -187,7 +187,9 @@ enum sdv_err sdv_auth_grants_parse(const char *scope, size_t len, struct sdv_aut
 
 /*
  * Returns the mask of actions the grants allow on a dotted signal path (0: none). Costs one
- * pass over the path per grant, with no allocation. A malformed path gets 0.
+ * pass over the path per grant, with no allocation. Paths are expected to be catalog paths
+ * (the daemon resolves them first): only the levels a pattern names are examined, and an
+ * empty one among those never matches.
  */
 unsigned sdv_auth_grants_actions(const struct sdv_auth_grants *g, const char *path);
 

@@ -1,0 +1,130 @@
+/*
+ * install_cmd.c - runs the configured checks (preconditions, health check) and the U-Boot
+ * environment tools: fork, its own process group, output captured through one pipe, a deadline
+ * enforced with poll() and SIGKILL of the whole group.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "install_int.h"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void child(char *const argv[], char *const *envv, int out_fd)
+{
+    int nul = open("/dev/null", O_RDONLY);
+
+    setpgid(0, 0);
+    if (nul >= 0) {
+        dup2(nul, 0);
+        close(nul);
+    }
+    dup2(out_fd, 1);
+    dup2(out_fd, 2);
+    close(out_fd);
+    for (size_t i = 0; envv != NULL && envv[i] != NULL; i++)
+        putenv(envv[i]);
+    signal(SIGPIPE, SIG_DFL);
+    execvp(argv[0], argv);
+    dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
+    _exit(127);
+}
+
+enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *const *envv,
+                             struct sdv_buf *all, struct install_cmd_result *res)
+{
+    int fds[2], status = 0;
+    size_t out_len = 0;
+    int64_t deadline;
+    pid_t pid;
+
+    memset(res, 0, sizeof(*res));
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return sdv_err_from_errno(errno);
+    pid = fork();
+    if (pid < 0) {
+        int en = errno;
+        close(fds[0]);
+        close(fds[1]);
+        install_msgf(res->output, sizeof(res->output), "cannot start: %s", strerror(en));
+        return sdv_err_from_errno(en);
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        child(argv, envv, fds[1]);
+    }
+    close(fds[1]);
+    setpgid(pid, pid); /* also from the parent: the group exists before any kill */
+    res->started = 1;
+    deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd pfd = {fds[0], POLLIN, 0};
+        int64_t left = deadline - mono_ms();
+        char buf[4096];
+        ssize_t n;
+        int r;
+
+        if (left <= 0) {
+            res->timed_out = 1;
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            break;
+        }
+        r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            continue;
+        n = read(fds[0], buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (out_len < INSTALL_OUTPUT_LEN_MAX) {
+            size_t k = (size_t)n;
+            if (k > INSTALL_OUTPUT_LEN_MAX - out_len)
+                k = INSTALL_OUTPUT_LEN_MAX - out_len;
+            memcpy(res->output + out_len, buf, k);
+            out_len += k;
+        }
+        if (all != NULL && all->len + (size_t)n <= all->max)
+            (void)sdv_buf_append(all, buf, (size_t)n);
+    }
+    close(fds[0]);
+    res->output[out_len] = '\0';
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!res->timed_out)
+        kill(-pid, SIGKILL); /* leftovers of the group (a background child of the script) */
+    if (WIFEXITED(status))
+        res->exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        res->exit_code = 128 + WTERMSIG(status);
+    /* Trailing newlines are noise in a reason. */
+    while (out_len > 0 && (res->output[out_len - 1] == '\n' || res->output[out_len - 1] == '\r'))
+        res->output[--out_len] = '\0';
+    return SDV_OK;
+}
+
+enum sdv_err install_cmd_shell(const char *command, uint32_t timeout_ms, char *const *envv,
+                               struct install_cmd_result *res)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+
+    return install_cmd_run(argv, timeout_ms, envv, NULL, res);
+}

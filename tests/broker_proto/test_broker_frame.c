@@ -3,12 +3,17 @@
  * round-trips through encoder, decoder and parser; bytes arriving one at a time decode to the
  * same frames; every truncation and every bad length or field is refused with a message.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* cmocka.h needs the headers above; keep it last among the system headers. */
+/* clang-format off */
+#include <cmocka.h>
+/* clang-format on */
 
 #include <sdv/broker_proto.h>
 

@@ -11,6 +11,7 @@ int sdv_cmd_tuf_client(int argc, char **argv);
 int sdv_cmd_vehicle(int argc, char **argv);
 int sdv_cmd_assign(int argc, char **argv);
 int sdv_cmd_delta(int argc, char **argv);
+int sdv_cmd_token(int argc, char **argv);
 int sdv_cmd_slot(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static void usage(FILE *f)
           "  vehicle      register, show and list vehicles on sdv-server (sdv vehicle help)\n"
           "  assign       assign an image to vehicles' ECUs on sdv-server (sdv assign --help)\n"
           "  delta        make, apply and inspect binary delta patches (sdv delta help)\n"
+          "  token        mint and check sdv-broker access tokens (sdv token help)\n"
           "  slot         A/B slots: status, install, boot verdict, log (sdv slot help)\n",
           f);
 }
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
         return sdv_cmd_assign(argc - 1, argv + 1);
     if (strcmp(argv[1], "delta") == 0)
         return sdv_cmd_delta(argc - 1, argv + 1);
+    if (strcmp(argv[1], "token") == 0)
+        return sdv_cmd_token(argc - 1, argv + 1);
     if (strcmp(argv[1], "slot") == 0)
         return sdv_cmd_slot(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||

@@ -403,60 +403,49 @@
 #define SDV_INSTALL_PRECONDITION_TIMEOUT_MS_DEFAULT 10000u
 #define SDV_INSTALL_COMMAND_TIMEOUT_MS_MAX          3600000u
 
-/* ---- Broker access control (lib/broker/broker_auth*.c) ----
- * Tokens are untrusted input checked before anything else, so every part of them is bounded;
- * grants are compiled once per token and checked on every subscription event. */
+/* ---- Broker core (lib/broker: broker_catalog, broker_core, broker_sub, broker_persist) ----
+ * The catalog is configuration, but overlays come from OEM tooling and are parsed as untrusted;
+ * the broker allocates its tables at creation so that fan-out never allocates. */
 
-/* Length of a compact JWS token. RFC 9068 tokens with a few dozen scopes take 1-2 KiB; 8 KiB is
- * the usual cap of an HTTP header line (and of libwebsockets' header buffer). */
-#define SDV_AUTH_TOKEN_LEN_MAX 8192u
+/* Bytes of one catalog or overlay file. The VSS 6.0 JSON export is 326 KB; 16 MiB leaves room
+ * for an OEM catalog ten times larger with long descriptions. */
+#define SDV_BROKER_CATALOG_FILE_LEN_MAX (16u * 1024u * 1024u)
 
-/* Decoded JOSE header: alg, typ and kid need well under 256 bytes. */
-#define SDV_AUTH_HEADER_LEN_MAX 1024u
+/* Signals of one catalog: VSS 6.0 has 1,263; 65,536 keeps ids in 16 bits for compact frames. */
+#define SDV_BROKER_CATALOG_SIGNALS_MAX 65536u
 
-/* Public keys a broker trusts: an issuer and its rotation successor, per issuer, for a few. */
-#define SDV_AUTH_KEYS_MAX 16u
+/* Allowed values of one signal: the largest VSS list has a few dozen entries. */
+#define SDV_BROKER_ALLOWED_MAX 1024u
 
-/* Any single string claim or configured string (kid, sub, client_id, jti, iss, aud, vin). */
-#define SDV_AUTH_CLAIM_LEN_MAX 256u
+/* Bytes of a string signal's "pattern" (a POSIX regular expression compiled at load; the VIN's
+ * has 60). Bounded because compiling a regular expression costs memory that grows with it. */
+#define SDV_BROKER_PATTERN_LEN_MAX 512u
 
-/* Entries of an aud array. */
-#define SDV_AUTH_AUD_MAX 16u
+/* Subscriptions of one broker at once, all sessions together (a few per app and a few hundred
+ * apps). Subscription ids carry a 16-bit slot, so at most 65,535. */
+#define SDV_BROKER_SUBSCRIPTIONS_DEFAULT 4096u
+#define SDV_BROKER_SUBSCRIPTIONS_MAX     65535u
 
-/* Grants of one token or purpose. An app manifest lists a handful of branches; 64 keeps a
- * check (one pass over the path per grant) far below a microsecond. */
-#define SDV_AUTH_GRANTS_MAX 64u
+/* Events one subscription queues before it drops its oldest: 256 covers a burst of a whole
+ * provider cycle (the KUKSA databroker buffers about as much per subscriber); the maximum keeps
+ * one subscription under a few MiB. */
+#define SDV_BROKER_SUB_QUEUE_LEN_DEFAULT 256u
+#define SDV_BROKER_SUB_QUEUE_LEN_MAX     65536u
 
-/* A signal path or pattern: VSS paths are below 100 characters and 8 levels. */
-#define SDV_AUTH_PATH_LEN_MAX      256u
-#define SDV_AUTH_PATH_SEGMENTS_MAX 16u
+/* Payload bytes (strings, arrays) one subscription queues; raised to hold at least one value of
+ * the largest size (SDV_BROKER_STRING_LEN_MAX), so a string never fails to enqueue. */
+#define SDV_BROKER_SUB_QUEUE_BYTES_DEFAULT (64u * 1024u)
+#define SDV_BROKER_SUB_QUEUE_BYTES_MAX     (16u * 1024u * 1024u)
 
-/* Purposes configured, and the length of a purpose name. */
-#define SDV_AUTH_PURPOSES_MAX 256u
-#define SDV_AUTH_NAME_LEN_MAX 64u
+/* Actuation requests waiting for their provider's answer, and how long one may wait: a provider
+ * that forwards to a CAN ECU answers within tens of milliseconds; 5 s means it is gone. */
+#define SDV_BROKER_ACTUATIONS_DEFAULT            1024u
+#define SDV_BROKER_ACTUATIONS_MAX                65536u
+#define SDV_BROKER_ACTUATION_TIMEOUT_MS_DEFAULT  5000u
 
-/* Clock skew allowed on exp, nbf and iat: 60 s by default (as most JWT libraries), at most 10
- * minutes, beyond which an expired token would live on noticeably. */
-#define SDV_AUTH_LEEWAY_S_DEFAULT 60u
-#define SDV_AUTH_LEEWAY_S_MAX     600u
-
-/* Rate buckets kept: one per active token; 4,096 cover every app of a vehicle many times over,
- * and eviction of the least recently used keeps a flood of new tokens in 4,096 x 300 bytes. */
-#define SDV_AUTH_BUCKETS_DEFAULT 4096u
-#define SDV_AUTH_BUCKETS_MAX     (1u << 20)
-
-/* Signals one decision cache covers: VSS 6.0 has 1,263; OEM overlays add a few thousand. */
-#define SDV_AUTH_CACHE_SIGNALS_MAX (1u << 20)
-
-/* One audit line: the fields are bounded above (path, claims, reason), so 4 KiB always fits. */
-#define SDV_AUTH_AUDIT_LINE_LEN_MAX 4096u
-
-/* Denials (refused tokens and requests) written to the audit log per second; the rest are
- * counted in the next line's "suppressed", so that a flood of garbage cannot fill the disk.
- * Allowed actuations are always written: the rate limit bounds them. */
-#define SDV_AUTH_AUDIT_DENIALS_PER_S 100u
-
-/* Size of the message buffers the daemon passes for denials (VISS "message"). */
-#define SDV_AUTH_MSG_LEN 192u
+/* Snapshot of the current values: written at most this often (each write is one fsync, so the
+ * interval bounds flash wear and the loss after a power cut), and its largest size on load. */
+#define SDV_BROKER_PERSIST_INTERVAL_MS_DEFAULT 5000u
+#define SDV_BROKER_SNAPSHOT_LEN_MAX            (64u * 1024u * 1024u)
 
 #endif /* SDV_LIMITS_H */

@@ -269,6 +269,14 @@
 /* Relative paths in one VISS "paths" filter. */
 #define SDV_BROKER_VISS_PATHS_MAX 64u
 
+/* Subscriptions one client library handle keeps callbacks for: an app subscribes to a few
+ * groups of signals (each subscription may hold up to SDV_BROKER_BATCH_MAX signals). */
+#define SDV_BROKER_CLIENT_SUBS_MAX 256u
+
+/* Default longest silence of the broker while a blocking client call waits for its answer. A
+ * local broker answers in microseconds; seconds mean it is stuck or gone. */
+#define SDV_BROKER_CLIENT_TIMEOUT_MS_DEFAULT 5000u
+
 /* ---- Delta updates: sections and compressed regions (lib/delta, format version 2) ----
  * A patch may carry sections (region tables, executable reference maps) between its header and
  * its blocks; the decoder holds them whole in memory, so their total is bounded. Compressed

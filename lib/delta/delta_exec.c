@@ -221,37 +221,113 @@ static enum sdv_err dx_put_image(struct sdv_buf *b, const struct dx_image *im)
     return err;
 }
 
-static int dx_step_cmp(const void *a, const void *b)
+static int dx_u64_cmp(const void *a, const void *b)
 {
-    const struct dx_step *x = a, *y = b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int dx_run_cmp(const void *a, const void *b)
+{
+    const struct delta_xrun *x = a, *y = b;
 
     if (x->old_off != y->old_off)
         return x->old_off < y->old_off ? -1 : 1;
-    if (x->delta != y->delta)
-        return x->delta < y->delta ? -1 : 1;
-    return 0;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return x->new_off < y->new_off ? -1 : x->new_off > y->new_off;
 }
 
-/* Steps from the runs of at least run_min bytes: sorted, one per old offset, merged where the
- * delta does not change. Returns the count. */
-static size_t dx_steps(const struct delta_xrun *runs, size_t nruns, uint64_t run_min,
+/* Heap order of the runs covering a point: the longest first (ties: the earliest in old). */
+static int dx_run_before(const struct delta_xrun *r, size_t a, size_t b)
+{
+    if (r[a].len != r[b].len)
+        return r[a].len > r[b].len;
+    return a < b;
+}
+
+static void dx_heap_push(size_t *h, size_t *n, const struct delta_xrun *r, size_t v)
+{
+    size_t i = (*n)++;
+
+    while (i > 0 && dx_run_before(r, v, h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = v;
+}
+
+static void dx_heap_pop(size_t *h, size_t *n, const struct delta_xrun *r)
+{
+    size_t v = h[--(*n)], i = 0;
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && dx_run_before(r, h[c + 1], h[c]))
+            c++;
+        if (!dx_run_before(r, h[c], v))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n > 0)
+        h[i] = v;
+}
+
+/*
+ * The step map from the runs of at least run_min bytes: at each old offset, the delta of the
+ * longest run covering it (a short run that reuses old bytes elsewhere does not disturb the
+ * mapping of the code around it); where no run covers, the delta before carries on. Returns the
+ * number of steps written to st (room for 2 * nruns), or (size_t)-1 without memory.
+ */
+static size_t dx_steps(const struct delta_xrun *runs_in, size_t nruns, uint64_t run_min,
                        struct dx_step *st)
 {
-    size_t n = 0, k = 0;
+    struct delta_xrun *r = malloc((nruns ? nruns : 1) * sizeof(*r));
+    uint64_t *pts = malloc((2 * nruns + 1) * sizeof(*pts));
+    size_t *heap = malloc((nruns ? nruns : 1) * sizeof(*heap));
+    size_t n = 0, np = 0, hn = 0, next = 0, k = 0;
 
-    for (size_t i = 0; i < nruns; i++) {
-        if (runs[i].len < run_min)
-            continue;
-        st[n].old_off = runs[i].old_off;
-        st[n].delta = (int64_t)(runs[i].new_off - runs[i].old_off);
-        n++;
+    if (r == NULL || pts == NULL || heap == NULL) {
+        k = (size_t)-1;
+        goto out;
     }
-    qsort(st, n, sizeof(*st), dx_step_cmp);
+    for (size_t i = 0; i < nruns; i++)
+        if (runs_in[i].len >= run_min)
+            r[n++] = runs_in[i];
+    qsort(r, n, sizeof(*r), dx_run_cmp);
     for (size_t i = 0; i < n; i++) {
-        if (k > 0 && (st[k - 1].old_off == st[i].old_off || st[k - 1].delta == st[i].delta))
-            continue;
-        st[k++] = st[i];
+        pts[np++] = r[i].old_off;
+        pts[np++] = r[i].old_off + r[i].len;
     }
+    qsort(pts, np, sizeof(*pts), dx_u64_cmp);
+    for (size_t i = 0; i < np; i++) {
+        uint64_t x = pts[i];
+        int64_t d;
+
+        if (i > 0 && pts[i - 1] == x)
+            continue;
+        while (next < n && r[next].old_off == x)
+            dx_heap_push(heap, &hn, r, next++);
+        while (hn > 0 && r[heap[0]].old_off + r[heap[0]].len <= x)
+            dx_heap_pop(heap, &hn, r);
+        if (hn == 0)
+            continue;
+        d = (int64_t)(r[heap[0]].new_off - r[heap[0]].old_off);
+        if (k > 0 && st[k - 1].delta == d)
+            continue;
+        st[k].old_off = x;
+        st[k].delta = d;
+        k++;
+    }
+out:
+    free(r);
+    free(pts);
+    free(heap);
     return k;
 }
 
@@ -273,13 +349,17 @@ enum sdv_err delta_xmap_build(const uint8_t *old, uint64_t old_len, const uint8_
         err = dx_scan(&im[1], new_data, new_len);
     if (err != SDV_OK || im[0].nelf == 0 || im[1].nelf == 0)
         goto out;
-    st = malloc((nruns > 0 ? nruns : 1) * sizeof(*st));
+    st = malloc((2 * nruns + 1) * sizeof(*st));
     if (st == NULL) {
         err = SDV_ENOMEM;
         goto out;
     }
     for (;;) {
         nst = dx_steps(runs, nruns, run_min, st);
+        if (nst == (size_t)-1) {
+            err = SDV_ENOMEM;
+            goto out;
+        }
         if (nst <= DX_STEPS_MAX)
             break;
         run_min *= 2;

@@ -398,7 +398,8 @@ enum sdv_err sdv_broker_op_parse(const char *s, enum sdv_broker_op *out)
     return SDV_EPARSE;
 }
 
-/* Shortest decimal text that reads back as the same float (or double). */
+/* Shortest decimal text that reads back as the same float (or double); plain notation for
+ * integral magnitudes below 1e17 ("100", not "1e+02"). */
 static void float_text(double d, bool is_float, char *out, size_t out_len)
 {
     int prec;
@@ -406,7 +407,13 @@ static void float_text(double d, bool is_float, char *out, size_t out_len)
     for (prec = 1; prec <= 17; prec++) {
         snprintf(out, out_len, "%.*g", prec, d);
         if (is_float ? strtof(out, NULL) == (float)d : strtod(out, NULL) == d)
-            return;
+            break;
+    }
+    if (strchr(out, 'e') != NULL && fabs(d) >= 1.0 && fabs(d) < 1e17) {
+        int digits = (int)floor(log10(fabs(d))) + 1;
+
+        if (digits > prec)
+            snprintf(out, out_len, "%.*g", digits, d);
     }
 }
 
@@ -677,7 +684,7 @@ static enum sdv_err float_from_text(enum sdv_broker_datatype e, const char *t,
     if (!isfinite(d) || (errno == ERANGE && fabs(d) > 1.0))
         goto range;
     if (e == SDV_BROKER_DT_FLOAT) {
-        if (fabs(d) > FLT_MAX)
+        if (isinf((float)d)) /* beyond rounding to FLT_MAX */
             goto range;
         s->v.f = (float)d;
     } else {
@@ -700,7 +707,7 @@ static void json_scalar_text(const json_t *j, char *out, size_t out_len)
     else if (json_is_integer(j))
         snprintf(out, out_len, "%lld", (long long)json_integer_value(j));
     else if (json_is_real(j))
-        snprintf(out, out_len, "%.17g", json_real_value(j));
+        float_text(json_real_value(j), false, out, out_len);
     else if (json_is_boolean(j))
         snprintf(out, out_len, "%s", json_is_true(j) ? "true" : "false");
     else if (json_is_null(j))
@@ -788,7 +795,7 @@ static enum sdv_err scalar_from_json(enum sdv_broker_datatype e, const json_t *j
     if (json_is_real(j)) {
         double d = json_real_value(j);
 
-        if (!isfinite(d) || (e == SDV_BROKER_DT_FLOAT && fabs(d) > FLT_MAX)) {
+        if (!isfinite(d) || (e == SDV_BROKER_DT_FLOAT && isinf((float)d))) {
             broker_errf(err, err_len, "%s is out of range for %s", text, dt_table[e].name);
             return SDV_ERANGE;
         }

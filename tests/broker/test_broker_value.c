@@ -1,0 +1,507 @@
+/*
+ * test_broker_value.c - the broker's value type: every VSS datatype converts from JSON exactly
+ * (bounds of each integer type accepted, one past refused, fractions and junk refused, never
+ * truncated), converts back to JSON and text, validates decoded values, and orders numbers of
+ * different types exactly.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cmocka.h needs the headers above; keep it last among the system headers. */
+/* clang-format off */
+#include <cmocka.h>
+/* clang-format on */
+
+#include <sdv/broker.h>
+
+static struct sdv_buf scratch;
+static char err[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    sdv_buf_init(&scratch, 1024 * 1024);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sdv_buf_free(&scratch);
+    return 0;
+}
+
+/* Parses JSON text as datatype dt; returns the error and fills *v. */
+static enum sdv_err from(enum sdv_broker_datatype dt, const char *json_text,
+                         struct sdv_broker_value *v)
+{
+    json_t *j = json_loads(json_text, JSON_DECODE_ANY, NULL);
+    enum sdv_err rc;
+
+    assert_non_null(j);
+    err[0] = '\0';
+    rc = sdv_broker_value_from_json(dt, j, &scratch, v, err, sizeof(err));
+    json_decref(j);
+    return rc;
+}
+
+static void test_datatype_names(void **state)
+{
+    unsigned e;
+    enum sdv_broker_datatype dt;
+
+    (void)state;
+    for (e = SDV_BROKER_DT_BOOLEAN; e <= SDV_BROKER_DT_STRING; e++) {
+        enum sdv_broker_datatype scalar = (enum sdv_broker_datatype)e;
+        enum sdv_broker_datatype arr = (enum sdv_broker_datatype)(e | SDV_BROKER_DT_ARRAY);
+
+        assert_true(sdv_broker_datatype_valid(e));
+        assert_true(sdv_broker_datatype_valid(e | SDV_BROKER_DT_ARRAY));
+        assert_int_equal(sdv_broker_datatype_parse(sdv_broker_datatype_name(scalar), &dt), SDV_OK);
+        assert_int_equal(dt, scalar);
+        assert_int_equal(sdv_broker_datatype_parse(sdv_broker_datatype_name(arr), &dt), SDV_OK);
+        assert_int_equal(dt, arr);
+    }
+    assert_string_equal(sdv_broker_datatype_name(SDV_BROKER_DT_UINT8_ARRAY), "uint8[]");
+    assert_false(sdv_broker_datatype_valid(0));
+    assert_false(sdv_broker_datatype_valid(13));
+    assert_false(sdv_broker_datatype_valid(0x20));
+    assert_false(sdv_broker_datatype_valid(0x41));
+    assert_false(sdv_broker_datatype_valid(0x2d));
+    assert_int_equal(sdv_broker_datatype_parse("Types.MyStruct", &dt), SDV_EPARSE);
+    assert_int_equal(sdv_broker_datatype_elem_size(SDV_BROKER_DT_INT16_ARRAY), 2);
+    assert_int_equal(sdv_broker_datatype_elem_size(SDV_BROKER_DT_STRING), 0);
+}
+
+/* Each integer type: both bounds accepted (as JSON numbers and as VISS strings), one past each
+ * refused with SDV_ERANGE and a message naming the type. */
+static void test_integer_bounds(void **state)
+{
+    static const struct {
+        enum sdv_broker_datatype dt;
+        const char *min, *max, *below, *above;
+    } cases[] = {
+            {SDV_BROKER_DT_INT8, "-128", "127", "-129", "128"},
+            {SDV_BROKER_DT_INT16, "-32768", "32767", "-32769", "32768"},
+            {SDV_BROKER_DT_INT32, "-2147483648", "2147483647", "-2147483649", "2147483648"},
+            {SDV_BROKER_DT_INT64, "-9223372036854775808", "9223372036854775807",
+             "-9223372036854775809", "9223372036854775808"},
+            {SDV_BROKER_DT_UINT8, "0", "255", "-1", "256"},
+            {SDV_BROKER_DT_UINT16, "0", "65535", "-1", "65536"},
+            {SDV_BROKER_DT_UINT32, "0", "4294967295", "-1", "4294967296"},
+            {SDV_BROKER_DT_UINT64, "0", "18446744073709551615", "-1", "18446744073709551616"},
+    };
+    struct sdv_broker_value v;
+    char text[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *name = sdv_broker_datatype_name(cases[i].dt);
+        bool is_signed = cases[i].dt <= SDV_BROKER_DT_INT64;
+
+        snprintf(text, sizeof(text), "\"%s\"", cases[i].min);
+        assert_int_equal(from(cases[i].dt, text, &v), SDV_OK);
+        assert_int_equal(v.type, cases[i].dt);
+        if (is_signed)
+            assert_true(v.v.i == strtoll(cases[i].min, NULL, 10));
+        else
+            assert_true(v.v.u == 0);
+        snprintf(text, sizeof(text), "\"%s\"", cases[i].max);
+        assert_int_equal(from(cases[i].dt, text, &v), SDV_OK);
+        if (is_signed)
+            assert_true(v.v.i == strtoll(cases[i].max, NULL, 10));
+        else
+            assert_true(v.v.u == strtoull(cases[i].max, NULL, 10));
+        snprintf(text, sizeof(text), "\"%s\"", cases[i].below);
+        assert_int_equal(from(cases[i].dt, text, &v), SDV_ERANGE);
+        assert_non_null(strstr(err, name));
+        snprintf(text, sizeof(text), "\"%s\"", cases[i].above);
+        assert_int_equal(from(cases[i].dt, text, &v), SDV_ERANGE);
+        assert_non_null(strstr(err, cases[i].above));
+        /* As JSON numbers where jansson can carry them (up to int64). */
+        if (cases[i].dt != SDV_BROKER_DT_UINT64 && cases[i].dt != SDV_BROKER_DT_INT64) {
+            assert_int_equal(from(cases[i].dt, cases[i].max, &v), SDV_OK);
+            assert_int_equal(from(cases[i].dt, cases[i].above, &v), SDV_ERANGE);
+            assert_int_equal(from(cases[i].dt, cases[i].below, &v), SDV_ERANGE);
+        }
+    }
+    /* uint64 above 2^63 as a string is exact, not rounded through a double. */
+    assert_int_equal(from(SDV_BROKER_DT_UINT64, "\"18446744073709551615\"", &v), SDV_OK);
+    assert_true(v.v.u == UINT64_MAX);
+    /* Far beyond 64 bits. */
+    assert_int_equal(from(SDV_BROKER_DT_INT64, "\"123456789012345678901234567890\"", &v),
+                     SDV_ERANGE);
+    assert_int_equal(from(SDV_BROKER_DT_UINT8, "\"-0\"", &v), SDV_OK);
+    assert_true(v.v.u == 0);
+}
+
+static void test_integer_syntax(void **state)
+{
+    struct sdv_broker_value v;
+
+    (void)state;
+    /* Fractions are refused, integral reals accepted exactly. */
+    assert_int_equal(from(SDV_BROKER_DT_INT32, "3.5", &v), SDV_EINVAL);
+    assert_non_null(strstr(err, "not an integer"));
+    assert_int_equal(from(SDV_BROKER_DT_INT32, "3.0", &v), SDV_OK);
+    assert_true(v.v.i == 3);
+    assert_int_equal(from(SDV_BROKER_DT_UINT8, "256.0", &v), SDV_ERANGE);
+    assert_int_equal(from(SDV_BROKER_DT_INT64, "1e30", &v), SDV_ERANGE);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\"3.5\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\"12abc\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\" 12\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\"+12\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\"0x10\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\"\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "\"-\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "true", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "null", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT16, "[1]", &v), SDV_EINVAL);
+}
+
+static void test_float_double(void **state)
+{
+    struct sdv_broker_value v;
+
+    (void)state;
+    assert_int_equal(from(SDV_BROKER_DT_FLOAT, "\"42.5\"", &v), SDV_OK);
+    assert_true(v.v.f == 42.5f);
+    assert_int_equal(from(SDV_BROKER_DT_FLOAT, "-7", &v), SDV_OK);
+    assert_true(v.v.f == -7.0f);
+    assert_int_equal(from(SDV_BROKER_DT_FLOAT, "3.4028234e38", &v), SDV_OK);
+    assert_int_equal(from(SDV_BROKER_DT_FLOAT, "1e39", &v), SDV_ERANGE);
+    assert_non_null(strstr(err, "float"));
+    assert_int_equal(from(SDV_BROKER_DT_FLOAT, "\"1e39\"", &v), SDV_ERANGE);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"1e39\"", &v), SDV_OK);
+    assert_true(v.v.d == 1e39);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"1e400\"", &v), SDV_ERANGE);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"nan\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"inf\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"0x1p3\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"1.5 \"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "\"-90.000001\"", &v), SDV_OK);
+    assert_true(v.v.d == -90.000001);
+    assert_int_equal(from(SDV_BROKER_DT_DOUBLE, "false", &v), SDV_EINVAL);
+}
+
+static void test_boolean_string(void **state)
+{
+    struct sdv_broker_value v;
+    json_t *j;
+
+    (void)state;
+    assert_int_equal(from(SDV_BROKER_DT_BOOLEAN, "true", &v), SDV_OK);
+    assert_true(v.v.b);
+    assert_int_equal(from(SDV_BROKER_DT_BOOLEAN, "\"false\"", &v), SDV_OK);
+    assert_false(v.v.b);
+    assert_int_equal(from(SDV_BROKER_DT_BOOLEAN, "1", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_BOOLEAN, "\"TRUE\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_STRING, "\"UP\"", &v), SDV_OK);
+    assert_int_equal(v.len, 2);
+    assert_memory_equal(v.v.p, "UP", 2);
+    assert_int_equal(from(SDV_BROKER_DT_STRING, "12", &v), SDV_EINVAL);
+    /* A string with NUL inside is refused (jansson carries it with JSON_ALLOW_NUL). */
+    j = json_stringn("a\0b", 3);
+    assert_int_equal(
+            sdv_broker_value_from_json(SDV_BROKER_DT_STRING, j, &scratch, &v, err, sizeof(err)),
+            SDV_EINVAL);
+    json_decref(j);
+}
+
+static void test_arrays(void **state)
+{
+    struct sdv_broker_value v;
+    uint16_t u16[3];
+    float f[2];
+
+    (void)state;
+    assert_int_equal(from(SDV_BROKER_DT_UINT16_ARRAY, "[1, \"2\", 65535]", &v), SDV_OK);
+    assert_int_equal(v.count, 3);
+    assert_int_equal(v.len, 6);
+    memcpy(u16, v.v.p, sizeof(u16));
+    assert_int_equal(u16[0], 1);
+    assert_int_equal(u16[2], 65535);
+    assert_int_equal(from(SDV_BROKER_DT_UINT16_ARRAY, "[1, 65536]", &v), SDV_ERANGE);
+    assert_non_null(strstr(err, "element 1"));
+    assert_int_equal(from(SDV_BROKER_DT_FLOAT_ARRAY, "[0.5, \"-1.25\"]", &v), SDV_OK);
+    memcpy(f, v.v.p, sizeof(f));
+    assert_true(f[0] == 0.5f && f[1] == -1.25f);
+    assert_int_equal(from(SDV_BROKER_DT_STRING_ARRAY, "[\"ANDROID_AUTO\", \"\", \"x\"]", &v),
+                     SDV_OK);
+    assert_int_equal(v.count, 3);
+    assert_int_equal(v.len, 13 + 1 + 2);
+    assert_memory_equal(v.v.p, "ANDROID_AUTO\0\0x\0", 16);
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_OK);
+    /* VISS clients may send an array as a string holding JSON. */
+    assert_int_equal(from(SDV_BROKER_DT_BOOLEAN_ARRAY, "\"[true, false]\"", &v), SDV_OK);
+    assert_int_equal(v.count, 2);
+    assert_int_equal(((const uint8_t *)v.v.p)[0], 1);
+    assert_int_equal(from(SDV_BROKER_DT_BOOLEAN_ARRAY, "\"true\"", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_INT8_ARRAY, "[]", &v), SDV_OK);
+    assert_int_equal(v.count, 0);
+    assert_int_equal(from(SDV_BROKER_DT_INT8_ARRAY, "5", &v), SDV_EINVAL);
+    assert_int_equal(from(SDV_BROKER_DT_STRING_ARRAY, "[\"a\", 1]", &v), SDV_EINVAL);
+}
+
+/* A value read from the wire is checked for shape before anyone trusts it. */
+static void test_validate(void **state)
+{
+    struct sdv_broker_value v;
+    uint8_t bools[2] = {1, 2};
+    int16_t i16 = 5;
+
+    (void)state;
+    memset(&v, 0, sizeof(v));
+    v.type = SDV_BROKER_DT_INT8;
+    v.v.i = 200;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_UINT16;
+    v.v.u = 70000;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_FLOAT;
+    v.v.f = NAN;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_DOUBLE;
+    v.v.d = INFINITY;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = (enum sdv_broker_datatype)13;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_STRING;
+    v.v.p = "\xc3\x28";
+    v.len = 2;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    assert_non_null(strstr(err, "UTF-8"));
+    v.v.p = "caf\xc3\xa9";
+    v.len = 5;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_OK);
+    v.type = SDV_BROKER_DT_BOOLEAN_ARRAY;
+    v.v.p = bools;
+    v.count = 2;
+    v.len = 2;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_INT16_ARRAY;
+    v.v.p = &i16;
+    v.count = 2; /* 2 elements need 4 bytes */
+    v.len = 2;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_STRING_ARRAY;
+    v.v.p = "a\0b";
+    v.count = 2;
+    v.len = 3; /* the second string has no terminator */
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.len = 4;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_OK);
+    v.count = 1; /* bytes after the last string */
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_UINT8_ARRAY;
+    v.count = SDV_BROKER_ARRAY_LEN_MAX + 1;
+    v.len = v.count;
+    assert_int_equal(sdv_broker_value_validate(&v, err, sizeof(err)), SDV_EINVAL);
+}
+
+/* JSON out and back gives the same value, for every type, in both JSON forms. */
+static void test_json_round_trip(void **state)
+{
+    static const struct {
+        enum sdv_broker_datatype dt;
+        const char *json;
+        const char *viss; /* SDV_BROKER_JSON_STRINGS form */
+    } cases[] = {
+            {SDV_BROKER_DT_BOOLEAN, "true", "\"true\""},
+            {SDV_BROKER_DT_INT8, "-128", "\"-128\""},
+            {SDV_BROKER_DT_INT64, "-9223372036854775808", "\"-9223372036854775808\""},
+            {SDV_BROKER_DT_UINT64, "\"18446744073709551615\"", "\"18446744073709551615\""},
+            {SDV_BROKER_DT_UINT32, "4294967295", "\"4294967295\""},
+            {SDV_BROKER_DT_FLOAT, "0.1", "\"0.1\""},
+            {SDV_BROKER_DT_FLOAT, "3.4028235e+38", "\"3.4028235e+38\""},
+            {SDV_BROKER_DT_DOUBLE, "0.1", "\"0.1\""},
+            {SDV_BROKER_DT_DOUBLE, "-90.000001", "\"-90.000001\""},
+            {SDV_BROKER_DT_STRING, "\"h\\u00e9\\\"llo\"", "\"h\\u00e9\\\"llo\""},
+            {SDV_BROKER_DT_UINT8_ARRAY, "[2, 3]", "[\"2\", \"3\"]"},
+            {SDV_BROKER_DT_STRING_ARRAY, "[\"A\", \"B\"]", "[\"A\", \"B\"]"},
+            {SDV_BROKER_DT_DOUBLE_ARRAY, "[1.5, -2]", "[\"1.5\", \"-2\"]"},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sdv_broker_value v, w;
+        struct sdv_buf keep;
+        json_t *out, *expect;
+        unsigned flags;
+
+        assert_int_equal(from(cases[i].dt, cases[i].json, &v), SDV_OK);
+        sdv_buf_init(&keep, 1024);
+        /* Keep v's payload while scratch is reused for w. */
+        if (v.len > 0) {
+            assert_int_equal(sdv_buf_append(&keep, v.v.p, v.len), SDV_OK);
+            v.v.p = keep.data;
+        }
+        for (flags = 0; flags <= SDV_BROKER_JSON_STRINGS; flags += SDV_BROKER_JSON_STRINGS) {
+            assert_int_equal(sdv_broker_value_to_json(&v, flags, &out), SDV_OK);
+            if (flags != 0) {
+                expect = json_loads(cases[i].viss, JSON_DECODE_ANY, NULL);
+                assert_non_null(expect);
+                if (!json_equal(out, expect)) {
+                    char *d = json_dumps(out, JSON_ENCODE_ANY);
+
+                    fail_msg("case %zu: got %s, expected %s", i, d, cases[i].viss);
+                }
+                json_decref(expect);
+            }
+            assert_int_equal(
+                    sdv_broker_value_from_json(cases[i].dt, out, &scratch, &w, err, sizeof(err)),
+                    SDV_OK);
+            assert_true(sdv_broker_value_equal(&v, &w));
+            json_decref(out);
+        }
+        sdv_buf_free(&keep);
+    }
+}
+
+static void test_format_and_parse(void **state)
+{
+    struct sdv_buf out;
+    struct sdv_broker_value v;
+
+    (void)state;
+    sdv_buf_init(&out, 4096);
+    assert_int_equal(
+            sdv_broker_value_parse(SDV_BROKER_DT_FLOAT, "22.5", 4, &scratch, &v, err, sizeof(err)),
+            SDV_OK);
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_string_equal((char *)out.data, "22.5");
+    sdv_buf_reset(&out);
+    assert_int_equal(
+            sdv_broker_value_parse(SDV_BROKER_DT_UINT8, "300", 3, &scratch, &v, err, sizeof(err)),
+            SDV_ERANGE);
+    assert_int_equal(sdv_broker_value_parse(SDV_BROKER_DT_STRING, "two words", 9, &scratch, &v, err,
+                                            sizeof(err)),
+                     SDV_OK);
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_string_equal((char *)out.data, "two words");
+    sdv_buf_reset(&out);
+    assert_int_equal(sdv_broker_value_parse(SDV_BROKER_DT_STRING_ARRAY, "[\"a\",\"b\\\"\"]", 11,
+                                            &scratch, &v, err, sizeof(err)),
+                     SDV_OK);
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_string_equal((char *)out.data, "[\"a\",\"b\\\"\"]");
+    sdv_buf_reset(&out);
+    assert_int_equal(sdv_broker_value_parse(SDV_BROKER_DT_INT8_ARRAY, "1,2", 3, &scratch, &v, err,
+                                            sizeof(err)),
+                     SDV_EINVAL);
+    memset(&v, 0, sizeof(v));
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_string_equal((char *)out.data, "null");
+    sdv_buf_free(&out);
+}
+
+static struct sdv_broker_value num_i(int64_t i)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_INT64, .count = 1, .v.i = i};
+
+    return v;
+}
+
+static struct sdv_broker_value num_u(uint64_t u)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_UINT64, .count = 1, .v.u = u};
+
+    return v;
+}
+
+static struct sdv_broker_value num_d(double d)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_DOUBLE, .count = 1, .v.d = d};
+
+    return v;
+}
+
+static int cmp(struct sdv_broker_value a, struct sdv_broker_value b)
+{
+    int c = 99;
+
+    assert_int_equal(sdv_broker_value_compare(&a, &b, &c), SDV_OK);
+    return c;
+}
+
+/* Ordering across types never goes wrong through a double conversion. */
+static void test_compare_exact(void **state)
+{
+    struct sdv_broker_value s1, s2, arr;
+
+    (void)state;
+    assert_int_equal(cmp(num_i(INT64_MAX), num_u((uint64_t)INT64_MAX + 1u)), -1);
+    assert_int_equal(cmp(num_i(-1), num_u(0)), -1);
+    assert_int_equal(cmp(num_u(UINT64_MAX), num_u(UINT64_MAX - 1)), 1);
+    assert_int_equal(cmp(num_i(0), num_d(0.5)), -1);
+    assert_int_equal(cmp(num_i(1), num_d(0.5)), 1);
+    assert_int_equal(cmp(num_i(-1), num_d(-0.5)), -1);
+    assert_int_equal(cmp(num_d(9007199254740992.0), num_i(9007199254740993)), -1);
+    assert_int_equal(cmp(num_u(UINT64_MAX), num_d(18446744073709551616.0)), -1);
+    assert_int_equal(cmp(num_i(5), num_d(5.0)), 0);
+    s1.type = s2.type = SDV_BROKER_DT_STRING;
+    s1.count = s2.count = 1;
+    s1.v.p = "ab";
+    s1.len = 2;
+    s2.v.p = "abc";
+    s2.len = 3;
+    assert_int_equal(cmp(s1, s2), -1);
+    memset(&arr, 0, sizeof(arr));
+    arr.type = SDV_BROKER_DT_UINT8_ARRAY;
+    assert_int_equal(sdv_broker_value_compare(&arr, &s1, &(int){0}), SDV_EINVAL);
+    {
+        struct sdv_broker_value one = num_i(1);
+
+        assert_int_equal(sdv_broker_value_compare(&s1, &one, &(int){0}), SDV_EINVAL);
+    }
+    {
+        struct sdv_broker_value z = num_d(0.0), nz = num_d(-0.0);
+
+        assert_true(sdv_broker_value_equal(&z, &nz));
+    }
+    assert_false(sdv_broker_value_equal(
+            &(struct sdv_broker_value){.type = SDV_BROKER_DT_INT64, .v.i = 1},
+            &(struct sdv_broker_value){.type = SDV_BROKER_DT_UINT64, .v.u = 1}));
+}
+
+static void test_ops(void **state)
+{
+    enum sdv_broker_op op;
+
+    (void)state;
+    assert_int_equal(sdv_broker_op_parse("gte", &op), SDV_OK);
+    assert_int_equal(op, SDV_BROKER_OP_GE);
+    assert_int_equal(sdv_broker_op_parse("le", &op), SDV_OK);
+    assert_int_equal(op, SDV_BROKER_OP_LE);
+    assert_int_equal(sdv_broker_op_parse("ne", &op), SDV_OK);
+    assert_int_equal(op, SDV_BROKER_OP_NE);
+    assert_int_equal(sdv_broker_op_parse("GT", &op), SDV_EPARSE);
+    assert_int_equal(sdv_broker_op_parse("", &op), SDV_EPARSE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_datatype_names),
+            cmocka_unit_test(test_integer_bounds),
+            cmocka_unit_test(test_integer_syntax),
+            cmocka_unit_test(test_float_double),
+            cmocka_unit_test(test_boolean_string),
+            cmocka_unit_test(test_arrays),
+            cmocka_unit_test(test_validate),
+            cmocka_unit_test(test_json_round_trip),
+            cmocka_unit_test(test_format_and_parse),
+            cmocka_unit_test(test_compare_exact),
+            cmocka_unit_test(test_ops),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# run_powerloss.sh SDV SHIM: power-loss fault injection for lib/install. Each run installs v2
+# over v1 (sdv slot install, simulated reboot, sdv slot boot with a passing health check) with
+# the LD_PRELOAD shim SHIM killing the process (SIGKILL) before its Nth durable call (write,
+# fsync, rename, ...), N drawn at random over the whole sequence. Then, as after a power cut:
+#   1. the simulated firmware must boot a slot holding a complete image (v1 in A or v2 in B);
+#   2. sdv slot boot must settle the state and the install log must verify;
+#   3. a retried update must succeed: install, reboot into the new slot holding v2, committed.
+# Runs: SDV_POWERLOSS_RUNS (default 100); seed: SDV_POWERLOSS_SEED (default: random, printed).
+# Prints the count of runs and failures; fails on any failure.
+set -u
+SDV=$1
+SHIM=$2
+RUNS=${SDV_POWERLOSS_RUNS:-100}
+SEED=${SDV_POWERLOSS_SEED:-$(( $(date +%s) % 32768 ))}
+RANDOM=$SEED
+W=$(mktemp -d /tmp/sdv-powerloss.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+echo "power-loss harness: $RUNS runs, seed $SEED (SDV_POWERLOSS_SEED=$SEED to replay)"
+
+head -c 65536 /dev/urandom >"$W/v1.img"
+head -c 50000 /dev/urandom >"$W/v2.img"
+
+# template DIR: slot A holds v1 and is booted and good; slot B is empty.
+template() {
+    local d=$1
+    mkdir -p "$d"
+    cp "$W/v1.img" "$d/a.img"
+    cat >"$d/conf.json" <<JSON
+{"state_dir": "state", "ecu": "ecu-pl", "install": {
+ "bootloader": "file", "boot_state": "bootstate.json", "boot_attempts": 2,
+ "initial_version": "1", "health_check": {"command": "true", "timeout_ms": 10000},
+ "groups": [{"name": "rootfs", "slots": [
+   {"name": "A", "path": "a.img", "size": 1048576, "bootname": "A"},
+   {"name": "B", "path": "b.img", "size": 1048576, "bootname": "B"}]}]}}
+JSON
+    "$SDV" slot boot-sim --config "$d/conf.json" >/dev/null &&
+        "$SDV" slot boot --config "$d/conf.json" >/dev/null
+}
+
+# The sequence under test, one command per line (index 0..2).
+step() {
+    local d=$1 i=$2
+    case $i in
+    0) "$SDV" slot install --config "$d/conf.json" --version 2 --checkpoint 16384 "$W/v2.img" ;;
+    1) "$SDV" slot boot-sim --config "$d/conf.json" ;;
+    2) "$SDV" slot boot --config "$d/conf.json" ;;
+    esac
+}
+
+# holds DIR SLOT IMAGE: the slot file is exactly the image.
+holds() { cmp -s "$1/$2.img" "$W/$3.img"; }
+
+template "$W/template" || { echo "setup failed"; exit 1; }
+fresh() { rm -rf "$1" && cp -a "$W/template" "$1"; }
+
+# Count the durable calls of each step in a clean run.
+D="$W/count"
+fresh "$D"
+declare -a COUNTS
+TOTAL=0
+for i in 0 1 2; do
+    SDV_FAULT_COUNT_FILE="$W/count.$i" LD_PRELOAD="$SHIM" step "$D" $i >/dev/null 2>&1 ||
+        { echo "clean step $i failed"; exit 1; }
+    COUNTS[i]=$(cat "$W/count.$i")
+    TOTAL=$((TOTAL + COUNTS[i]))
+done
+echo "durable calls per step: install ${COUNTS[0]}, boot-sim ${COUNTS[1]}, boot ${COUNTS[2]}"
+
+FAIL=0
+for run in $(seq 1 "$RUNS"); do
+    D="$W/run"
+    fresh "$D"
+    N=$(( (RANDOM * 32768 + RANDOM) % TOTAL + 1 ))
+    left=$N
+    where=""
+    for i in 0 1 2; do
+        if [ "$left" -le "${COUNTS[i]}" ]; then
+            SDV_FAULT_AT=$left LD_PRELOAD="$SHIM" step "$D" $i >/dev/null 2>&1
+            where="step $i call $left"
+            break
+        fi
+        step "$D" $i >/dev/null 2>&1
+        left=$((left - COUNTS[i]))
+    done
+    why=""
+    # 1. Power back on: the firmware boots a complete image.
+    booted=$("$SDV" slot boot-sim --config "$D/conf.json" 2>&1)
+    case $booted in
+    A) holds "$D" a v1 || why="booted A which does not hold v1" ;;
+    B) holds "$D" b v2 || why="booted B which does not hold a complete v2" ;;
+    *) why="boot-sim: $booted" ;;
+    esac
+    # 2. The verdict after the boot, and the log.
+    if [ -z "$why" ]; then
+        out=$("$SDV" slot boot --config "$D/conf.json" 2>&1)
+        rc=$?
+        [ $rc -eq 0 ] || [ $rc -eq 4 ] || why="slot boot: $out"
+    fi
+    # 3. A retried update succeeds.
+    if [ -z "$why" ]; then
+        out=$(step "$D" 0 2>&1) || why="retried install: $out"
+    fi
+    if [ -z "$why" ]; then
+        booted=$("$SDV" slot boot-sim --config "$D/conf.json" 2>&1)
+        holds "$D" "${booted,,}" v2 || why="after the retry, booted $booted without v2"
+    fi
+    if [ -z "$why" ]; then
+        out=$("$SDV" slot boot --config "$D/conf.json" 2>&1)
+        case $out in *"committed version 2"*) ;; *) why="retry not committed: $out" ;; esac
+    fi
+    [ -n "$why" ] || "$SDV" slot log --verify --config "$D/conf.json" >/dev/null 2>&1 ||
+        why="the install log does not verify"
+    if [ -n "$why" ]; then
+        FAIL=$((FAIL + 1))
+        echo "run $run FAILED (kill at durable call $N: $where): $why"
+    fi
+done
+echo "power-loss harness: $RUNS runs, $FAIL failures (seed $SEED)"
+[ "$FAIL" -eq 0 ]

@@ -475,10 +475,10 @@ struct sdv_broker_filter {
  * SDV_BROKER_SUB_QUEUE_BYTES_DEFAULT; raised to fit one largest value). All memory is
  * allocated here. When the queue is full the oldest event is dropped and counted (see
  * sdv_broker_event.lost): a slow consumer loses data, the publisher never waits. The current
- * values of the signals are queued at once (through the filters), so a subscriber starts with
- * a complete picture. *sub_id identifies the subscription (never 0). SDV_EINVAL (bad filter
- * for these signals, errmsg says which), SDV_ENOENT (unknown id), SDV_ELIMIT (subscription
- * table full), SDV_ENOMEM.
+ * values of the signals are queued at once (through the filters, without a notify call: pop
+ * after this returns), so a subscriber starts with a complete picture. *sub_id identifies the
+ * subscription (never 0). SDV_EINVAL (bad filter for these signals, errmsg says which), SDV_ENOENT
+ * (unknown id), SDV_ELIMIT (subscription table full), SDV_ENOMEM.
  */
 enum sdv_err sdv_broker_subscribe(struct sdv_broker *b, const void *who, const uint32_t *ids,
                                   size_t n, const struct sdv_broker_filter *f, uint32_t queue_len,
@@ -514,7 +514,8 @@ uint32_t sdv_broker_sub_pending(const struct sdv_broker *b, uint32_t sub_id);
  * Runs what is due at clock time now: timebased subscription deliveries, actuation timeouts
  * (SDV_EUNAVAILABLE results), the periodic snapshot. Returns the absolute time (clock
  * microseconds) of the next deadline, INT64_MAX when nothing is scheduled: the daemon sleeps
- * until then or the next I/O. Calling it early or often is harmless.
+ * until then or the next I/O. Calling it early or often is harmless (it returns at once when
+ * nothing is due); the deadline may be earlier than needed after an unsubscribe or an answer.
  */
 int64_t sdv_broker_tick(struct sdv_broker *b);
 

@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev libjansson-dev libcurl4-openss
       libsqlite3-dev libpq-dev libmicrohttpd-dev libgnutls28-dev postgresql wrk nginx-light curl
       libzstd-dev liblzma-dev libdivsufsort-dev bsdiff xdelta3 zstd xz-utils time squashfs-tools npm
       grub-common libubootenv-tool libwebsockets-dev libseccomp-dev mosquitto mosquitto-clients
-      libmosquitto-dev zlib1g-dev)
+      libmosquitto-dev zlib1g-dev python3-websockets)
 if [ "${1:-}" = "--with-test-tools" ]; then
     pkgs+=(clang libclang-rt-14-dev)
 fi

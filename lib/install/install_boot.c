@@ -26,8 +26,10 @@ void install_bootenv_default(const struct sdv_install_config *cfg, struct instal
     for (size_t i = 0; i < env->count; i++) {
         env->order[i] = i;
         env->left[i] = i == 0 ? cfg->boot_attempts : 0;
+        env->bad[i] = i != 0;
     }
     env->booted = -1;
+    env->missing = 1;
 }
 
 /* Moves slot to position pos of the order (0: first, count - 1: last). */
@@ -46,16 +48,19 @@ void install_bootenv_try(struct install_bootenv *env, size_t slot, unsigned atte
 {
     order_move(env, slot, 0);
     env->left[slot] = attempts;
+    env->bad[slot] = 0;
 }
 
 void install_bootenv_good(struct install_bootenv *env, size_t slot, unsigned attempts)
 {
     env->left[slot] = attempts;
+    env->bad[slot] = 0;
 }
 
 void install_bootenv_bad(struct install_bootenv *env, size_t slot)
 {
     env->left[slot] = 0;
+    env->bad[slot] = 1;
     order_move(env, slot, env->count - 1);
 }
 
@@ -64,7 +69,7 @@ size_t install_bootenv_pick(struct install_bootenv *env, int *degraded)
     *degraded = 0;
     for (size_t i = 0; i < env->count; i++) {
         size_t s = env->order[i];
-        if (env->left[s] > 0) {
+        if (env->left[s] > 0 && !env->bad[s]) {
             env->left[s]--;
             return s;
         }

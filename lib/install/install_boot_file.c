@@ -55,8 +55,10 @@ static enum sdv_err file_load(const struct sdv_install_config *cfg, const char *
             json_integer_value(l) > SDV_INSTALL_BOOT_ATTEMPTS_MAX)
             goto bad;
         env->left[s] = (unsigned)json_integer_value(l);
+        env->bad[s] = env->left[s] == 0;
     }
     env->booted = -1;
+    env->missing = 0;
     if (json_is_string(booted))
         env->booted = install_slot_by_bootname(cfg, json_string_value(booted));
     json_decref(root);

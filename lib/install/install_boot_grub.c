@@ -33,7 +33,15 @@ enum sdv_err install_grubenv_parse(const void *data, size_t len, install_kv_fn f
         return SDV_EPARSE;
     }
     p += hl;
-    while (p < end && *p != '#') {
+    while (p < end) {
+        if (*p == '#') {
+            /* A comment (grub-editenv's warning line) or the padding up to the end. */
+            while (p < end && *p != '\n')
+                p++;
+            if (p < end)
+                p++;
+            continue;
+        }
         size_t n = 0, v = 0;
         enum sdv_err e;
         while (p < end && *p != '=' && *p != '\n' && n < sizeof(name) - 1)
@@ -62,13 +70,6 @@ enum sdv_err install_grubenv_parse(const void *data, size_t len, install_kv_fn f
         value[v] = '\0';
         if ((e = fn(ud, name, value)) != SDV_OK)
             return e;
-    }
-    for (; p < end; p++) {
-        if (*p != '#') {
-            install_msgf(err, err_len, "grubenv: garbage in the padding at byte %zu",
-                         (size_t)(p - (const char *)data));
-            return SDV_EPARSE;
-        }
     }
     return SDV_OK;
 }
@@ -148,6 +149,7 @@ static enum sdv_err grub_load(const struct sdv_install_config *cfg, const char *
     order = e == SDV_OK ? vars_get(vars, "ORDER") : NULL;
     if (order == NULL)
         goto out; /* no ORDER yet: the factory default */
+    env->missing = 0;
     for (const char *p = order; *p != '\0';) {
         size_t k = strcspn(p, " ");
         int s;
@@ -182,7 +184,8 @@ static enum sdv_err grub_load(const struct sdv_install_config *cfg, const char *
         ok = vars_get(vars, name);
         snprintf(name, sizeof(name), "%s_TRY", g->slots[i].bootname);
         try = vars_get(vars, name);
-        env->left[i] = ok != NULL && strcmp(ok, "1") == 0 && (try == NULL || strcmp(try, "1") != 0);
+        env->bad[i] = ok == NULL || strcmp(ok, "1") != 0;
+        env->left[i] = !env->bad[i] && (try == NULL || strcmp(try, "1") != 0);
     }
 out:
     free(vars);
@@ -219,10 +222,10 @@ static enum sdv_err grub_store(const struct sdv_install_config *cfg, const char 
     for (size_t i = 0; e == SDV_OK && i < cfg->slot_count; i++) {
         char name[SDV_INSTALL_NAME_LEN_MAX + 8];
         snprintf(name, sizeof(name), "%s_OK", g->slots[i].bootname);
-        e = vars_set(vars, name, env->left[i] > 0 ? "1" : "0");
+        e = vars_set(vars, name, env->bad[i] ? "0" : "1");
         snprintf(name, sizeof(name), "%s_TRY", g->slots[i].bootname);
         if (e == SDV_OK)
-            e = vars_set(vars, name, "0");
+            e = vars_set(vars, name, !env->bad[i] && env->left[i] == 0 ? "1" : "0");
     }
     if (e == SDV_OK)
         e = sdv_buf_puts(&b, GRUBENV_HEADER);

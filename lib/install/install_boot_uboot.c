@@ -70,6 +70,7 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
         goto out;
     if (out.data == NULL || (v = line_value((const char *)out.data, "BOOT_ORDER")) == NULL)
         goto out; /* factory default */
+    env->missing = 0;
     copy_line(order, sizeof(order), v);
     for (char *p = order; *p != '\0';) {
         size_t k = strcspn(p, " ");
@@ -101,6 +102,7 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
         snprintf(name, sizeof(name), "BOOT_%s_LEFT", g->slots[i].bootname);
         v = line_value((const char *)out.data, name);
         env->left[i] = 0;
+        env->bad[i] = 1;
         if (v == NULL)
             continue;
         copy_line(num, sizeof(num), v);
@@ -111,6 +113,7 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
             goto out;
         }
         env->left[i] = (unsigned)l;
+        env->bad[i] = l == 0;
     }
 out:
     sdv_buf_free(&out);
@@ -136,7 +139,8 @@ static enum sdv_err uboot_store(const struct sdv_install_config *cfg, const char
     if (e == SDV_OK)
         e = sdv_buf_putc(&b, '\n');
     for (size_t i = 0; e == SDV_OK && i < cfg->slot_count; i++)
-        e = sdv_buf_printf(&b, "BOOT_%s_LEFT=%u\n", g->slots[i].bootname, env->left[i]);
+        e = sdv_buf_printf(&b, "BOOT_%s_LEFT=%u\n", g->slots[i].bootname,
+                           env->bad[i] ? 0u : env->left[i]);
     if (e == SDV_OK)
         e = sdv_fs_write_atomic(script, b.data, b.len, 0600);
     sdv_buf_free(&b);

@@ -67,7 +67,11 @@ struct install_bootenv {
     size_t count;
     size_t order[SDV_INSTALL_SLOTS_MAX];
     unsigned left[SDV_INSTALL_SLOTS_MAX];
-    int booted; /* file backend only: the slot the simulated firmware booted, -1 if unknown */
+    /* Marked bad (GRUB: <slot>_OK=0), as opposed to tried until its counter ran out (GRUB:
+     * <slot>_TRY=1); both are not bootable. The other backends store only left. */
+    int bad[SDV_INSTALL_SLOTS_MAX];
+    int missing; /* no environment of ours yet: the factory default was loaded */
+    int booted;  /* file backend only: the slot the simulated firmware booted, -1 if unknown */
 };
 
 /* The backends (install_boot_file.c, install_boot_grub.c, install_boot_uboot.c). A missing

@@ -925,7 +925,7 @@ enum sdv_err sdv_install_boot(struct sdv_install *inst, struct sdv_install_boot_
             report_fill(inst, r, booted);
             return e;
         }
-        if (env.left[st->target] > 0) {
+        if (env.left[st->target] > 0 && !env.bad[st->target]) {
             report_fill(inst, r, booted); /* not rebooted yet */
             return SDV_OK;
         }
@@ -972,7 +972,7 @@ enum sdv_err sdv_install_boot(struct sdv_install *inst, struct sdv_install_boot_
     }
     /* A normal boot: the running slot is good, so its boot counter is reset (GRUB: its _TRY
      * flag cleared), as RAUC's mark-good on every boot. */
-    if (env.left[booted] != inst->cfg->boot_attempts) {
+    if (env.left[booted] != inst->cfg->boot_attempts || env.bad[booted] || env.missing) {
         install_bootenv_good(&env, (size_t)booted, inst->cfg->boot_attempts);
         if ((e = boot_store(inst, &env)) != SDV_OK)
             return e;
@@ -1058,7 +1058,7 @@ enum sdv_err sdv_install_status(struct sdv_install *inst, struct sdv_install_sta
             install_copy(s->version, sizeof(s->version), inst->st.slot_version[g][i]);
             s->active = booted >= 0 && (size_t)booted == i;
             s->tries = env.left[i];
-            s->bootable = env.left[i] > 0;
+            s->bootable = env.left[i] > 0 && !env.bad[i];
         }
     }
     return SDV_OK;

@@ -9,8 +9,8 @@
 # Runs: SDV_POWERLOSS_RUNS (default 100); seed: SDV_POWERLOSS_SEED (default: random, printed).
 # Prints the count of runs and failures; fails on any failure.
 set -u
-SDV=$1
-SHIM=$2
+SDV=$(realpath "$1")
+SHIM=$(realpath "$2")
 RUNS=${SDV_POWERLOSS_RUNS:-100}
 SEED=${SDV_POWERLOSS_SEED:-$(( $(date +%s) % 32768 ))}
 RANDOM=$SEED

@@ -92,6 +92,13 @@
  * dashboard, not a log. */
 #define SDV_UPTANE_ATTACK_LEN_MAX 1024
 
+/* Install log records (sdv/install.h) one version report carries in "install_log": a
+ * transaction appends one or two records, so 8 carry a backlog of several cycles; the rest wait
+ * for the next report. Each record is one log line, at most as long as the install log allows
+ * (16 KiB), so a report stays far below the manifest bound. */
+#define SDV_UPTANE_INSTALL_LOG_MAX        8
+#define SDV_UPTANE_INSTALL_RECORD_LEN_MAX (16u * 1024u)
+
 /* Root keys of a director root. A threshold of 2-3 offline keys is usual; 16 bounds the work
  * of signing and the size of root. */
 #define SDV_UPTANE_ROOT_KEYS_MAX 16

@@ -338,13 +338,20 @@ struct sdv_uptane_report_info {
     /* Incremented by the ECU for every report it signs; the server refuses one that does not
      * increase (stored state, not checked here). At most INT64_MAX. */
     uint64_t report_counter;
+    /* Install log records not yet acknowledged by the server (an OpenSDV extension of the
+     * report, field "install_log"): each the exact bytes of one line of the ECU's hash-chained
+     * install log (sdv/install.h), without its newline, borrowed. They travel as JSON strings so
+     * that the server can check the chain byte for byte. At most SDV_UPTANE_INSTALL_LOG_MAX of
+     * at most SDV_UPTANE_INSTALL_RECORD_LEN_MAX bytes each; 0: the field is left out. */
+    const char *const *install_log;
+    size_t install_log_count;
 };
 
 /*
  * Builds and signs an ECU version report:
  *   {"signed": {"ecu_serial", "installed_image": {"filepath", "fileinfo": {"length", "hashes"}},
  *               "release_counter", "latest_verified_time", "nonce", "attack_detected",
- *               "report_counter"},
+ *               "report_counter", optional "install_log": [string, ...]},
  *    "signatures": [{"keyid", "sig"}]}
  * with a fresh nonce of SDV_UPTANE_NONCE_LEN bytes from random (hex), signed by ecu_key
  * (borrowed, private half required). Appends compact JSON with sorted keys to out. If
@@ -393,6 +400,11 @@ struct sdv_uptane_report {
     size_t nonce_len;                                    /* bytes */
     char attack_detected[SDV_UPTANE_ATTACK_LEN_MAX + 1]; /* "" if none */
     uint64_t report_counter;
+    /* The report's "install_log" records (copies, NUL-terminated; freed with the manifest by
+     * sdv_uptane_manifest_free()); NULL and 0 when the report has none. Their content is the
+     * ECU's word, signed by its key: parse each as untrusted JSON. */
+    char **install_log;
+    size_t install_log_count;
 };
 
 /* A verified manifest. Release with sdv_uptane_manifest_free(). */

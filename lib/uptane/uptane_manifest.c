@@ -18,6 +18,55 @@ static const char *const report_keys[] = {
         "nonce",      "attack_detected", "report_counter",  NULL};
 static const char *const envelope_keys[] = {"signatures", "signed", NULL};
 
+static void report_clear(struct sdv_uptane_report *r)
+{
+    for (size_t i = 0; i < r->install_log_count; i++)
+        free(r->install_log[i]);
+    free(r->install_log);
+    r->install_log = NULL;
+    r->install_log_count = 0;
+}
+
+/* The optional "install_log": an array of at most SDV_UPTANE_INSTALL_LOG_MAX non-empty strings
+ * of at most SDV_UPTANE_INSTALL_RECORD_LEN_MAX bytes, copied into r. */
+static enum sdv_err install_log_read(const json_t *s, const char *where,
+                                     struct sdv_uptane_report *r, struct sdv_uptane_err *e)
+{
+    const json_t *log = json_object_get(s, "install_log");
+    size_t n;
+
+    if (log == NULL)
+        return SDV_OK;
+    if (!json_is_array(log))
+        return uptane_fail(e, SDV_EPARSE, SDV_UPTANE_RULE_MALFORMED, where,
+                           "version report: \"install_log\" is not an array");
+    n = json_array_size(log);
+    if (n > SDV_UPTANE_INSTALL_LOG_MAX)
+        return uptane_fail(e, SDV_ETOOBIG, SDV_UPTANE_RULE_TOO_BIG, where,
+                           "version report: %zu install log records, more than %d", n,
+                           SDV_UPTANE_INSTALL_LOG_MAX);
+    r->install_log = calloc(n + 1, sizeof(*r->install_log));
+    if (r->install_log == NULL)
+        return uptane_fail_lib(e, SDV_ENOMEM, where, "version report");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(log, i);
+
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return uptane_fail(e, SDV_EPARSE, SDV_UPTANE_RULE_MALFORMED, where,
+                               "version report: install_log[%zu] is not a non-empty string", i);
+        if (json_string_length(v) > SDV_UPTANE_INSTALL_RECORD_LEN_MAX)
+            return uptane_fail(e, SDV_ETOOBIG, SDV_UPTANE_RULE_TOO_BIG, where,
+                               "version report: install_log[%zu] is longer than %u bytes", i,
+                               SDV_UPTANE_INSTALL_RECORD_LEN_MAX);
+        r->install_log[i] = strdup(json_string_value(v));
+        if (r->install_log[i] == NULL)
+            return uptane_fail_lib(e, SDV_ENOMEM, where, "version report");
+        r->install_log_count++;
+    }
+    return SDV_OK;
+}
+
 /* Reads a report envelope into r, without its signature. where is the serial the caller knows
  * the report by (the manifest key), or NULL while building. */
 static enum sdv_err report_read(const json_t *env, const char *where, struct sdv_uptane_report *r,
@@ -29,6 +78,7 @@ static enum sdv_err report_read(const json_t *env, const char *where, struct sdv
     uint8_t nonce[SDV_UPTANE_NONCE_LEN_MAX];
     size_t nonce_len;
 
+    report_clear(r);
     memset(r, 0, sizeof(*r));
     if (!json_is_object(env))
         return uptane_fail(e, SDV_EPARSE, SDV_UPTANE_RULE_MALFORMED, where,
@@ -39,8 +89,16 @@ static enum sdv_err report_read(const json_t *env, const char *where, struct sdv
                                       e);
     if (err == SDV_OK)
         err = uptane_get_object(env, "signed", "version report", where, e, &s);
-    if (err == SDV_OK)
-        err = uptane_exact_keys(s, report_keys, "version report", where, e);
+    if (err == SDV_OK) {
+        /* "install_log" is optional: checked without it, then on its own. */
+        json_t *core = json_copy((json_t *)s);
+
+        if (core == NULL)
+            return uptane_fail_lib(e, SDV_ENOMEM, where, "version report");
+        json_object_del(core, "install_log");
+        err = uptane_exact_keys(core, report_keys, "version report", where, e);
+        json_decref(core);
+    }
     if (err == SDV_OK)
         err = uptane_get_string(s, "ecu_serial", SDV_UPTANE_ID_LEN_MAX, "version report", where, e,
                                 &str);
@@ -91,6 +149,8 @@ static enum sdv_err report_read(const json_t *env, const char *where, struct sdv
                                 where, e, &str);
     if (err == SDV_OK)
         uptane_copy_str(r->attack_detected, sizeof(r->attack_detected), str);
+    if (err == SDV_OK)
+        err = install_log_read(s, where, r, e);
     if (err != SDV_OK)
         return err;
 
@@ -128,6 +188,22 @@ static enum sdv_err check_report_info(const struct sdv_uptane_report_info *in,
         return uptane_fail(e, SDV_EINVAL, SDV_UPTANE_RULE_TOO_BIG, ecu,
                            "version report: attack description longer than %d bytes",
                            SDV_UPTANE_ATTACK_LEN_MAX);
+    if (in->install_log_count > SDV_UPTANE_INSTALL_LOG_MAX ||
+        (in->install_log_count > 0 && in->install_log == NULL))
+        return uptane_fail(e, SDV_EINVAL, SDV_UPTANE_RULE_TOO_BIG, ecu,
+                           "version report: more than %d install log records",
+                           SDV_UPTANE_INSTALL_LOG_MAX);
+    for (size_t i = 0; i < in->install_log_count; i++) {
+        size_t n = in->install_log[i] != NULL
+                           ? strnlen(in->install_log[i], SDV_UPTANE_INSTALL_RECORD_LEN_MAX + 1)
+                           : 0;
+
+        if (n == 0 || n > SDV_UPTANE_INSTALL_RECORD_LEN_MAX)
+            return uptane_fail(e, SDV_EINVAL, SDV_UPTANE_RULE_TOO_BIG, ecu,
+                               "version report: install log record %zu is empty or longer than "
+                               "%u bytes",
+                               i, SDV_UPTANE_INSTALL_RECORD_LEN_MAX);
+    }
     return SDV_OK;
 }
 
@@ -178,6 +254,22 @@ enum sdv_err sdv_uptane_report_build(const struct sdv_uptane_report_info *in,
         err = uptane_fail_lib(e, SDV_ENOMEM, ecu, "version report");
         goto out;
     }
+    if (in->install_log_count > 0) {
+        json_t *log = json_array();
+
+        for (size_t i = 0; log != NULL && i < in->install_log_count; i++)
+            if (json_array_append_new(log, json_string(in->install_log[i])) != 0) {
+                json_decref(log);
+                log = NULL;
+            }
+        if (log == NULL ||
+            json_object_set_new(json_object_get(env, "signed"), "install_log", log) != 0) {
+            /* json_string() refuses text that is not UTF-8: a log line never is. */
+            err = uptane_fail(e, SDV_EINVAL, SDV_UPTANE_RULE_ARGUMENT, ecu,
+                              "version report: an install log record is not UTF-8 text");
+            goto out;
+        }
+    }
     err = uptane_sign(env, ecu_key, "version report", ecu, e);
     if (err == SDV_OK) {
         err = uptane_dump_compact(env, out);
@@ -218,7 +310,7 @@ enum sdv_err sdv_uptane_manifest_build(const char *vin, const char *primary_ecu_
         return uptane_fail(e, SDV_EINVAL, SDV_UPTANE_RULE_KEY, primary_ecu_serial,
                            "manifest: the primary key is missing or has no private half");
     map = json_object();
-    r = malloc(sizeof(*r));
+    r = calloc(1, sizeof(*r));
     if (map == NULL || r == NULL) {
         err = uptane_fail_lib(e, SDV_ENOMEM, NULL, "manifest");
         goto out;
@@ -237,6 +329,7 @@ enum sdv_err sdv_uptane_manifest_build(const char *vin, const char *primary_ecu_
         if (err == SDV_OK && json_object_set(map, r->ecu_serial, doc) != 0)
             err = uptane_fail_lib(e, SDV_ENOMEM, r->ecu_serial, "manifest");
         json_decref(doc);
+        report_clear(r);
     }
     if (err != SDV_OK)
         goto out;
@@ -257,6 +350,8 @@ enum sdv_err sdv_uptane_manifest_build(const char *vin, const char *primary_ecu_
     }
 out:
     sdv_buf_free(&buf);
+    if (r != NULL)
+        report_clear(r);
     free(r);
     json_decref(map);
     json_decref(env);
@@ -267,6 +362,8 @@ void sdv_uptane_manifest_free(struct sdv_uptane_manifest *m)
 {
     if (m == NULL)
         return;
+    for (size_t i = 0; m->reports != NULL && i < m->report_count + 1; i++)
+        report_clear(&m->reports[i]);
     free(m->reports);
     memset(m, 0, sizeof(*m));
 }

@@ -536,6 +536,88 @@ static void test_manifest_build_checks_reports(void **state)
     sdv_buf_free(&out);
 }
 
+/* ---- Install log records (OpenSDV extension) ---------------------------------------------------
+ */
+
+/* Report 0 rebuilt with install log records, then the manifest. */
+static void build_with_log(struct fixture *f, const char *const *log, size_t count)
+{
+    struct sdv_uptane_report_info in = info_for(f, 0);
+    struct sdv_uptane_err e;
+
+    in.install_log = log;
+    in.install_log_count = count;
+    sdv_buf_reset(&f->reports[0]);
+    if (sdv_uptane_report_build(&in, f->uv->ecu_keys[0], ut_random, &f->rnd, &f->reports[0],
+                                f->nonces[0], &e) != SDV_OK)
+        fail_msg("report: %s", e.msg);
+    build_manifest(f, f->uv->primary_key);
+}
+
+static void test_install_log_round_trip_and_checks(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const log[] = {
+            "{\"seq\":1,\"result\":\"committed\",\"prev\":\"00\"}",
+            "{\"seq\":2,\"result\":\"rolled-back\",\"reason\":\"health check failed: "
+            "exit 1\"}"};
+    const char *nine[SDV_UPTANE_INSTALL_LOG_MAX + 1];
+    struct sdv_uptane_report_info in = info_for(f, 0);
+    struct sdv_uptane_manifest m;
+    struct sdv_uptane_err e;
+    struct sdv_buf out;
+    json_t *doc, *signed_;
+
+    build_with_log(f, log, 2);
+    assert_int_equal(verify(f, f->manifest.data, f->manifest.len, &m, &e), SDV_OK);
+    assert_int_equal(m.reports[0].install_log_count, 2);
+    assert_string_equal(m.reports[0].install_log[0], log[0]);
+    assert_string_equal(m.reports[0].install_log[1], log[1]);
+    assert_int_equal(m.reports[1].install_log_count, 0);
+    assert_null(m.reports[1].install_log);
+    sdv_uptane_manifest_free(&m);
+
+    /* A record changed after the ECU signed: its signature no longer holds. */
+    doc = manifest_json(f);
+    signed_ = json_object_get(json_object_get(reports_of(doc), "ecu-a"), "signed");
+    json_array_set_new(json_object_get(signed_, "install_log"), 1,
+                       json_string("{\"seq\":2,\"result\":\"committed\"}"));
+    EXPECT_RESIGNED(f, doc, SDV_ESIG, SDV_UPTANE_RULE_SIGNATURE, "ecu-a", "version report");
+    /* Wrong shapes are refused before any signature is checked. */
+    json_object_set_new(signed_, "install_log", json_string("x"));
+    EXPECT_RESIGNED(f, doc, SDV_EPARSE, SDV_UPTANE_RULE_MALFORMED, "ecu-a", "install_log");
+    json_object_set_new(signed_, "install_log", json_pack("[s, i]", "{}", 3));
+    EXPECT_RESIGNED(f, doc, SDV_EPARSE, SDV_UPTANE_RULE_MALFORMED, "ecu-a", "install_log[1]");
+    json_object_set_new(signed_, "install_log", json_pack("[s]", ""));
+    EXPECT_RESIGNED(f, doc, SDV_EPARSE, SDV_UPTANE_RULE_MALFORMED, "ecu-a", "install_log[0]");
+    json_object_set_new(signed_, "install_log", json_array());
+    for (int i = 0; i <= SDV_UPTANE_INSTALL_LOG_MAX; i++)
+        json_array_append_new(json_object_get(signed_, "install_log"), json_string("{}"));
+    EXPECT_RESIGNED(f, doc, SDV_ETOOBIG, SDV_UPTANE_RULE_TOO_BIG, "ecu-a", "install log records");
+    json_decref(doc);
+
+    /* The builder refuses what the verifier would. */
+    for (int i = 0; i <= SDV_UPTANE_INSTALL_LOG_MAX; i++)
+        nine[i] = "{}";
+    sdv_buf_init(&out, 64 * 1024);
+    in.install_log = nine;
+    in.install_log_count = SDV_UPTANE_INSTALL_LOG_MAX + 1;
+    assert_int_equal(
+            sdv_uptane_report_build(&in, f->uv->ecu_keys[0], ut_random, &f->rnd, &out, NULL, &e),
+            SDV_EINVAL);
+    nine[0] = "";
+    in.install_log_count = 1;
+    assert_int_equal(
+            sdv_uptane_report_build(&in, f->uv->ecu_keys[0], ut_random, &f->rnd, &out, NULL, &e),
+            SDV_EINVAL);
+    nine[0] = "\xff\xfe";
+    assert_int_equal(
+            sdv_uptane_report_build(&in, f->uv->ecu_keys[0], ut_random, &f->rnd, &out, NULL, &e),
+            SDV_EINVAL);
+    assert_int_equal(out.len, 0);
+    sdv_buf_free(&out);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -553,6 +635,7 @@ int main(void)
             T(test_oversized_manifest),
             T(test_report_build_arguments),
             T(test_manifest_build_checks_reports),
+            T(test_install_log_round_trip_and_checks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

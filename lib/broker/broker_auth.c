@@ -482,6 +482,11 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
     if (action == SDV_AUTH_ACTUATE && a->audit != NULL) {
         struct sdv_auth_audit_record rec;
 
+        if (t->purpose[0] != '\0')
+            auth_msgf(reason, sizeof(reason), "granted by purpose %s", t->purpose);
+        else
+            auth_msgf(reason, sizeof(reason), "granted by scope");
+
         memset(&rec, 0, sizeof(rec));
         rec.time_ms = now;
         rec.subject = t->sub;
@@ -489,7 +494,7 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
         rec.action = aname;
         rec.path = path;
         rec.status = SDV_AUTH_OK;
-        rec.reason = t->purpose[0] != '\0' ? "purpose" : "scope";
+        rec.reason = reason;
         if (sdv_auth_audit_write(a->audit, &rec) != SDV_OK) {
             auth_msgf(msg, msg_len, "the audit log cannot be written; actuation refused");
             return SDV_AUTH_UNAVAILABLE;

@@ -394,8 +394,8 @@ static enum sdv_auth_status check_claims(struct sdv_auth *a, const json_t *c,
                            : "does not name this broker");
         return SDV_AUTH_INVALID_TOKEN;
     }
-    if (string_claim(c, "sub", t->sub, sizeof(t->sub)) <= 0) {
-        auth_msgf(msg, msg_len, "token claims: sub missing or not a string of at most %u bytes",
+    if (string_claim(c, "sub", t->sub, sizeof(t->sub)) <= 0 || t->sub[0] == '\0') {
+        auth_msgf(msg, msg_len, "token claims: sub missing or not a string of 1 to %u bytes",
                   SDV_AUTH_CLAIM_LEN_MAX);
         return SDV_AUTH_INVALID_TOKEN;
     }

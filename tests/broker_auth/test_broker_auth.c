@@ -680,6 +680,11 @@ static void test_issuer_and_subject(void **state)
     tok = mint(f->ed, NULL, c);
     assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
     free(tok);
+    c = claims();
+    json_object_set_new(c, "sub", json_string(""));
+    tok = mint(f->ed, NULL, c);
+    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
+    free(tok);
     /* No grant for this broker: forbidden, not invalid. */
     c = claims();
     json_object_set_new(c, "scope", json_string("openid profile"));
@@ -1100,6 +1105,7 @@ static void test_audit_chain(void **state)
                                  "\"denied\",\"status\":403,\"error\":\"forbidden_request\""));
     assert_non_null(strstr(text, "\"sub\":\"app-42\",\"client\":\"climate-app\""));
     assert_non_null(strstr(text, "\"action\":\"authenticate\""));
+    assert_non_null(strstr(text, "\"reason\":\"granted by scope\""));
     assert_non_null(strstr(text, "\"prev\":\"0000000000000000000000000000000000000000000000000"
                                  "000000000000000\""));
     /* Never the token: neither its signature nor its payload part. */

@@ -159,6 +159,13 @@ struct sdv_auth_token;
 enum sdv_auth_status sdv_auth_verify(struct sdv_auth *a, const char *token, size_t len,
                                      struct sdv_auth_token **out, char *msg, size_t msg_len);
 
+/*
+ * Finds the token in an HTTP Authorization header value: "Bearer" (any case), one or more
+ * spaces, the token, optional trailing spaces (RFC 6750 section 2.1). *tok points into value.
+ * SDV_EPARSE for another scheme or an empty token.
+ */
+enum sdv_err sdv_auth_bearer(const char *value, const char **tok, size_t *len);
+
 /* Accessors. Strings are owned by the token; "" when the claim is absent. */
 const char *sdv_auth_token_subject(const struct sdv_auth_token *t);
 const char *sdv_auth_token_client(const struct sdv_auth_token *t); /* client_id, else azp */
@@ -225,7 +232,9 @@ enum sdv_auth_status sdv_auth_check(struct sdv_auth *a, const struct sdv_auth_to
                                     struct sdv_auth_cache *cache, uint32_t signal_id);
 
 /*
- * The check of a request (get, set, subscribe, provide): token validity, then the rate limit
+ * The check of a request (get, set, subscribe, provide), called once per client request with
+ * the path as the client gave it (a branch is a path too; the daemon then checks each leaf it
+ * expands to with sdv_auth_check()): token validity, then the rate limit
  * (TOO_MANY_REQUESTS), then the grants (FORBIDDEN). Writes an audit line for every actuation
  * and every denial. Denial lines (of this call and of sdv_auth_verify()) are limited to
  * SDV_AUTH_AUDIT_DENIALS_PER_S per second; the ones over the budget are counted in the next

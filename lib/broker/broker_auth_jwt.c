@@ -548,6 +548,27 @@ enum sdv_auth_status sdv_auth_verify(struct sdv_auth *a, const char *token, size
     return st;
 }
 
+enum sdv_err sdv_auth_bearer(const char *value, const char **tok, size_t *len)
+{
+    const char *p, *end;
+
+    if (value == NULL || tok == NULL || len == NULL)
+        return SDV_EINVAL;
+    if (strncasecmp(value, "Bearer", 6) != 0 || value[6] != ' ')
+        return SDV_EPARSE;
+    p = value + 6;
+    while (*p == ' ')
+        p++;
+    end = p + strlen(p);
+    while (end > p && end[-1] == ' ')
+        end--;
+    if (end == p || memchr(p, ' ', (size_t)(end - p)) != NULL)
+        return SDV_EPARSE;
+    *tok = p;
+    *len = (size_t)(end - p);
+    return SDV_OK;
+}
+
 void sdv_auth_token_destroy(struct sdv_auth_token *t)
 {
     if (t == NULL)

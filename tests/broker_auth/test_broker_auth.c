@@ -1235,6 +1235,24 @@ static void test_audit_callback_and_budget(void **state)
     free(tok);
 }
 
+static void test_bearer(void **state)
+{
+    const char *tok = NULL;
+    size_t len = 0;
+
+    (void)state;
+    assert_int_equal(sdv_auth_bearer("Bearer abc.def.ghi", &tok, &len), SDV_OK);
+    assert_int_equal(len, 11);
+    assert_memory_equal(tok, "abc.def.ghi", 11);
+    assert_int_equal(sdv_auth_bearer("bearer   abc.def.ghi  ", &tok, &len), SDV_OK);
+    assert_int_equal(len, 11);
+    assert_int_equal(sdv_auth_bearer("Basic dXNlcjpwYXNz", &tok, &len), SDV_EPARSE);
+    assert_int_equal(sdv_auth_bearer("Bearer", &tok, &len), SDV_EPARSE);
+    assert_int_equal(sdv_auth_bearer("Bearer   ", &tok, &len), SDV_EPARSE);
+    assert_int_equal(sdv_auth_bearer("Bearerabc", &tok, &len), SDV_EPARSE);
+    assert_int_equal(sdv_auth_bearer("Bearer a b", &tok, &len), SDV_EPARSE);
+}
+
 static void test_config_errors(void **state)
 {
     struct fx *f = *state;
@@ -1296,6 +1314,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_callback_and_budget, setup, teardown),
+            cmocka_unit_test(test_bearer),
             cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
     };
 

@@ -279,7 +279,9 @@ enum sdv_err sdv_auth_audit_create(sdv_auth_audit_write_fn fn, void *ud,
  * A log appended to a file (created 0600 if missing). An existing file continues its chain:
  * its last line gives seq and prev. A torn last line (no newline, left by a crash in the middle
  * of a write) is cut off first; a last line that does not parse is SDV_EPARSE (err says why).
- * With sync_each, every line is fsync()ed before the write returns.
+ * With sync_each, every line is fsync()ed before the write returns. One open log per file: a
+ * write that fails part-way is cut back to the last complete line, which assumes no other
+ * writer appends meanwhile.
  */
 enum sdv_err sdv_auth_audit_open(const char *path, int sync_each, struct sdv_auth_audit **out,
                                  char *err, size_t err_len);

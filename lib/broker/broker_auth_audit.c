@@ -28,6 +28,7 @@ struct sdv_auth_audit {
     void *ud;
     int fd;
     int sync_each;
+    off_t size; /* bytes of complete lines in the file: a failed write is cut back to it */
     uint64_t next_seq;
     uint8_t prev[AUDIT_HASH_LEN];
 };
@@ -73,6 +74,7 @@ static enum sdv_err audit_resume(struct sdv_auth_audit *au, char *err, size_t er
 
     if (fstat(au->fd, &st) != 0)
         return sdv_err_from_errno(errno);
+    au->size = st.st_size;
     if (st.st_size == 0)
         return SDV_OK;
     n = (size_t)st.st_size < sizeof(tail) ? (size_t)st.st_size : sizeof(tail);
@@ -93,6 +95,7 @@ static enum sdv_err audit_resume(struct sdv_auth_audit *au, char *err, size_t er
         }
         if (ftruncate(au->fd, off + (off_t)end) != 0 || fsync(au->fd) != 0)
             return sdv_err_from_errno(errno);
+        au->size = off + (off_t)end;
         if (end == 0)
             return SDV_OK;
     }
@@ -238,6 +241,11 @@ enum sdv_err sdv_auth_audit_write(struct sdv_auth_audit *au,
         err = sdv_fs_write_all(au->fd, line, len);
         if (err == SDV_OK && au->sync_each && fdatasync(au->fd) != 0)
             err = sdv_err_from_errno(errno);
+        /* A partly written line would break the chain for every later line: cut it off. */
+        if (err != SDV_OK && ftruncate(au->fd, au->size) != 0)
+            err = SDV_EIO;
+        if (err == SDV_OK)
+            au->size += (off_t)len;
     }
     if (err == SDV_OK) {
         memcpy(au->prev, hash, sizeof(hash));

@@ -1235,6 +1235,31 @@ static void test_audit_callback_and_budget(void **state)
     free(tok);
 }
 
+/* A full disk: the actuation is refused, a read still works. */
+static void test_audit_disk_full(void **state)
+{
+    struct fx *f = *state;
+    struct sdv_auth_audit *au = NULL;
+    struct sdv_auth_token *t = NULL;
+    char err[256], msg[SDV_AUTH_MSG_LEN], *tok;
+
+    if (access("/dev/full", W_OK) != 0)
+        skip();
+    assert_int_equal(sdv_auth_audit_open("/dev/full", 0, &au, err, sizeof(err)), SDV_OK);
+    sdv_auth_set_audit(f->a, au);
+    tok = mint(f->ec, "ec1", claims());
+    assert_int_equal(sdv_auth_verify(f->a, tok, strlen(tok), &t, NULL, 0), SDV_AUTH_OK);
+    assert_int_equal(sdv_auth_request(f->a, t, "Vehicle.Cabin.HVAC.IsAirConditioningActive",
+                                      SDV_AUTH_ACTUATE, msg, sizeof(msg)),
+                     SDV_AUTH_UNAVAILABLE);
+    assert_int_equal(sdv_auth_request(f->a, t, "Vehicle.Speed", SDV_AUTH_READ, NULL, 0),
+                     SDV_AUTH_OK);
+    sdv_auth_set_audit(f->a, NULL);
+    sdv_auth_audit_destroy(au);
+    sdv_auth_token_destroy(t);
+    free(tok);
+}
+
 static void test_bearer(void **state)
 {
     const char *tok = NULL;
@@ -1314,6 +1339,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_callback_and_budget, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_audit_disk_full, setup, teardown),
             cmocka_unit_test(test_bearer),
             cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
     };

@@ -134,6 +134,8 @@ enum sdv_err sdv_auth_add_key_file(struct sdv_auth *a, const char *kid, const ch
  * grammar. Unknown fields are refused (a typo must not silently widen or narrow access). On any
  * error nothing changes, SDV_EPARSE (or SDV_ELIMIT, SDV_ENOMEM) is returned and err receives a
  * message naming the purpose and field. Tokens verified before keep the purpose they got.
+ * Not synchronised with sdv_auth_verify(): a daemon that reloads purposes at run time holds its
+ * own lock around both.
  */
 enum sdv_err sdv_auth_set_purposes(struct sdv_auth *a, const json_t *config, char *err,
                                    size_t err_len);
@@ -154,7 +156,8 @@ struct sdv_auth_token;
  *                      that grants nothing this broker knows
  *   UNAVAILABLE        out of memory
  * and writes a message into msg (msg_len bytes, may be NULL). Every refusal is also written
- * to the audit log (action "authenticate"; subject only once the signature is good).
+ * to the audit log (action "authenticate"; subject only once the signature is good), within
+ * the denial budget described at sdv_auth_request().
  */
 enum sdv_auth_status sdv_auth_verify(struct sdv_auth *a, const char *token, size_t len,
                                      struct sdv_auth_token **out, char *msg, size_t msg_len);

@@ -127,9 +127,12 @@ enum sdv_err sdv_auth_audit_open(const char *path, int sync_each, struct sdv_aut
     if (path == NULL || out == NULL)
         return SDV_EINVAL;
     *out = NULL;
+    auth_msgf(err, err_len, "%s", "");
     e = audit_alloc(&au);
-    if (e != SDV_OK)
+    if (e != SDV_OK) {
+        auth_msgf(err, err_len, "out of memory");
         return e;
+    }
     au->sync_each = sync_each != 0;
     au->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (au->fd < 0) {
@@ -140,6 +143,8 @@ enum sdv_err sdv_auth_audit_open(const char *path, int sync_each, struct sdv_aut
     }
     e = audit_resume(au, err, err_len);
     if (e != SDV_OK) {
+        if (err != NULL && err_len > 0 && err[0] == '\0')
+            auth_msgf(err, err_len, "audit log %s: %s", path, sdv_strerror(e));
         sdv_auth_audit_destroy(au);
         return e;
     }

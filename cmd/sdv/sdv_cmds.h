@@ -13,5 +13,6 @@ int sdv_cmd_assign(int argc, char **argv);
 int sdv_cmd_delta(int argc, char **argv);
 int sdv_cmd_token(int argc, char **argv);
 int sdv_cmd_slot(int argc, char **argv);
+int sdv_cmd_signal(int argc, char **argv);
 
 #endif

@@ -18,7 +18,9 @@ static void usage(FILE *f)
           "  assign       assign an image to vehicles' ECUs on sdv-server (sdv assign --help)\n"
           "  delta        make, apply and inspect binary delta patches (sdv delta help)\n"
           "  token        mint and check sdv-broker access tokens (sdv token help)\n"
-          "  slot         A/B slots: status, install, boot verdict, log (sdv slot help)\n",
+          "  slot         A/B slots: status, install, boot verdict, log (sdv slot help)\n"
+          "  signal       get, set, subscribe and provide vehicle signals on sdv-broker\n"
+          "               (sdv signal help)\n",
           f);
 }
 
@@ -44,6 +46,8 @@ int main(int argc, char **argv)
         return sdv_cmd_token(argc - 1, argv + 1);
     if (strcmp(argv[1], "slot") == 0)
         return sdv_cmd_slot(argc - 1, argv + 1);
+    if (strcmp(argv[1], "signal") == 0)
+        return sdv_cmd_signal(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(stdout);

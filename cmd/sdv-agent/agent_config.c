@@ -65,6 +65,7 @@ void agent_config_free(struct agent_file_config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->secondaries);
+    sdv_install_config_destroy(c->install);
     json_decref(c->doc);
     memset(c, 0, sizeof(*c));
 }
@@ -171,6 +172,23 @@ enum sdv_err agent_config_load(const char *path, struct agent_file_config *c, ch
                      json_is_object(s) ? why : "not an object");
             return SDV_EINVAL;
         }
+    }
+    if (json_object_get(c->doc, "install") != NULL) {
+        const json_t *inst = json_object_get(c->doc, "install");
+        const char *bl = json_string_value(json_object_get(inst, "bootloader"));
+
+        err = sdv_install_config_parse(inst, c->dir[0] ? c->dir : NULL, &c->install, why,
+                                       sizeof(why));
+        if (err != SDV_OK) {
+            snprintf(errmsg, errmsg_len, "%s: install: %s", path, why);
+            return err;
+        }
+        if (get_str(c->doc, "reboot_command", 0, &c->reboot_command, why, sizeof(why))) {
+            snprintf(errmsg, errmsg_len, "%s: %s", path, why);
+            return SDV_EINVAL;
+        }
+        c->simulated_reboot = c->reboot_command == NULL && bl != NULL && strcmp(bl, "file") == 0;
+        a->install = c->install;
     }
     a->state_dir = c->state_dir;
     a->secondaries = c->secondaries;

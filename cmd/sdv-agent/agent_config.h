@@ -21,6 +21,12 @@ struct agent_file_config {
     struct sdv_agent_config agent; /* strings borrowed from doc */
     struct sdv_net_config net;
     long poll_interval_s;
+    /* A/B installation ("install" object, sdv/install.h), or NULL. */
+    struct sdv_install_config *install;
+    /* Run with /bin/sh -c when a reboot is required ("reboot_command"), or NULL: with the
+     * file-backed bootloader the agent then reboots by simulation (sdv_install_boot_sim). */
+    const char *reboot_command;
+    int simulated_reboot;
 };
 
 /* Parses path into *c. On failure errmsg says which field is wrong. Free with

@@ -1,8 +1,13 @@
 /*
  * sdv_agent_main.c - the sdv-agent program: the Uptane primary ECU of one vehicle.
  *
- *   sdv-agent --config FILE once   one update cycle; exit 0 when the vehicle is up to date
+ *   sdv-agent --config FILE once   one update cycle; exit 0 when the vehicle is up to date,
+ *                                  3 when a reboot is required (and was only requested)
  *   sdv-agent --config FILE run    a cycle every poll_interval_s until SIGTERM or SIGINT
+ *
+ * With A/B installation ("install") a cycle may require a reboot: the agent runs
+ * "reboot_command", or with the file-backed bootloader and no command reboots by simulation
+ * (sdv_install_boot_sim) and starts over as after a real boot, within the same invocation.
  *
  * This file owns what lib/ must not touch: the configuration file, the wall clock, the random
  * source, signals and the binding of the transport to lib/net. The cycle is lib/agent.
@@ -20,6 +25,13 @@
 #include "agent_config.h"
 
 #define DEFAULT_IDENTITY_HEADER "X-Client-Verified-Identity"
+
+/* Exit status of `once` when a reboot is required but was only requested. */
+#define EXIT_REBOOT 3
+
+/* Simulated reboots within one invocation: a trial, a rollback and one spare; more means the
+ * slots keep failing and a human should look. */
+#define SIMULATED_REBOOTS_MAX 4
 
 static volatile sig_atomic_t stopping;
 
@@ -87,6 +99,40 @@ static enum sdv_err read_optional(const char *path, struct sdv_buf *out)
 {
     sdv_buf_init(out, SDV_TUF_ROOT_MAX_LEN);
     return path != NULL ? sdv_fs_read(path, out) : SDV_OK;
+}
+
+/* Reboots as configured. Returns 1 after a simulated reboot (the caller starts over as after a
+ * boot), 0 when the reboot was requested (command run or only announced), -1 on failure. */
+static int reboot_ecu(const struct agent_file_config *fc)
+{
+    char booted[SDV_INSTALL_NAME_LEN_MAX + 1] = "", why[512] = "";
+    int degraded = 0;
+    enum sdv_err err;
+
+    if (fc->reboot_command != NULL) {
+        int st;
+
+        fprintf(stderr, "sdv-agent: rebooting: %s\n", fc->reboot_command);
+        fflush(stderr);
+        st = system(fc->reboot_command);
+        if (st != 0) {
+            fprintf(stderr, "sdv-agent: reboot command failed (status %d)\n", st);
+            return -1;
+        }
+        return 0;
+    }
+    if (!fc->simulated_reboot) {
+        fprintf(stderr, "sdv-agent: a reboot is required (no reboot_command configured)\n");
+        return 0;
+    }
+    err = sdv_install_boot_sim(fc->install, booted, sizeof(booted), &degraded, why, sizeof(why));
+    if (err != SDV_OK) {
+        fprintf(stderr, "sdv-agent: simulated reboot: %s\n", why[0] ? why : sdv_strerror(err));
+        return -1;
+    }
+    fprintf(stderr, "sdv-agent: simulated reboot into slot %s%s\n", booted,
+            degraded ? " (no slot had tries left)" : "");
+    return 1;
 }
 
 static int usage(void)
@@ -163,25 +209,46 @@ int main(int argc, char **argv)
     fc.agent.random = random_bytes;
     fc.agent.sleep = sleep_ms;
     fc.agent.log = log;
-    err = sdv_agent_create(&fc.agent, &agent, errmsg, sizeof(errmsg));
-    if (err != SDV_OK) {
-        fprintf(stderr, "sdv-agent: %s\n", errmsg[0] ? errmsg : sdv_strerror(err));
-        goto out;
-    }
 
-    do {
+    for (int reboots = 0;;) {
         struct sdv_agent_result res;
+        int r;
 
+        if (agent == NULL) {
+            err = sdv_agent_create(&fc.agent, &agent, errmsg, sizeof(errmsg));
+            if (err != SDV_OK) {
+                fprintf(stderr, "sdv-agent: %s\n", errmsg[0] ? errmsg : sdv_strerror(err));
+                rc = 1;
+                goto out;
+            }
+        }
         err = sdv_agent_cycle(agent, (int64_t)time(NULL), &res);
         if (res.attack[0] != '\0')
             fprintf(stderr, "sdv-agent: ATTACK DETECTED, nothing installed: %s\n", res.attack);
+        if (res.install[0] != '\0')
+            fprintf(stderr, "sdv-agent: install: %s\n", res.install);
         if (err == SDV_OK)
             fprintf(stderr, "sdv-agent: up to date (%u installed, %u secondaries answered)\n",
                     res.installed, res.secondaries_found);
         else
             fprintf(stderr, "sdv-agent: cycle failed: %s\n", res.reason);
         rc = err == SDV_OK ? 0 : 1;
-    } while (!once && !sleep_ms(NULL, (uint32_t)fc.poll_interval_s * 1000u));
+        if (res.reboot_required && !stopping) {
+            r = reboot_ecu(&fc);
+            if (r == 1 && reboots < SIMULATED_REBOOTS_MAX) {
+                /* Everything in memory belongs to the boot that ended. */
+                sdv_agent_destroy(agent);
+                agent = NULL;
+                reboots++;
+                continue;
+            }
+            rc = r < 0 ? 1 : EXIT_REBOOT;
+        } else {
+            reboots = 0;
+        }
+        if (once || sleep_ms(NULL, (uint32_t)fc.poll_interval_s * 1000u))
+            break;
+    }
     if (!once)
         rc = 0; /* a stopped loop is a clean exit */
 out:

@@ -25,6 +25,7 @@
 
 #include <sdv/common.h>
 #include <sdv/crypto.h>
+#include <sdv/install.h>
 #include <sdv/tuf.h>
 #include <sdv/uptane.h>
 
@@ -93,6 +94,23 @@ struct sdv_agent_config {
     /* Time allowed per ecu_link frame with a secondary (0: SDV_ECU_LINK_TIMEOUT_MS_DEFAULT). */
     int ecu_link_timeout_ms;
     struct sdv_log log;
+
+    /*
+     * A/B installation of the primary's own image (sdv/install.h; borrowed, must outlive the
+     * agent). NULL: the image is copied into the file state_dir/slots/<serial> (a simulated ECU
+     * without slots). With it, the primary's image streams from the network straight into the
+     * inactive slot (resumed with HTTP Range after the written prefix is re-hashed), is verified
+     * there, and is activated for one trial boot only after every image of the cycle verified;
+     * the cycle then sets result.reboot_required. The first cycle after sdv_agent_create() runs
+     * the boot verdict (trial, health check, commit or rollback) and reports the install log
+     * records the server has not acknowledged in the primary's version report ("install_log").
+     * A release that rolled back is not installed again: the agent waits for the director to
+     * assign another image. The installer's state lives in state_dir/install/.
+     */
+    const struct sdv_install_config *install;
+    /* The kernel command line handed to lib/install (borrowed; NULL: the configuration's
+     * "cmdline" file). */
+    const char *install_cmdline;
 };
 
 /* What one cycle did. */
@@ -107,6 +125,12 @@ struct sdv_agent_result {
     char attack[SDV_UPTANE_ATTACK_LEN_MAX + 1];
     /* Why the cycle failed, or "" (an attack is also a failure). */
     char reason[1024];
+    /* Non-zero: reboot now. A slot was activated for its trial boot, a failed trial must return
+     * to the old slot, or an activation is still waiting for its reboot. */
+    int reboot_required;
+    /* What the A/B installer did in this cycle, for a human ("activated ...", "committed ...",
+     * "rolled back ...: reason"), or "". */
+    char install[SDV_INSTALL_REASON_LEN_MAX + 256];
 };
 
 struct sdv_agent;

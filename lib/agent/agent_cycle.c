@@ -88,22 +88,23 @@ void sdv_agent_destroy(struct sdv_agent *a)
     free((void *)a->serials);
     free(a->state.ecus);
     free(a->chunk);
+    sdv_install_destroy(a->inst);
     free(a);
 }
 
 static enum sdv_err copy_config(struct sdv_agent *a, const struct sdv_agent_config *c)
 {
-    const char *in[] = {c->server_url, c->vin, c->primary_serial, c->primary_hardware_id,
-                        c->state_dir};
-    const char **out[] = {&a->cfg.server_url, &a->cfg.vin, &a->cfg.primary_serial,
-                          &a->cfg.primary_hardware_id, &a->cfg.state_dir};
+    const char *in[] = {c->server_url,          c->vin,       c->primary_serial,
+                        c->primary_hardware_id, c->state_dir, c->install_cmdline};
+    const char **out[] = {&a->cfg.server_url,          &a->cfg.vin,       &a->cfg.primary_serial,
+                          &a->cfg.primary_hardware_id, &a->cfg.state_dir, &a->cfg.install_cmdline};
     size_t n = c->secondary_count;
 
     a->cfg = *c;
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
         a->strings[i] = dup_or_null(in[i]);
         *out[i] = a->strings[i];
-        if (a->strings[i] == NULL)
+        if (a->strings[i] == NULL && in[i] != NULL)
             return SDV_ENOMEM;
     }
     a->secondaries = calloc(n + 1, sizeof(*a->secondaries));
@@ -200,6 +201,8 @@ enum sdv_err sdv_agent_create(const struct sdv_agent_config *config, struct sdv_
     }
     if (err == SDV_OK)
         err = join2(a->state_path, a->cfg.state_dir, "install.json");
+    if (err == SDV_OK)
+        err = join2(a->install_dir, a->cfg.state_dir, "install");
     if (err != SDV_OK) {
         create_fail(errmsg, errmsg_len, err, "cannot create the state directory ",
                     config->state_dir);
@@ -212,6 +215,8 @@ enum sdv_err sdv_agent_create(const struct sdv_agent_config *config, struct sdv_
                         "image repository", errmsg, errmsg_len);
     if (err == SDV_OK)
         err = agent_state_load(a->state_path, a->serials, &a->state, errmsg, errmsg_len);
+    if (err == SDV_OK && a->cfg.install != NULL)
+        err = agent_slot_create(a, errmsg, errmsg_len);
     if (err != SDV_OK)
         goto fail;
     /* Pointers into the caller's memory that must not be kept. */
@@ -584,6 +589,8 @@ static enum sdv_err primary_report(struct cycle *c, struct sdv_buf *out)
     const struct agent_installed *e = &a->state.ecus[0];
     struct sdv_uptane_report_info info;
     struct sdv_uptane_err ue;
+    char *log[SDV_UPTANE_INSTALL_LOG_MAX];
+    size_t log_count = 0;
     enum sdv_err err;
 
     memset(&info, 0, sizeof(info));
@@ -605,8 +612,14 @@ static enum sdv_err primary_report(struct cycle *c, struct sdv_buf *out)
     info.latest_verified_time = a->state.latest_verified_time;
     info.attack_detected = c->res->attack;
     info.report_counter = a->state.report_counter;
+    if (a->inst != NULL && agent_slot_log_unsent(a, log, &log_count) == SDV_OK) {
+        info.install_log = (const char *const *)log;
+        info.install_log_count = log_count;
+    }
     err = sdv_uptane_report_build(&info, a->cfg.primary_key, a->cfg.random, a->cfg.random_ud, out,
                                   NULL, &ue);
+    for (size_t i = 0; i < log_count; i++)
+        free(log[i]);
     if (err != SDV_OK)
         agent_msgf(c->res->reason, sizeof(c->res->reason), "primary report: %s", ue.msg);
     return err;
@@ -671,13 +684,25 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
     const struct sdv_uptane_target **todo = NULL; /* ecu index -> new target */
     char(*images)[AGENT_PATH_LEN_MAX] = NULL;
     enum sdv_err err, first = SDV_OK;
-    int verified = 0;
+    int verified = 0, held = 0, refused = 0;
 
     memset(res, 0, sizeof(*res));
     memset(&c, 0, sizeof(c));
     c.a = a;
     c.now = now;
     c.res = res;
+    a->now = now;
+    /* 0. After a (re)boot: the verdict on a trial. A failed trial, or an activation that never
+     * got its reboot, means rebooting before anything else: the report follows from the slot
+     * the vehicle then runs. */
+    if (a->inst != NULL) {
+        err = agent_slot_after_boot(a, res);
+        if (err == SDV_OK && res->reboot_required) {
+            agent_msgf(res->reason, sizeof(res->reason), "reboot required: %s", res->install);
+            return SDV_EINVAL;
+        }
+        keep_first(&first, err);
+    }
     reports = calloc(n_ecus, sizeof(*reports));
     todo = calloc(n_ecus, sizeof(*todo));
     images = calloc(n_ecus, sizeof(*images));
@@ -707,8 +732,24 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
         assert(i >= 0); /* the checks refuse unknown ECUs */
         if (agent_installed_matches(&a->state.ecus[i], t))
             continue;
+        if (i == 0 && agent_slot_is_failed(a, t)) {
+            /* Rolled back here before: reported, and not retried until the director assigns
+             * another image (hawkBit and Mender likewise close a failed deployment). */
+            held = 1;
+            continue;
+        }
         todo[i] = t;
-        err = fetch_image(&c, t, images[i]);
+        if (i == 0 && a->inst != NULL) {
+            struct sdv_buf url;
+
+            sdv_buf_init(&url, SDV_URL_LEN_MAX);
+            err = target_url(&c, t, &url);
+            if (err == SDV_OK)
+                err = agent_slot_write(a, t, (const char *)url.data, res, &refused);
+            sdv_buf_free(&url);
+        } else {
+            err = fetch_image(&c, t, images[i]);
+        }
         if (err != SDV_OK) {
             keep_first(&first, err);
             verified = 0;
@@ -719,7 +760,7 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
 
     /* 3. Install: the primary into its slot, then each secondary over lib/ecu_link. Every
      * install is recorded at once, so a kill -9 between two ECUs loses nothing. */
-    if (verified && todo[0] != NULL) {
+    if (verified && todo[0] != NULL && a->inst == NULL) {
         err = install_primary(a, images[0]);
         if (err == SDV_OK) {
             agent_installed_set(&a->state.ecus[0], todo[0]);
@@ -761,6 +802,15 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
         }
     }
 
+    /* The primary's slot is activated for its trial boot once every image of the cycle was
+     * verified and every secondary installed its own: the reboot comes after the report. */
+    if (verified && todo[0] != NULL && a->inst != NULL && first == SDV_OK) {
+        err = agent_slot_activate(a, todo[0], res, &refused);
+        if (err == SDV_OK)
+            res->installed++;
+        keep_first(&first, err);
+    }
+
     /* 4. The primary's report and the manifest, every cycle. Counters are saved before they
      * are used, so no report or manifest counter is ever signed twice. */
     a->state.report_counter++;
@@ -770,6 +820,8 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
         err = primary_report(&c, &reports[0]);
     if (err == SDV_OK)
         err = send_manifest(&c, reports, n_ecus);
+    if (err == SDV_OK && a->inst != NULL)
+        agent_slot_log_acked(a);
     keep_first(&first, err);
 
     if (first == SDV_OK) {
@@ -787,8 +839,16 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
         res->up_to_date = done && res->manifest_sent;
         if (!res->up_to_date) {
             first = SDV_EINVAL;
-            agent_msgf(res->reason, sizeof(res->reason), "%s",
-                       "not every ECU runs the image the director names");
+            if (held)
+                agent_msgf(res->reason, sizeof(res->reason),
+                           "the director's image %s for %s rolled back here before; waiting "
+                           "for a new assignment",
+                           a->state.failed.filepath, a->cfg.primary_serial);
+            else if (res->reboot_required)
+                agent_msgf(res->reason, sizeof(res->reason), "reboot required: %s", res->install);
+            else
+                agent_msgf(res->reason, sizeof(res->reason), "%s",
+                           "not every ECU runs the image the director names");
         }
     }
 out:

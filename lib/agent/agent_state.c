@@ -114,6 +114,19 @@ enum sdv_err agent_state_load(const char *path, const char *const *serials, stru
         return fail(errmsg, errmsg_len, path, "missing or ill-typed counters");
     }
     st->latest_verified_time = (int64_t)lvt;
+    /* A/B fields, absent in files written before them. */
+    memset(&st->pending, 0, sizeof(st->pending));
+    memset(&st->failed, 0, sizeof(st->failed));
+    st->install_log_acked = 0;
+    if ((json_object_get(root, "pending") != NULL &&
+         load_ecu(json_object_get(root, "pending"), &st->pending) != 0) ||
+        (json_object_get(root, "failed") != NULL &&
+         load_ecu(json_object_get(root, "failed"), &st->failed) != 0) ||
+        (json_object_get(root, "install_log_acked") != NULL &&
+         get_u64(root, "install_log_acked", &st->install_log_acked))) {
+        json_decref(root);
+        return fail(errmsg, errmsg_len, path, "malformed pending, failed or install_log_acked");
+    }
     /* ECUs no longer in the configuration are forgotten; new ones start empty. */
     for (size_t i = 0; i < st->ecu_count; i++) {
         const json_t *o = json_object_get(ecus, serials[i]);
@@ -160,6 +173,13 @@ enum sdv_err agent_state_save(const char *path, const char *const *serials,
                      (json_int_t)st->latest_verified_time);
     if (root == NULL)
         return SDV_ENOMEM;
+    if ((st->pending.present && json_object_set_new(root, "pending", ecu_json(&st->pending))) ||
+        (st->failed.present && json_object_set_new(root, "failed", ecu_json(&st->failed))) ||
+        json_object_set_new(root, "install_log_acked",
+                            json_integer((json_int_t)st->install_log_acked))) {
+        json_decref(root);
+        return SDV_ENOMEM;
+    }
     text = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(2));
     json_decref(root);
     if (text == NULL)

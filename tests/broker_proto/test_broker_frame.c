@@ -678,6 +678,29 @@ static void test_batch_builder(void **state)
     sdv_buf_free(&out);
 }
 
+/* The worked example of docs/broker-protocol.md, byte for byte. */
+static void test_doc_example(void **state)
+{
+    static const uint8_t want[] = {0xb1, 0x0a, 0x00, 0x00, 0x13, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00,
+                                   0x00, 0x01, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x40, 0x1e, 0x18,
+                                   0x24, 0x0a, 0x06, 0x00, 0x0a, 0x00, 0x00, 0x4a, 0x42};
+    struct sdv_broker_entry e = {.id = 5, .ts_us = 1700000000000000};
+    struct sdv_broker_msg m;
+    struct sdv_buf b;
+
+    (void)state;
+    e.value.type = SDV_BROKER_DT_FLOAT;
+    e.value.v.f = 50.5f;
+    sdv_broker_msg_init(&m, SDV_BROKER_MSG_PUBLISH, 3);
+    m.entries = &e;
+    m.n_entries = 1;
+    sdv_buf_init(&b, 256);
+    assert_int_equal(sdv_broker_msg_encode(&m, &b, NULL, 0), SDV_OK);
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.data, want, sizeof(want));
+    sdv_buf_free(&b);
+}
+
 static void test_status_mapping(void **state)
 {
     (void)state;
@@ -703,6 +726,7 @@ int main(void)
             cmocka_unit_test(test_entries_bound),
             cmocka_unit_test(test_encoder_refuses),
             cmocka_unit_test(test_batch_builder),
+            cmocka_unit_test(test_doc_example),
             cmocka_unit_test(test_status_mapping),
     };
 

@@ -109,12 +109,14 @@ static void on_lookup(struct brokerd_session *s, const struct sdv_broker_msg *m,
             send_error(s, m->request_id, auth_wire(st), sig->id + 1, msg);
             return;
         }
+        if (st != SDV_AUTH_OK) {
+            out[i].status = auth_wire(st); /* a refused entry carries no id or type */
+            continue;
+        }
         out[i].id = sig->id + 1;
         out[i].datatype = (uint8_t)sig->datatype;
         out[i].entry_type = (uint8_t)sig->kind;
-        out[i].status = st == SDV_AUTH_OK ? 0 : auth_wire(st);
-        if (st == SDV_AUTH_OK)
-            d->ids[n_ok++] = sig->id;
+        d->ids[n_ok++] = sig->id;
     }
     if (claim && n_ok == m->n_entries && n_ok > 0) {
         enum sdv_err rc = sdv_broker_claim(d->b, s, d->ids, n_ok);

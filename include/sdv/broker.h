@@ -16,6 +16,7 @@
  *
  * Thread safety: none inside. A catalog is immutable once a broker uses it and may then be
  * read from any thread; a broker is used by one thread at a time (the daemon's event loop).
+ * With persistence, the broker starts one thread of its own that only writes snapshot files.
  * Callbacks run synchronously inside the broker call that triggers them and must not call back
  * into the same broker, except where a callback's comment says so.
  */
@@ -520,11 +521,14 @@ uint32_t sdv_broker_sub_pending(const struct sdv_broker *b, uint32_t sub_id);
 int64_t sdv_broker_tick(struct sdv_broker *b);
 
 /*
- * Writes the snapshot of all current values now (when persistence is configured and something
- * changed since the last one): one JSON file replaced atomically (write, fsync, rename, fsync
- * of the directory), so a crash leaves the previous or the new snapshot, never a mix. SDV_OK
- * without persistence. I/O errors are returned (errmsg says which file) and retried at the next
- * interval.
+ * Writes the snapshot of all current values now, on the caller's thread (when persistence is
+ * configured and something changed since the last one), after waiting for a periodic write in
+ * progress: call it at an orderly shutdown. One JSON file replaced atomically (write, fsync,
+ * rename, fsync of the directory), so a crash leaves the previous or the new snapshot, never a
+ * mix. The periodic snapshots of sdv_broker_tick() are serialised on the caller's thread and
+ * written by a writer thread the broker starts on first use (so the fsync never stalls the event
+ * loop); their failures are logged and retried at the next interval. SDV_OK without
+ * persistence; I/O errors are returned (errmsg says which file).
  */
 enum sdv_err sdv_broker_persist(struct sdv_broker *b);
 

@@ -162,6 +162,7 @@ void sdv_broker_destroy(struct sdv_broker *b)
 
     if (b == NULL)
         return;
+    broker_persist_stop(b);
     broker_subs_free(b);
     if (b->st != NULL) {
         for (i = 0; i < b->nsigs; i++) {
@@ -430,20 +431,8 @@ int64_t sdv_broker_tick(struct sdv_broker *b)
             }
         }
     }
-    if (b->persist_path != NULL && b->dirty) {
-        int64_t due = b->last_persist_us + (int64_t)b->cfg.persist_interval_ms * 1000;
-
-        if (now >= due) {
-            if (sdv_broker_persist(b) != SDV_OK) {
-                sdv_logf(b->cfg.log, SDV_LOG_ERROR, "%s", b->errmsg);
-                b->last_persist_us = now; /* retry after one interval */
-            }
-            if (b->dirty)
-                broker_schedule(b, b->last_persist_us + (int64_t)b->cfg.persist_interval_ms * 1000);
-        } else {
-            broker_schedule(b, due);
-        }
-    }
+    if (b->persist_path != NULL && (b->dirty || b->persist_inflight))
+        broker_persist_tick(b, now);
     return b->next_deadline_us;
 }
 

@@ -6,6 +6,7 @@
 #ifndef SDV_BROKER_INT_H
 #define SDV_BROKER_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -159,6 +160,8 @@ struct sdv_broker {
     char *persist_path;
     bool dirty;
     int64_t last_persist_us;
+    struct broker_writer *writer; /* the snapshot writer thread; NULL until first used */
+    bool persist_inflight;        /* a snapshot was handed to the writer, result not seen */
 
     char errmsg[512];
 };
@@ -176,6 +179,11 @@ void broker_subs_close(struct sdv_broker *b, const void *who);
 
 /* broker_persist.c */
 enum sdv_err broker_persist_load(struct sdv_broker *b, char *err, size_t err_len);
+/* Periodic snapshot from tick(): serialises on the caller's thread, writes on the writer
+ * thread. Reports the previous write's failure, if any, through the log. */
+void broker_persist_tick(struct sdv_broker *b, int64_t now_us);
+/* Waits for the writer thread to finish and stops it. */
+void broker_persist_stop(struct sdv_broker *b);
 
 /* Stores v as the current value of id (no checks, no fan-out). */
 enum sdv_err broker_store_value(struct sdv_broker *b, uint32_t id, const struct sdv_broker_value *v,

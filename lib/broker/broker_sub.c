@@ -554,10 +554,11 @@ enum sdv_err sdv_broker_sub_pop(struct sdv_broker *b, const void *who, uint32_t 
     ev->sub_id = sub_id;
     ev->lost = s->lost;
     ev->denied = s->denied;
-    s->lost = s->denied = 0;
     *got = false;
-    if (s->qlen == 0)
+    if (s->qlen == 0) {
+        s->lost = s->denied = 0;
         return SDV_OK;
+    }
     e = &s->q[s->qhead];
     ev->signal = sdv_broker_catalog_signal(b->cat, e->id);
     ev->ts_us = e->ts_us;
@@ -607,6 +608,7 @@ enum sdv_err sdv_broker_sub_pop(struct sdv_broker *b, const void *who, uint32_t 
         }
     }
     queue_drop_oldest(s);
+    s->lost = s->denied = 0; /* reported with this event */
     *got = true;
     return SDV_OK;
 }

@@ -756,6 +756,7 @@ static void test_persistence(void **state)
     int64_t ts;
     uint32_t fuels = id_of(f, "Vehicle.Powertrain.FuelSystem.SupportedFuelTypes");
     uint32_t lat = id_of(f, "Vehicle.CurrentLocation.Latitude");
+    int i;
 
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/values.json", dir);
@@ -775,6 +776,9 @@ static void test_persistence(void **state)
     assert_int_equal(stat(path, &st), -1);
     f->now_us += 1000;
     sdv_broker_tick(f->b);
+    /* The writer thread writes it (bounded wait: 10 s). */
+    for (i = 0; i < 1000 && stat(path, &st) != 0; i++)
+        usleep(10000);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     /* A later change is written at shutdown. */
@@ -845,6 +849,48 @@ static void test_persistence(void **state)
     rmdir(dir);
 }
 
+static int log_errors;
+
+static void count_log(void *ud, enum sdv_log_level level, const char *msg)
+{
+    (void)ud;
+    (void)msg;
+    if (level == SDV_LOG_ERROR)
+        log_errors++;
+}
+
+/* A snapshot that cannot be written is reported (log and errmsg) and retried, never silent. */
+static void test_persistence_write_failure(void **state)
+{
+    struct fixture *f = *state;
+    struct sdv_log log = {count_log, NULL, SDV_LOG_DEBUG};
+    struct sdv_broker_config cfg;
+    int i;
+
+    sdv_broker_destroy(f->b);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.catalog = f->cat;
+    cfg.clock = test_clock;
+    cfg.clock_ud = f;
+    cfg.persist_path = "/nonexistent-sdv-dir/values.json";
+    cfg.persist_interval_ms = 1000;
+    cfg.log = &log;
+    assert_int_equal(sdv_broker_create(&cfg, &f->b, NULL, 0), SDV_OK);
+    log_errors = 0;
+    assert_int_equal(publish_f(f, &provider_a, SPEED, 1), SDV_OK);
+    f->now_us += 1000 * 1000;
+    sdv_broker_tick(f->b); /* handed to the writer thread */
+    for (i = 0; i < 1000 && log_errors == 0; i++) {
+        usleep(10000);
+        f->now_us += 100 * 1000;
+        sdv_broker_tick(f->b); /* collects the result */
+    }
+    assert_int_equal(log_errors, 1);
+    assert_non_null(strstr(sdv_broker_errmsg(f->b), "/nonexistent-sdv-dir/values.json"));
+    /* Still dirty: the shutdown write tries again and reports the error. */
+    assert_int_not_equal(sdv_broker_persist(f->b), SDV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -862,6 +908,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_subscription_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_subscription_table_full, setup, teardown),
             cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_persistence_write_failure, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -278,6 +278,49 @@ enum sdv_err sdv_store_manifest_history(struct sdv_store *s, const char *vin, in
 void sdv_store_manifest_release(struct sdv_store_manifest *m);
 void sdv_store_manifests_free(struct sdv_store_manifest *m, size_t count);
 
+/* ---- Install records ------------------------------------------------------------------- */
+
+/* One record of an ECU's hash-chained install log (sdv/install.h), as its signed version report
+ * carried it: the regulator's update record (versions, result, rollback reason). */
+struct sdv_store_install_record {
+    int64_t id; /* output only: assigned by put, increasing */
+    const char *vin;
+    const char *ecu_serial;
+    uint64_t seq;               /* the record's number in the ECU's log, from 1 */
+    const char *recorded_at;    /* the record's own "time" (RFC 3339, the ECU's clock) */
+    const char *result;         /* "committed", "rolled-back", "failed" */
+    const char *version_before; /* "" when unknown */
+    const char *version_after;
+    const char *reason;  /* "" when none */
+    const char *record;  /* the exact log line (the chain hashes these bytes) */
+    bool chain_verified; /* its "prev" matched the stored predecessor's SHA-256 */
+    int64_t received_at; /* when the server stored it */
+};
+
+/*
+ * Stores one record. A record with the same ECU serial and seq already stored with the same
+ * bytes is left as it is (a vehicle sends a record again until a manifest is acknowledged):
+ * SDV_OK and *stored (may be NULL) set to false. A different record under that ECU and seq is
+ * SDV_EEXIST (a log that was rewritten). SDV_ENOENT if the vehicle is unknown. seq is
+ * 1..INT64_MAX; every text at most SDV_STORE_DOC_LEN_MAX bytes of UTF-8.
+ */
+enum sdv_err sdv_store_install_record_put(struct sdv_store *s,
+                                          const struct sdv_store_install_record *r, bool *stored);
+
+/* The stored record of ecu_serial with number seq. SDV_ENOENT if none. Release with
+ * sdv_store_install_record_release(). */
+enum sdv_err sdv_store_install_record_get(struct sdv_store *s, const char *ecu_serial, uint64_t seq,
+                                          struct sdv_store_install_record *out);
+
+/* One page of a vehicle's install records, newest (highest id) first: at most limit
+ * (1..SDV_STORE_PAGE_MAX) with id < before_id (0: from the newest). Free with
+ * sdv_store_install_records_free(). */
+enum sdv_err sdv_store_install_record_list(struct sdv_store *s, const char *vin, int64_t before_id,
+                                           size_t limit, struct sdv_store_install_record **out,
+                                           size_t *count);
+void sdv_store_install_record_release(struct sdv_store_install_record *r);
+void sdv_store_install_records_free(struct sdv_store_install_record *r, size_t count);
+
 /* ---- Artifacts -------------------------------------------------------------------------- */
 
 /* A content-addressed image file; the bytes live on disk, the store keeps the index. */

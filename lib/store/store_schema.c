@@ -187,6 +187,44 @@ static const struct migration migrations[] = {
          ");"
          "INSERT INTO director_roots (vin, version, root_json)"
          " SELECT vin, root_version, root_json FROM director_state;"},
+
+        {5, "install records",
+         /* The ECUs' hash-chained install logs (sdv/install.h) as reported in their signed
+          * version reports: one row per record, unique per ECU and sequence number so that a
+          * record sent again is stored once. record keeps the exact line (the chain hashes it);
+          * chain_verified says whether its "prev" matched the stored predecessor. */
+         "CREATE TABLE install_records ("
+         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+         " vin TEXT NOT NULL REFERENCES vehicles (vin) ON DELETE CASCADE,"
+         " ecu_serial TEXT NOT NULL,"
+         " seq INTEGER NOT NULL CHECK (seq >= 1),"
+         " recorded_at TEXT NOT NULL,"
+         " result TEXT NOT NULL,"
+         " version_before TEXT NOT NULL,"
+         " version_after TEXT NOT NULL,"
+         " reason TEXT NOT NULL,"
+         " record TEXT NOT NULL,"
+         " chain_verified INTEGER NOT NULL CHECK (chain_verified IN (0, 1)),"
+         " received_at INTEGER NOT NULL,"
+         " UNIQUE (ecu_serial, seq)"
+         ") STRICT;"
+         "CREATE INDEX install_records_vin_id ON install_records (vin, id);",
+         "CREATE TABLE install_records ("
+         " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+         " vin TEXT COLLATE \"C\" NOT NULL REFERENCES vehicles (vin) ON DELETE CASCADE,"
+         " ecu_serial TEXT COLLATE \"C\" NOT NULL,"
+         " seq BIGINT NOT NULL CHECK (seq >= 1),"
+         " recorded_at TEXT NOT NULL,"
+         " result TEXT NOT NULL,"
+         " version_before TEXT NOT NULL,"
+         " version_after TEXT NOT NULL,"
+         " reason TEXT NOT NULL,"
+         " record TEXT NOT NULL,"
+         " chain_verified BOOLEAN NOT NULL,"
+         " received_at BIGINT NOT NULL,"
+         " UNIQUE (ecu_serial, seq)"
+         ");"
+         "CREATE INDEX install_records_vin_id ON install_records (vin, id);"},
 };
 
 #define MIGRATION_COUNT (sizeof(migrations) / sizeof(migrations[0]))

@@ -677,6 +677,102 @@ static void test_manifests(void **state)
     sdv_store_close(s);
 }
 
+/* ---- Install records --------------------------------------------------------------------- */
+
+static struct sdv_store_install_record install_record(const char *vin, const char *ecu,
+                                                      uint64_t seq, const char *line)
+{
+    struct sdv_store_install_record r;
+
+    memset(&r, 0, sizeof(r));
+    r.vin = vin;
+    r.ecu_serial = ecu;
+    r.seq = seq;
+    r.recorded_at = "2026-01-01T00:00:00Z";
+    r.result = seq % 2 == 0 ? "rolled-back" : "committed";
+    r.version_before = "fw-1.0";
+    r.version_after = seq % 2 == 0 ? "fw-1.0" : "fw-1.1";
+    r.reason = seq % 2 == 0 ? "health check failed: exit status 1: \"no\u00e9\"" : "";
+    r.record = line;
+    r.chain_verified = seq != 3;
+    r.received_at = T0 + (int64_t)seq;
+    return r;
+}
+
+static void test_install_records(void **state)
+{
+    struct sdv_store *s = open_fresh();
+    struct sdv_store_install_record r, got, *page = NULL;
+    char lines[5][64];
+    int64_t before = 0;
+    size_t n = 0, seen = 0;
+    bool stored = true;
+
+    (void)state;
+    register_vehicle(s, "VIN-I", 2);
+    register_vehicle(s, "VIN-J", 1);
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        snprintf(lines[seq - 1], sizeof(lines[0]), "{\"seq\":%llu}", (unsigned long long)seq);
+        r = install_record("VIN-I", "VIN-I-P", seq, lines[seq - 1]);
+        ASSERT_OK(s, sdv_store_install_record_put(s, &r, &stored));
+        assert_true(stored);
+    }
+    r = install_record("VIN-J", "VIN-J-P", 1, "{\"seq\":1,\"j\":1}");
+    ASSERT_OK(s, sdv_store_install_record_put(s, &r, NULL));
+
+    /* Sent again (no acknowledgement reached the vehicle): stored once. A different record
+     * under the same number is a rewritten log. */
+    r = install_record("VIN-I", "VIN-I-P", 2, lines[1]);
+    ASSERT_OK(s, sdv_store_install_record_put(s, &r, &stored));
+    assert_false(stored);
+    r.record = "{\"seq\":2,\"rewritten\":true}";
+    ASSERT_ERR(s, sdv_store_install_record_put(s, &r, &stored), SDV_EEXIST);
+    assert_false(stored);
+    assert_int_equal(count_rows(s, "SELECT id FROM install_records"), 6);
+
+    ASSERT_OK(s, sdv_store_install_record_get(s, "VIN-I-P", 2, &got));
+    assert_string_equal(got.vin, "VIN-I");
+    assert_string_equal(got.result, "rolled-back");
+    assert_string_equal(got.reason, "health check failed: exit status 1: \"no\u00e9\"");
+    assert_string_equal(got.record, lines[1]);
+    assert_string_equal(got.version_after, "fw-1.0");
+    assert_true(got.chain_verified);
+    assert_int_equal(got.received_at, T0 + 2);
+    sdv_store_install_record_release(&got);
+    sdv_store_install_record_release(&got);
+    ASSERT_ERR(s, sdv_store_install_record_get(s, "VIN-I-P", 9, &got), SDV_ENOENT);
+
+    /* Newest first, two per page: 5 4 | 3 2 | 1; VIN-J's record is not VIN-I's. */
+    do {
+        ASSERT_OK(s, sdv_store_install_record_list(s, "VIN-I", before, 2, &page, &n));
+        for (size_t k = 0; k < n; k++) {
+            uint64_t seq = 5 - (seen + k);
+
+            assert_int_equal(page[k].seq, seq);
+            assert_string_equal(page[k].ecu_serial, "VIN-I-P");
+            assert_string_equal(page[k].record, lines[seq - 1]);
+            assert_int_equal(page[k].chain_verified, seq != 3);
+            assert_string_equal(page[k].recorded_at, "2026-01-01T00:00:00Z");
+        }
+        seen += n;
+        if (n > 0)
+            before = page[n - 1].id;
+        sdv_store_install_records_free(page, n);
+    } while (n == 2);
+    assert_int_equal(seen, 5);
+
+    /* Bad input: unknown vehicle, number 0, text that is not UTF-8, bad page. */
+    r = install_record("NO-SUCH-VIN", "X", 1, "{}");
+    ASSERT_ERR(s, sdv_store_install_record_put(s, &r, NULL), SDV_ENOENT);
+    r = install_record("VIN-I", "VIN-I-P", 0, "{}");
+    ASSERT_ERR(s, sdv_store_install_record_put(s, &r, NULL), SDV_EINVAL);
+    r = install_record("VIN-I", "VIN-I-P", 7, "{\"x\":\"\xff\"}");
+    ASSERT_ERR(s, sdv_store_install_record_put(s, &r, NULL), SDV_EINVAL);
+    ASSERT_ERR(s, sdv_store_install_record_list(s, "VIN-I", 0, 0, &page, &n), SDV_EINVAL);
+    assert_int_equal(count_rows(s, "SELECT id FROM install_records"), 6);
+    sdv_store_close(s);
+}
+
 /* ---- Artifacts -------------------------------------------------------------------------- */
 
 static void test_artifacts(void **state)
@@ -1003,6 +1099,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_assignments),
             cmocka_unit_test(test_director_state_cas),
             cmocka_unit_test(test_manifests),
+            cmocka_unit_test(test_install_records),
             cmocka_unit_test(test_artifacts),
             cmocka_unit_test(test_strings_survive),
             cmocka_unit_test(test_transactions),

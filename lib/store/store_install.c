@@ -1,0 +1,232 @@
+/*
+ * store_install.c - install records: the ECUs' hash-chained install logs as their signed
+ * version reports carried them (see sdv/store.h and sdv/install.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+static enum sdv_err check_record(struct sdv_store *s, const struct sdv_store_install_record *r)
+{
+    enum sdv_err err;
+
+    if (r == NULL) {
+        store_errf(s, "install record is missing");
+        return SDV_EINVAL;
+    }
+    err = store_check_id(s, "VIN", r->vin);
+    if (err == SDV_OK)
+        err = store_check_id(s, "ECU serial", r->ecu_serial);
+    if (err == SDV_OK && (r->seq == 0 || r->seq > INT64_MAX)) {
+        store_errf(s, "install record number must be 1 to %lld", (long long)INT64_MAX);
+        err = SDV_EINVAL;
+    }
+    if (err == SDV_OK)
+        err = store_check_doc(s, "install record time", r->recorded_at);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "install record result", r->result);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "version before", r->version_before);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "version after", r->version_after);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "install record reason", r->reason);
+    if (err == SDV_OK)
+        err = store_check_doc(s, "install record", r->record);
+    return err;
+}
+
+void sdv_store_install_record_release(struct sdv_store_install_record *r)
+{
+    if (r == NULL)
+        return;
+    store_free_str(r->vin);
+    store_free_str(r->ecu_serial);
+    store_free_str(r->recorded_at);
+    store_free_str(r->result);
+    store_free_str(r->version_before);
+    store_free_str(r->version_after);
+    store_free_str(r->reason);
+    store_free_str(r->record);
+    memset(r, 0, sizeof(*r));
+}
+
+static void record_release(void *item)
+{
+    sdv_store_install_record_release(item);
+}
+
+void sdv_store_install_records_free(struct sdv_store_install_record *r, size_t count)
+{
+    store_free_items(r, count, sizeof(*r), record_release);
+}
+
+#define RECORD_COLS                                                                         \
+    "id, vin, ecu_serial, seq, recorded_at, result, version_before, version_after, reason," \
+    " record, chain_verified, received_at"
+
+static const struct store_rows record_rows_spec = {
+        .elem = sizeof(struct sdv_store_install_record),
+        .max = SDV_STORE_PAGE_MAX,
+        .ncols = 12,
+        .what = "install record",
+        .release = record_release,
+};
+
+static enum sdv_err record_row(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
+{
+    struct sdv_store_install_record *r;
+    void *item;
+    enum sdv_err err = store_rows_add(s, ud, ncols, &item);
+
+    if (err != SDV_OK)
+        return err;
+    r = item;
+    err = store_col_i64(s, cols[0], &r->id);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[1], &r->vin);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[2], &r->ecu_serial);
+    if (err == SDV_OK)
+        err = store_col_u64(s, cols[3], &r->seq);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[4], &r->recorded_at);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[5], &r->result);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[6], &r->version_before);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[7], &r->version_after);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[8], &r->reason);
+    if (err == SDV_OK)
+        err = store_col_str(s, cols[9], &r->record);
+    if (err == SDV_OK)
+        err = store_col_bool(s, cols[10], &r->chain_verified);
+    if (err == SDV_OK)
+        err = store_col_i64(s, cols[11], &r->received_at);
+    return err;
+}
+
+enum sdv_err sdv_store_install_record_get(struct sdv_store *s, const char *ecu_serial, uint64_t seq,
+                                          struct sdv_store_install_record *out)
+{
+    struct store_rows rows = record_rows_spec;
+    struct store_param p[2];
+    enum sdv_err err;
+
+    memset(out, 0, sizeof(*out));
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = store_check_id(s, "ECU serial", ecu_serial);
+    if (err == SDV_OK && (seq == 0 || seq > INT64_MAX)) {
+        store_errf(s, "install record number must be 1 to %lld", (long long)INT64_MAX);
+        err = SDV_EINVAL;
+    }
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(ecu_serial);
+    p[1] = store_int((int64_t)seq);
+    err = s->be->query(s,
+                       "SELECT " RECORD_COLS " FROM install_records"
+                       " WHERE ecu_serial = $1 AND seq = $2",
+                       p, 2, record_row, &rows, NULL);
+    if (err == SDV_OK && rows.count == 0) {
+        store_errf(s, "no install record %llu of ECU %s", (unsigned long long)seq, ecu_serial);
+        err = SDV_ENOENT;
+    }
+    return store_rows_take_one(&rows, err, out);
+}
+
+static enum sdv_err put_locked(struct sdv_store *s, const struct sdv_store_install_record *r,
+                               bool *stored)
+{
+    struct sdv_store_install_record old;
+    struct store_param p[11];
+    int64_t changes = 0;
+    enum sdv_err err;
+
+    p[0] = store_text(r->vin);
+    p[1] = store_text(r->ecu_serial);
+    p[2] = store_int((int64_t)r->seq);
+    p[3] = store_text(r->recorded_at);
+    p[4] = store_text(r->result);
+    p[5] = store_text(r->version_before);
+    p[6] = store_text(r->version_after);
+    p[7] = store_text(r->reason);
+    p[8] = store_text(r->record);
+    p[9] = store_int(r->chain_verified ? 1 : 0);
+    p[10] = store_int(r->received_at);
+    err = s->be->query(s,
+                       "INSERT INTO install_records (vin, ecu_serial, seq, recorded_at, result,"
+                       " version_before, version_after, reason, record, chain_verified,"
+                       " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                       " ON CONFLICT (ecu_serial, seq) DO NOTHING",
+                       p, 11, NULL, NULL, &changes);
+    if (err == SDV_ENOENT)
+        store_errf(s, "no vehicle with VIN %s", r->vin);
+    if (err != SDV_OK || changes == 1) {
+        *stored = err == SDV_OK;
+        return err;
+    }
+    /* Already there: the same bytes again are harmless, others are a rewritten log. */
+    err = sdv_store_install_record_get(s, r->ecu_serial, r->seq, &old);
+    if (err == SDV_OK && (strcmp(old.record, r->record) != 0 || strcmp(old.vin, r->vin) != 0)) {
+        store_errf(s, "ECU %s already reported a different install record %llu", r->ecu_serial,
+                   (unsigned long long)r->seq);
+        err = SDV_EEXIST;
+    }
+    sdv_store_install_record_release(&old);
+    return err;
+}
+
+enum sdv_err sdv_store_install_record_put(struct sdv_store *s,
+                                          const struct sdv_store_install_record *r, bool *stored)
+{
+    bool dummy = false;
+    enum sdv_err err = store_check(s);
+
+    if (stored == NULL)
+        stored = &dummy;
+    *stored = false;
+    if (err == SDV_OK)
+        err = check_record(s, r);
+    if (err == SDV_OK)
+        err = store_tx_enter(s);
+    if (err != SDV_OK)
+        return err;
+    return store_tx_leave(s, put_locked(s, r, stored));
+}
+
+enum sdv_err sdv_store_install_record_list(struct sdv_store *s, const char *vin, int64_t before_id,
+                                           size_t limit, struct sdv_store_install_record **out,
+                                           size_t *count)
+{
+    struct store_rows rows = record_rows_spec;
+    struct store_param p[3];
+    enum sdv_err err;
+
+    *out = NULL;
+    *count = 0;
+    err = store_check(s);
+    if (err == SDV_OK)
+        err = store_check_id(s, "VIN", vin);
+    if (err == SDV_OK && (limit == 0 || limit > SDV_STORE_PAGE_MAX || before_id < 0)) {
+        store_errf(s, "page size must be 1 to %d and before_id not negative", SDV_STORE_PAGE_MAX);
+        err = SDV_EINVAL;
+    }
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(vin);
+    p[1] = store_int(before_id > 0 ? before_id : INT64_MAX);
+    p[2] = store_int((int64_t)limit);
+    err = s->be->query(s,
+                       "SELECT " RECORD_COLS " FROM install_records WHERE vin = $1 AND id < $2"
+                       " ORDER BY id DESC LIMIT $3",
+                       p, 3, record_row, &rows, NULL);
+    err = store_rows_take(&rows, err);
+    *out = rows.items;
+    *count = rows.count;
+    return err;
+}

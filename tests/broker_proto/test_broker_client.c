@@ -17,444 +17,31 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <sdv/broker_client.h>
 
-/* ---- The broker stand-in ---------------------------------------------------------------- */
+#include "broker_standin.h"
 
-#define NSIGNALS         4
-#define NCONN            6
-#define NSUB             16
-#define LOST_HOOK_PERIOD 999u /* a subscription with this period gets a VALUES_LOST notice */
-
-struct sig {
-    const char *path;
-    enum sdv_broker_datatype dt;
-    enum sdv_broker_kind kind;
-    struct sdv_broker_value v;
-    char str[64];
-    int64_t ts;
-    int owner; /* connection index, -1 none */
-};
-
-struct conn {
-    int fd;
-    struct sdv_broker_decoder *dec;
-    bool hello;
-};
-
-struct server {
-    int lfd, wake[2];
-    char path[108];
-    struct sig sig[NSIGNALS + 1]; /* ids 1..NSIGNALS */
-    struct conn conn[NCONN];
-    struct {
-        int conn;
-        uint32_t id;
-        uint32_t ids[NSIGNALS + 1];
-    } sub[NSUB];
-    uint32_t next_sub;
-    struct {
-        uint64_t id;
-        int conn, provider;
-        uint32_t request_id;
-    } pending[8];
-    uint64_t next_actuation;
-    pthread_t thread;
-    struct sdv_broker_entry entries[SDV_BROKER_BATCH_MAX];
-};
-
-/* Sends m to connection ci; false if the peer is gone. */
-static bool send_msg(struct server *s, int ci, struct sdv_broker_msg *m)
-{
-    struct sdv_buf b;
-    bool ok;
-
-    sdv_buf_init(&b, 1u << 20);
-    assert_int_equal(sdv_broker_msg_encode(m, &b, NULL, 0), SDV_OK);
-    ok = sdv_fs_write_all(s->conn[ci].fd, b.data, b.len) == SDV_OK;
-    sdv_buf_free(&b);
-    return ok;
-}
-
-static void drop_conn(struct server *s, int ci);
-
-/* Events never block the stand-in (as in the real broker, a slow reader loses them). */
-static void send_event(struct server *s, int ci, struct sdv_broker_msg *m)
-{
-    struct sdv_buf b;
-    ssize_t w;
-
-    sdv_buf_init(&b, 1u << 20);
-    assert_int_equal(sdv_broker_msg_encode(m, &b, NULL, 0), SDV_OK);
-    w = send(s->conn[ci].fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-    /* Whole frames only: a frame the socket took in part is completed. */
-    if (w > 0 && (size_t)w < b.len)
-        (void)sdv_fs_write_all(s->conn[ci].fd, b.data + w, b.len - (size_t)w);
-    sdv_buf_free(&b);
-}
-
-static void send_error(struct server *s, int ci, uint32_t rid, uint16_t status, const char *text)
-{
-    struct sdv_broker_msg m;
-
-    sdv_broker_msg_init(&m, SDV_BROKER_MSG_ERROR, rid);
-    m.status = status;
-    m.message.p = text;
-    m.message.len = (uint32_t)strlen(text);
-    send_msg(s, ci, &m);
-}
-
-static void send_simple(struct server *s, int ci, uint8_t type, uint32_t rid)
-{
-    struct sdv_broker_msg m;
-
-    sdv_broker_msg_init(&m, type, rid);
-    send_msg(s, ci, &m);
-}
-
-static uint32_t find_path(struct server *s, struct sdv_broker_str p)
-{
-    uint32_t i;
-
-    for (i = 1; i <= NSIGNALS; i++)
-        if (strlen(s->sig[i].path) == p.len && memcmp(s->sig[i].path, p.p, p.len) == 0)
-            return i;
-    return 0;
-}
-
-static void drop_conn(struct server *s, int ci)
-{
-    uint32_t i;
-
-    close(s->conn[ci].fd);
-    s->conn[ci].fd = -1;
-    sdv_broker_decoder_destroy(s->conn[ci].dec);
-    s->conn[ci].dec = NULL;
-    for (i = 1; i <= NSIGNALS; i++)
-        if (s->sig[i].owner == ci)
-            s->sig[i].owner = -1;
-    for (i = 0; i < NSUB; i++)
-        if (s->sub[i].conn == ci)
-            s->sub[i].conn = -1;
-    /* Actuations waiting for this provider fail; those this client asked for are forgotten. */
-    for (i = 0; i < 8; i++) {
-        if (s->pending[i].conn < 0)
-            continue;
-        if (s->pending[i].provider == ci && s->pending[i].conn != ci)
-            send_error(s, s->pending[i].conn, s->pending[i].request_id, 503, "provider went away");
-        if (s->pending[i].provider == ci || s->pending[i].conn == ci)
-            s->pending[i].conn = -1;
-    }
-}
-
-/* Handles one parsed request of connection ci; false closes the connection. */
-static bool handle(struct server *s, int ci, struct sdv_broker_msg *m)
-{
-    struct sdv_broker_msg a;
-    struct sdv_broker_entry out[NSIGNALS + 2];
-    uint32_t i, k, id;
-
-    memset(out, 0, sizeof(out));
-    if (!s->conn[ci].hello && m->type != SDV_BROKER_MSG_HELLO) {
-        send_error(s, ci, m->request_id, 401, "hello first");
-        return false;
-    }
-    switch (m->type) {
-    case SDV_BROKER_MSG_HELLO:
-        if (m->token.len != 4 || memcmp(m->token.p, "good", 4) != 0) {
-            send_error(s, ci, m->request_id, 401, "invalid token");
-            return false;
-        }
-        s->conn[ci].hello = true;
-        sdv_broker_msg_init(&a, SDV_BROKER_MSG_HELLO_OK, m->request_id);
-        a.version = 1;
-        a.payload_max = SDV_BROKER_FRAME_PAYLOAD_MAX;
-        send_msg(s, ci, &a);
-        return true;
-    case SDV_BROKER_MSG_LOOKUP:
-    case SDV_BROKER_MSG_CLAIM:
-        for (i = 0; i < m->n_entries && i < NSIGNALS + 2; i++) {
-            id = m->entries[i].id != 0 ? m->entries[i].id : find_path(s, m->entries[i].path);
-            if (id == 0 || id > NSIGNALS) {
-                out[i].status = 404;
-                continue;
-            }
-            if (m->type == SDV_BROKER_MSG_CLAIM && s->sig[id].owner >= 0 &&
-                s->sig[id].owner != ci) {
-                send_error(s, ci, m->request_id, 409, "owned by another provider");
-                return true;
-            }
-            out[i].id = id;
-            out[i].datatype = (uint8_t)s->sig[id].dt;
-            out[i].entry_type = (uint8_t)s->sig[id].kind;
-        }
-        if (m->type == SDV_BROKER_MSG_CLAIM)
-            for (i = 0; i < m->n_entries; i++)
-                if (out[i].id != 0)
-                    s->sig[out[i].id].owner = ci;
-        sdv_broker_msg_init(&a, SDV_BROKER_MSG_LOOKUP_RESULT, m->request_id);
-        a.entries = out;
-        a.n_entries = m->n_entries;
-        send_msg(s, ci, &a);
-        return true;
-    case SDV_BROKER_MSG_GET:
-        for (i = 0; i < m->n_entries && i < NSIGNALS + 2; i++) {
-            id = m->entries[i].id;
-            if (id == 0 || id > NSIGNALS) {
-                out[i].status = 404;
-                continue;
-            }
-            out[i].id = id;
-            out[i].ts_us = s->sig[id].ts;
-            out[i].value = s->sig[id].v;
-        }
-        sdv_broker_msg_init(&a, SDV_BROKER_MSG_GET_RESULT, m->request_id);
-        a.entries = out;
-        a.n_entries = m->n_entries;
-        send_msg(s, ci, &a);
-        return true;
-    case SDV_BROKER_MSG_SET:
-        id = m->entries[0].id;
-        if (id == 0 || id > NSIGNALS) {
-            send_error(s, ci, m->request_id, 404, "unknown signal");
-            return true;
-        }
-        if (s->sig[id].kind != SDV_BROKER_KIND_ACTUATOR) {
-            send_error(s, ci, m->request_id, 400, "not an actuator");
-            return true;
-        }
-        if (s->sig[id].owner < 0) {
-            send_error(s, ci, m->request_id, 503, "no provider");
-            return true;
-        }
-        for (k = 0; k < 8 && s->pending[k].conn >= 0; k++)
-            ;
-        assert_true(k < 8);
-        s->pending[k].id = ++s->next_actuation;
-        s->pending[k].conn = ci;
-        s->pending[k].provider = s->sig[id].owner;
-        s->pending[k].request_id = m->request_id;
-        sdv_broker_msg_init(&a, SDV_BROKER_MSG_ACTUATE, 0);
-        a.actuation_id = s->pending[k].id;
-        a.entries = m->entries;
-        a.n_entries = 1;
-        if (!send_msg(s, s->sig[id].owner, &a))
-            drop_conn(s, s->sig[id].owner); /* answers 503 to the requester */
-        return true;
-    case SDV_BROKER_MSG_ACTUATE_REPLY:
-        for (k = 0; k < 8; k++) {
-            if (s->pending[k].conn < 0 || s->pending[k].id != m->actuation_id)
-                continue;
-            if (m->status == 0)
-                send_simple(s, s->pending[k].conn, SDV_BROKER_MSG_OK, s->pending[k].request_id);
-            else {
-                char text[128];
-
-                snprintf(text, sizeof(text), "rejected: %.*s", (int)m->message.len, m->message.p);
-                send_error(s, s->pending[k].conn, s->pending[k].request_id, m->status, text);
-            }
-            s->pending[k].conn = -1;
-        }
-        return true;
-    case SDV_BROKER_MSG_PUBLISH:
-        for (i = 0; i < m->n_entries; i++) {
-            struct sdv_broker_entry *e = &m->entries[i];
-
-            if (e->id == 0 || e->id > NSIGNALS) {
-                send_error(s, ci, m->request_id, 404, "unknown signal id");
-                continue;
-            }
-            s->sig[e->id].v = e->value;
-            if (e->value.type == SDV_BROKER_DT_STRING) {
-                memcpy(s->sig[e->id].str, e->value.v.p, e->value.len);
-                s->sig[e->id].v.v.p = s->sig[e->id].str;
-            }
-            s->sig[e->id].ts = e->ts_us;
-            for (k = 0; k < NSUB; k++) {
-                if (s->sub[k].conn < 0 || !s->sub[k].ids[e->id])
-                    continue;
-                sdv_broker_msg_init(&a, SDV_BROKER_MSG_EVENT, 0);
-                a.sub_id = s->sub[k].id;
-                a.entries = e;
-                a.n_entries = 1;
-                send_event(s, s->sub[k].conn, &a);
-            }
-        }
-        return true;
-    case SDV_BROKER_MSG_SUBSCRIBE:
-        for (k = 0; k < NSUB && s->sub[k].conn >= 0; k++)
-            ;
-        assert_true(k < NSUB);
-        memset(s->sub[k].ids, 0, sizeof(s->sub[k].ids));
-        for (i = 0; i < m->n_entries; i++) {
-            if (m->entries[i].id == 0 || m->entries[i].id > NSIGNALS) {
-                send_error(s, ci, m->request_id, 404, "unknown signal");
-                return true;
-            }
-            s->sub[k].ids[m->entries[i].id] = 1;
-            out[i].id = m->entries[i].id;
-        }
-        s->sub[k].conn = ci;
-        s->sub[k].id = ++s->next_sub;
-        sdv_broker_msg_init(&a, SDV_BROKER_MSG_SUBSCRIBED, m->request_id);
-        a.sub_id = s->sub[k].id;
-        a.entries = out;
-        a.n_entries = m->n_entries;
-        send_msg(s, ci, &a);
-        if (m->filter.period_ms == LOST_HOOK_PERIOD) {
-            sdv_broker_msg_init(&a, SDV_BROKER_MSG_VALUES_LOST, 0);
-            a.sub_id = s->sub[k].id;
-            a.lost = 3;
-            send_msg(s, ci, &a);
-        }
-        return true;
-    case SDV_BROKER_MSG_UNSUBSCRIBE:
-        for (k = 0; k < NSUB; k++)
-            if (s->sub[k].conn == ci && s->sub[k].id == m->sub_id)
-                s->sub[k].conn = -1;
-        send_simple(s, ci, SDV_BROKER_MSG_OK, m->request_id);
-        return true;
-    default:
-        send_error(s, ci, m->request_id, 400, "unexpected message");
-        return true;
-    }
-}
-
-static void *server_main(void *arg)
-{
-    struct server *s = arg;
-    uint8_t buf[4096];
-
-    for (;;) {
-        struct pollfd pfd[NCONN + 2];
-        int n = 0, i, map[NCONN + 2];
-
-        pfd[n].fd = s->wake[0], pfd[n].events = POLLIN, map[n++] = -2;
-        pfd[n].fd = s->lfd, pfd[n].events = POLLIN, map[n++] = -1;
-        for (i = 0; i < NCONN; i++)
-            if (s->conn[i].fd >= 0)
-                pfd[n].fd = s->conn[i].fd, pfd[n].events = POLLIN, map[n++] = i;
-        if (poll(pfd, (nfds_t)n, -1) <= 0)
-            continue;
-        if (pfd[0].revents)
-            return NULL;
-        if (pfd[1].revents & POLLIN) {
-            int fd = accept(s->lfd, NULL, NULL);
-
-            for (i = 0; i < NCONN && s->conn[i].fd >= 0; i++)
-                ;
-            if (fd >= 0 && i < NCONN) {
-                s->conn[i].fd = fd;
-                s->conn[i].hello = false;
-                sdv_broker_decoder_create(0, &s->conn[i].dec);
-            } else if (fd >= 0) {
-                close(fd);
-            }
-        }
-        for (i = 2; i < n; i++) {
-            int ci = map[i];
-            ssize_t r;
-            size_t off = 0;
-            bool keep = true;
-
-            if (!(pfd[i].revents & (POLLIN | POLLHUP)))
-                continue;
-            r = read(s->conn[ci].fd, buf, sizeof(buf));
-            if (r <= 0) {
-                drop_conn(s, ci);
-                continue;
-            }
-            while (keep && off < (size_t)r) {
-                struct sdv_broker_frame f;
-                struct sdv_broker_msg m;
-                size_t used;
-                bool complete;
-
-                if (sdv_broker_decoder_feed(s->conn[ci].dec, buf + off, (size_t)r - off, &used, &f,
-                                            &complete) != SDV_OK) {
-                    keep = false;
-                    break;
-                }
-                off += used;
-                if (!complete)
-                    continue;
-                if (sdv_broker_msg_parse(&f, &m, s->entries, SDV_BROKER_BATCH_MAX, NULL, 0) !=
-                    SDV_OK) {
-                    send_error(s, ci, f.request_id, 400, "malformed");
-                    continue;
-                }
-                keep = handle(s, ci, &m);
-            }
-            if (!keep)
-                drop_conn(s, ci);
-        }
-    }
-}
-
-static struct server srv;
+static char sock_path[108], sock_dir[64];
 
 static int server_start(void **state)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    char dir[] = "/tmp/sdv-broker-client-XXXXXX";
-    int i;
-
     (void)state;
-    memset(&srv, 0, sizeof(srv));
-    signal(SIGPIPE, SIG_IGN); /* a write to a client that left fails instead */
-    assert_non_null(mkdtemp(dir));
-    snprintf(srv.path, sizeof(srv.path), "%s/broker.sock", dir);
-    srv.sig[1] = (struct sig){"Vehicle.Speed", SDV_BROKER_DT_FLOAT, SDV_BROKER_KIND_SENSOR};
-    srv.sig[2] = (struct sig){"Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature",
-                              SDV_BROKER_DT_INT8, SDV_BROKER_KIND_ACTUATOR};
-    srv.sig[3] = (struct sig){"Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
-                              SDV_BROKER_DT_FLOAT, SDV_BROKER_KIND_SENSOR};
-    srv.sig[4] = (struct sig){"Vehicle.Cabin.Infotainment.Media.Played.Track", SDV_BROKER_DT_STRING,
-                              SDV_BROKER_KIND_SENSOR};
-    for (i = 1; i <= NSIGNALS; i++)
-        srv.sig[i].owner = -1;
-    for (i = 0; i < NCONN; i++)
-        srv.conn[i].fd = -1;
-    for (i = 0; i < NSUB; i++)
-        srv.sub[i].conn = -1;
-    for (i = 0; i < 8; i++)
-        srv.pending[i].conn = -1;
-    memcpy(sun.sun_path, srv.path, strlen(srv.path) + 1);
-    srv.lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-    assert_int_equal(bind(srv.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-    assert_int_equal(listen(srv.lfd, 8), 0);
-    assert_int_equal(pipe(srv.wake), 0);
-    assert_int_equal(pthread_create(&srv.thread, NULL, server_main, &srv), 0);
+    snprintf(sock_dir, sizeof(sock_dir), "/tmp/sdv-broker-client-XXXXXX");
+    assert_non_null(mkdtemp(sock_dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/broker.sock", sock_dir);
+    assert_int_equal(standin_start(sock_path), 0);
     return 0;
 }
 
 static int server_stop(void **state)
 {
-    char dir[108];
-    int i;
-
     (void)state;
-    assert_int_equal(write(srv.wake[1], "x", 1), 1);
-    pthread_join(srv.thread, NULL);
-    for (i = 0; i < NCONN; i++)
-        if (srv.conn[i].fd >= 0)
-            drop_conn(&srv, i);
-    close(srv.lfd);
-    close(srv.wake[0]);
-    close(srv.wake[1]);
-    unlink(srv.path);
-    snprintf(dir, sizeof(dir), "%s", srv.path);
-    *strrchr(dir, '/') = '\0';
-    rmdir(dir);
+    standin_stop();
+    rmdir(sock_dir);
     return 0;
 }
 
@@ -464,7 +51,7 @@ static struct sdv_broker_client *connect_as(const char *name, const char *token,
                                             sdv_broker_client_actuate_fn on_actuate,
                                             sdv_broker_client_lost_fn on_lost, void *ud)
 {
-    struct sdv_broker_client_config cfg = {srv.path, name, token, 2000, on_actuate, on_lost, ud};
+    struct sdv_broker_client_config cfg = {sock_path, name, token, 2000, on_actuate, on_lost, ud};
     struct sdv_broker_client *c = NULL;
     char err[256];
 
@@ -561,7 +148,7 @@ static struct sdv_broker_value f32(float f)
 
 static void test_refused_connections(void **state)
 {
-    struct sdv_broker_client_config cfg = {srv.path, "app", "bad", 2000, NULL, NULL, NULL};
+    struct sdv_broker_client_config cfg = {sock_path, "app", "bad", 2000, NULL, NULL, NULL};
     struct sdv_broker_client *c = NULL;
     char err[256];
 
@@ -585,7 +172,7 @@ static void test_app_and_provider(void **state)
     struct events ev = {0};
     struct sdv_broker_client *app, *other;
     struct sdv_broker_value v, track = {.type = SDV_BROKER_DT_STRING, .count = 1};
-    struct sdv_broker_filter lost_hook = {.period_ms = LOST_HOOK_PERIOD};
+    struct sdv_broker_filter lost_hook = {.period_ms = STANDIN_LOST_HOOK_PERIOD};
     uint32_t ids[4], sub, sub2;
     int64_t ts;
 

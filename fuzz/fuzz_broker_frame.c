@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sdv_buf_reset(&again);
         if (sdv_broker_msg_encode(&m, &again, err, sizeof(err)) != SDV_OK ||
             again.len != SDV_BROKER_HEADER_LEN + f.len || again.data[1] != f.type ||
-            memcmp(again.data + SDV_BROKER_HEADER_LEN, f.payload, f.len) != 0)
+            (f.len > 0 && memcmp(again.data + SDV_BROKER_HEADER_LEN, f.payload, f.len) != 0))
             abort();
     }
     if (off >= size)

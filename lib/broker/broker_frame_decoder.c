@@ -107,6 +107,11 @@ static enum sdv_err check_header(struct sdv_broker_decoder *d, const uint8_t *h)
 static void emit(struct sdv_broker_decoder *d, const uint8_t *payload,
                  struct sdv_broker_frame *frame, bool *complete)
 {
+    static const uint8_t empty[1];
+
+    /* An empty payload assembled across feeds has no buffer: never hand out NULL. */
+    if (payload == NULL)
+        payload = empty;
     frame->type = d->type;
     frame->request_id = d->request_id;
     frame->payload = payload;

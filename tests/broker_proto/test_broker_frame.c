@@ -341,6 +341,7 @@ static void test_byte_by_byte(void **state)
         }
         assert_int_equal(f.type, m[frames].type);
         assert_int_equal(f.request_id, m[frames].request_id);
+        assert_non_null(f.payload); /* also for an empty payload */
         assert_int_equal(sdv_broker_msg_parse(&f, &got, parsed_entries, ENTRIES_MAX, NULL, 0),
                          SDV_OK);
         assert_int_equal(sdv_broker_msg_encode(&got, &again, NULL, 0), SDV_OK);

@@ -446,14 +446,20 @@ enum sdv_err sdv_broker_op_parse(const char *s, enum sdv_broker_op *out);
  *  - timebased (period_ms > 0): every period the current value of each signal that has one is
  *    delivered, whether it changed or not; updates in between are not delivered.
  *  - change: an update is delivered when it differs from the last value delivered to this
- *    subscription for that signal: OP_ANY, any difference; for numbers, (new - last) <op> diff
- *    (OP_GT with diff 5: a rise of more than 5; OP_LT with diff -5: a fall of more than 5;
- *    OP_NE with diff 0: any change). Booleans, strings and arrays support only OP_ANY, EQ
- *    (unchanged) and NE (changed); diff must be NONE for them. The first value of a signal
- *    is always delivered.
+ *    subscription for that signal: OP_ANY, any difference; for numbers and booleans (as 0/1),
+ *    (new - last) <op> diff (OP_GT with diff 5: a rise of more than 5; OP_LT with diff -5: a
+ *    fall of more than 5; OP_NE with diff 0: any change). A boolean is compared with its
+ *    previous value, delivered or not, so gt 0 is every false -> true edge and lt 0 every
+ *    true -> false edge, as VISS defines. Strings and arrays (an extension: VISS allows
+ *    numbers and booleans only) support OP_ANY, EQ (unchanged) and NE (changed) without diff.
+ *    The first value of a signal is always delivered.
  *  - range: an update is delivered when value <op> boundary holds for every boundary
- *    (range_any false: "inside", for example gt 10 and lt 20) or for at least one (range_any
- *    true: "outside", lt 10 or gt 20). Numeric signals only.
+ *    (range_any false: VISS "combination-op" AND, for example gt 10 and lt 20) or for at least
+ *    one (range_any true: OR, lt 10 or gt 20). Numeric signals only.
+ *  - trigger_first (VISS multi-signal subscriptions): change and range are evaluated on the
+ *    first id given to sdv_broker_subscribe only; when an update of that signal passes, the
+ *    current values of all the subscription's signals are queued (updates of the others alone
+ *    deliver nothing). Without it every signal is filtered and delivered on its own (KUKSA).
  * Boundaries and diff are numbers of any numeric type (compared exactly).
  */
 struct sdv_broker_filter {
@@ -467,6 +473,7 @@ struct sdv_broker_filter {
         enum sdv_broker_op op; /* not OP_ANY */
         struct sdv_broker_value boundary;
     } range[SDV_BROKER_RANGE_MAX];
+    bool trigger_first;
 };
 
 /*

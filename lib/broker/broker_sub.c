@@ -213,19 +213,14 @@ static bool filters_pass(const struct broker_sub *s, const struct broker_sub_sig
     if (f->change && ss->has_last) {
         if (is_numeric_sig(sig) || sig->datatype == SDV_BROKER_DT_BOOLEAN) {
             struct broker_num x = broker_num_of(v, 0);
+            struct broker_num d, diff = {.is_int = true, .i = 0};
 
             if (f->change_op == SDV_BROKER_OP_ANY)
                 return broker_num_cmp(&x, &ss->last_num) != 0;
-            {
-                struct broker_num d = broker_num_sub(&x, &ss->last_num);
-                struct broker_num diff = {.is_int = true, .i = 0};
-
-                if (f->change_diff.type != SDV_BROKER_DT_NONE)
-                    diff = broker_num_of(&f->change_diff, 0);
-                if (sig->datatype == SDV_BROKER_DT_BOOLEAN)
-                    return broker_op_holds(f->change_op, broker_num_cmp(&x, &ss->last_num));
-                return broker_op_holds(f->change_op, broker_num_cmp(&d, &diff));
-            }
+            d = broker_num_sub(&x, &ss->last_num);
+            if (f->change_diff.type != SDV_BROKER_DT_NONE)
+                diff = broker_num_of(&f->change_diff, 0);
+            return broker_op_holds(f->change_op, broker_num_cmp(&d, &diff));
         } else {
             uint32_t n = broker_value_payload_len(v);
             bool same = n == ss->last_len && broker_hash(v->v.p, n) == ss->last_hash;
@@ -248,6 +243,19 @@ static void remember(struct broker_sub_sig *ss, const struct sdv_broker_signal *
     }
 }
 
+/* Runs the filters on an update. A boolean's change filter compares with the previous value,
+ * delivered or not (VISS: gt 0 is every false -> true edge); numbers compare with the last
+ * value delivered (a deadband: a slow drift is delivered once it adds up). */
+static bool filter_step(const struct broker_sub *s, struct broker_sub_sig *ss,
+                        const struct sdv_broker_signal *sig, const struct sdv_broker_value *v)
+{
+    bool pass = filters_pass(s, ss, sig, v);
+
+    if (s->f.change && sig->datatype == SDV_BROKER_DT_BOOLEAN)
+        remember(ss, sig, v);
+    return pass;
+}
+
 /* Offers the current value of a signal to one subscriber. */
 static void offer(struct sdv_broker *b, struct broker_sub *s, struct broker_sub_sig *ss,
                   const struct sdv_broker_signal *sig, bool filters, bool notify)
@@ -256,15 +264,30 @@ static void offer(struct sdv_broker *b, struct broker_sub *s, struct broker_sub_
 
     if (st->value.type == SDV_BROKER_DT_NONE)
         return;
-    if (filters && !filters_pass(s, ss, sig, &st->value))
+    if (filters && !filter_step(s, ss, sig, &st->value))
         return;
     if (b->cfg.event_check != NULL && !b->cfg.event_check(b->cfg.event_check_ud, s->who, sig)) {
         s->denied++;
         return;
     }
-    if (s->f.change)
+    if (s->f.change && sig->datatype != SDV_BROKER_DT_BOOLEAN)
         remember(ss, sig, &st->value);
     queue_push(notify ? b : NULL, s, ss->id, &st->value, st->ts_us);
+}
+
+/* trigger_first: the first signal passed its filters, so every signal's value is queued. */
+static void offer_all(struct sdv_broker *b, struct broker_sub *s,
+                      const struct sdv_broker_signal *first, bool notify)
+{
+    const struct broker_sig_state *st = &b->st[s->sigs[0].id];
+    uint32_t k;
+
+    if (!filter_step(s, &s->sigs[0], first, &st->value))
+        return;
+    if (s->f.change && first->datatype != SDV_BROKER_DT_BOOLEAN)
+        remember(&s->sigs[0], first, &st->value);
+    for (k = 0; k < s->nsigs; k++)
+        offer(b, s, &s->sigs[k], sdv_broker_catalog_signal(b->cat, s->sigs[k].id), false, notify);
 }
 
 void broker_fanout(struct sdv_broker *b, uint32_t id)
@@ -281,6 +304,11 @@ void broker_fanout(struct sdv_broker *b, uint32_t id)
 
         if (s->f.period_ms > 0)
             continue; /* timebased: sampled by tick */
+        if (s->f.trigger_first) {
+            if (st->refs[r].idx == 0)
+                offer_all(b, s, sig, true);
+            continue;
+        }
         offer(b, s, &s->sigs[st->refs[r].idx], sig, true, true);
     }
 }
@@ -353,13 +381,15 @@ static enum sdv_err filter_check(struct sdv_broker *b, const struct sdv_broker_f
             broker_err(b, "no signal with id %u", ids[k]);
             return SDV_ENOENT;
         }
+        if (f->trigger_first && k > 0)
+            continue; /* only the first signal is filtered */
         sig = sdv_broker_catalog_signal(b->cat, ids[k]);
         if (f->range_count > 0 && !is_numeric_sig(sig)) {
             broker_err(b, "range filter: %s is a %s, not a number", sig->path,
                        sdv_broker_datatype_name(sig->datatype));
             return SDV_EINVAL;
         }
-        if (f->change && !is_numeric_sig(sig) &&
+        if (f->change && !is_numeric_sig(sig) && sig->datatype != SDV_BROKER_DT_BOOLEAN &&
             ((f->change_op != SDV_BROKER_OP_ANY && f->change_op != SDV_BROKER_OP_EQ &&
               f->change_op != SDV_BROKER_OP_NE) ||
              f->change_diff.type != SDV_BROKER_DT_NONE)) {
@@ -479,8 +509,13 @@ enum sdv_err sdv_broker_subscribe(struct sdv_broker *b, const void *who, const u
     s->lost = s->denied = 0;
     /* The current values, so the subscriber starts with a complete picture (no notify: the
      * caller does not know the id yet and pops after this returns). */
-    for (k = 0; k < m; k++)
-        offer(b, s, &s->sigs[k], sdv_broker_catalog_signal(b->cat, s->sigs[k].id), true, false);
+    if (f->trigger_first && f->period_ms == 0) {
+        if (b->st[s->sigs[0].id].value.type != SDV_BROKER_DT_NONE)
+            offer_all(b, s, sdv_broker_catalog_signal(b->cat, s->sigs[0].id), false);
+    } else {
+        for (k = 0; k < m; k++)
+            offer(b, s, &s->sigs[k], sdv_broker_catalog_signal(b->cat, s->sigs[k].id), true, false);
+    }
     if (f->period_ms > 0) {
         b->timebased++;
         s->next_due_us = broker_now(b) + (int64_t)f->period_ms * 1000;

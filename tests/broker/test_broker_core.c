@@ -488,6 +488,85 @@ static void test_filter_change(void **state)
     assert_non_null(strstr(sdv_broker_errmsg(f->b), LVSTATE));
 }
 
+static struct sdv_broker_value bval(bool x)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_BOOLEAN, .count = 1, .v.b = x};
+
+    return v;
+}
+
+/* VISS: on a boolean, change gt 0 is false -> true, lt 0 true -> false, ne 0 either way. */
+static void test_filter_change_boolean(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t door = id_of(f, "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen"), up = 0, down = 0,
+             any = 0;
+    struct sdv_broker_filter flt;
+    struct sdv_broker_event ev;
+    static const bool seq[] = {false, true, true, false, true};
+    size_t i;
+    bool got;
+
+    memset(&flt, 0, sizeof(flt));
+    flt.change = true;
+    flt.change_diff = (struct sdv_broker_value){.type = SDV_BROKER_DT_INT32, .count = 1, .v.i = 0};
+    flt.change_op = SDV_BROKER_OP_GT;
+    assert_int_equal(sdv_broker_subscribe(f->b, &app_1, &door, 1, &flt, 0, 0, &up), SDV_OK);
+    flt.change_op = SDV_BROKER_OP_LT;
+    assert_int_equal(sdv_broker_subscribe(f->b, &app_1, &door, 1, &flt, 0, 0, &down), SDV_OK);
+    flt.change_op = SDV_BROKER_OP_NE;
+    assert_int_equal(sdv_broker_subscribe(f->b, &app_1, &door, 1, &flt, 0, 0, &any), SDV_OK);
+    for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        struct sdv_broker_value v = bval(seq[i]);
+
+        assert_int_equal(sdv_broker_publish(f->b, &provider_a, door, &v, 0), SDV_OK);
+    }
+    /* first value, then each edge of the right direction */
+    assert_int_equal(sdv_broker_sub_pending(f->b, up), 3);   /* false, ->true, ->true */
+    assert_int_equal(sdv_broker_sub_pending(f->b, down), 2); /* false, ->false */
+    assert_int_equal(sdv_broker_sub_pending(f->b, any), 4);  /* false, true, false, true */
+    assert_int_equal(sdv_broker_sub_pop(f->b, &app_1, down, &ev, &got), SDV_OK);
+    assert_false(ev.value.v.b);
+    assert_int_equal(sdv_broker_sub_pop(f->b, &app_1, up, &ev, &got), SDV_OK);
+    assert_int_equal(sdv_broker_sub_pop(f->b, &app_1, up, &ev, &got), SDV_OK);
+    assert_true(ev.value.v.b);
+}
+
+/* VISS multi-signal subscriptions: the first signal triggers, every signal is delivered. */
+static void test_filter_trigger_first(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t ids[3] = {id_of(f, SPEED), id_of(f, LVSTATE), id_of(f, SOC)}, sub = 0;
+    struct sdv_broker_filter flt;
+    struct sdv_broker_event ev;
+    struct sdv_broker_value v = sval("ON");
+    bool got;
+
+    assert_int_equal(sdv_broker_publish(f->b, &provider_a, ids[1], &v, 0), SDV_OK);
+    assert_int_equal(publish_f(f, &provider_a, SOC, 60), SDV_OK);
+    memset(&flt, 0, sizeof(flt));
+    flt.trigger_first = true;
+    flt.range_count = 1;
+    flt.range[0].op = SDV_BROKER_OP_GT;
+    flt.range[0].boundary = fval(100);
+    /* The range applies to Vehicle.Speed only: a string signal after it is fine. */
+    assert_int_equal(sdv_broker_subscribe(f->b, &app_1, ids, 3, &flt, 0, 0, &sub), SDV_OK);
+    assert_int_equal(sdv_broker_sub_pending(f->b, sub), 0); /* Speed has no value yet */
+    assert_int_equal(publish_f(f, &provider_a, SOC, 61), SDV_OK);
+    assert_int_equal(publish_f(f, &provider_a, SPEED, 90), SDV_OK);
+    assert_int_equal(sdv_broker_sub_pending(f->b, sub), 0);
+    assert_int_equal(publish_f(f, &provider_a, SPEED, 120), SDV_OK);
+    assert_int_equal(sdv_broker_sub_pending(f->b, sub), 3);
+    assert_true(pop_f(f, &app_1, sub, &ev) == 120);
+    assert_int_equal(sdv_broker_sub_pop(f->b, &app_1, sub, &ev, &got), SDV_OK);
+    assert_int_equal(ev.signal->id, ids[1]);
+    assert_memory_equal(ev.value.v.p, "ON", 2);
+    assert_true(pop_f(f, &app_1, sub, &ev) == 61);
+    /* Without trigger_first, the string signal could not take a range filter. */
+    flt.trigger_first = false;
+    assert_int_equal(sdv_broker_subscribe(f->b, &app_1, ids, 3, &flt, 0, 0, &sub), SDV_EINVAL);
+}
+
 static void test_filter_range(void **state)
 {
     struct fixture *f = *state;
@@ -900,6 +979,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_actuation_timeout_and_disconnect, setup, teardown),
             cmocka_unit_test_setup_teardown(test_subscribe_all_updates, setup, teardown),
             cmocka_unit_test_setup_teardown(test_filter_change, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_filter_change_boolean, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_filter_trigger_first, setup, teardown),
             cmocka_unit_test_setup_teardown(test_filter_range, setup, teardown),
             cmocka_unit_test_setup_teardown(test_filter_timebased, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bounded_queue, setup, teardown),

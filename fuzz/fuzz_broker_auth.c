@@ -11,7 +11,7 @@
  *
  * Checked properties: a refused token never comes with a token object and always with a
  * message; an accepted token has a subject and grants; a failed scope or purpose parse has a
- * message; nothing crashes or leaks under the sanitizers.
+ * message; every message is printable ASCII; nothing crashes or leaks under the sanitizers.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -64,6 +64,16 @@ static struct sdv_auth *fuzz_auth(void)
     return a;
 }
 
+/* Messages go into VISS JSON errors and the audit log: printable ASCII only, however the input
+ * was cut. */
+static void check_printable(const char *msg)
+{
+    for (; *msg != '\0'; msg++) {
+        if (*msg < 0x20 || *msg > 0x7e)
+            abort();
+    }
+}
+
 static void fuzz_verify(struct sdv_auth *a, const char *tok, size_t len)
 {
     struct sdv_auth_token *t = NULL;
@@ -75,6 +85,7 @@ static void fuzz_verify(struct sdv_auth *a, const char *tok, size_t len)
     if (st != SDV_AUTH_OK) {
         if (t != NULL || msg[0] == '\0')
             abort();
+        check_printable(msg);
         return;
     }
     if (t == NULL || sdv_auth_token_subject(t)[0] == '\0')
@@ -121,6 +132,7 @@ static void fuzz_scope(const uint8_t *data, size_t size)
     if (e != SDV_OK) {
         if (g != NULL || (e != SDV_ENOMEM && err[0] == '\0'))
             abort();
+        check_printable(err);
         return;
     }
     for (size_t i = 0; i < sizeof(fuzz_paths) / sizeof(fuzz_paths[0]); i++) {
@@ -151,6 +163,7 @@ static void fuzz_purposes(struct sdv_auth *a, const uint8_t *data, size_t size)
     if (e != SDV_OK) {
         if (e != SDV_ENOMEM && err[0] == '\0')
             abort();
+        check_printable(err);
         return;
     }
     sdv_buf_init(&tok, SDV_AUTH_TOKEN_LEN_MAX);

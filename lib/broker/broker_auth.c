@@ -3,6 +3,7 @@
  * purposes, the per-token rate buckets and the request check that ties them together with the
  * audit log.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,17 @@ int auth_strlcpy(char *dst, size_t dst_len, const char *src)
     }
     memcpy(dst, src, n + 1);
     return 1;
+}
+
+const char *auth_printable(const char *s, size_t len, char *buf, size_t buf_len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; s != NULL && i < len && s[i] != '\0' && o + 1 < buf_len; i++)
+        buf[o++] = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' ? s[i] : '?';
+    if (buf_len > 0)
+        buf[o] = '\0';
+    return buf;
 }
 
 void auth_msgf(char *msg, size_t msg_len, const char *fmt, ...)
@@ -237,7 +249,7 @@ static int purpose_cmp(const void *x, const void *y)
 static enum sdv_err purpose_parse(const char *name, const json_t *obj, struct auth_purpose *p,
                                   char *err, size_t err_len)
 {
-    char gerr[SDV_AUTH_MSG_LEN];
+    char gerr[SDV_AUTH_MSG_LEN], shown[48];
     const char *key;
     const json_t *v;
     int64_t t;
@@ -245,8 +257,8 @@ static enum sdv_err purpose_parse(const char *name, const json_t *obj, struct au
 
     if (!purpose_name_ok(name)) {
         auth_msgf(err, err_len,
-                  "purposes: name \"%.64s\" must be 1 to %u characters of A-Z a-z 0-9 _ . : -",
-                  name, SDV_AUTH_NAME_LEN_MAX);
+                  "purposes: name \"%s\" must be 1 to %u characters of A-Z a-z 0-9 _ . : -",
+                  auth_printable(name, SIZE_MAX, shown, sizeof(shown)), SDV_AUTH_NAME_LEN_MAX);
         return SDV_EPARSE;
     }
     if (!json_is_object(obj)) {
@@ -257,7 +269,8 @@ static enum sdv_err purpose_parse(const char *name, const json_t *obj, struct au
     {
         if (strcmp(key, "expires") != 0 && strcmp(key, "not_before") != 0 &&
             strcmp(key, "description") != 0 && strcmp(key, "grants") != 0) {
-            auth_msgf(err, err_len, "purposes.%s: unknown field \"%.32s\"", name, key);
+            auth_msgf(err, err_len, "purposes.%s: unknown field \"%s\"", name,
+                      auth_printable(key, SIZE_MAX, shown, sizeof(shown)));
             return SDV_EPARSE;
         }
     }
@@ -472,7 +485,10 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
                   a->rate_per_s, a->burst);
     } else if ((sdv_auth_grants_actions(t->grants, path) & (unsigned)action) == 0) {
         st = SDV_AUTH_FORBIDDEN;
-        auth_msgf(reason, sizeof(reason), "token does not grant %s on %.96s", aname, path);
+        char shown[128];
+
+        auth_msgf(reason, sizeof(reason), "token does not grant %s on %s", aname,
+                  auth_printable(path, SIZE_MAX, shown, sizeof(shown)));
     }
     if (st != SDV_AUTH_OK) {
         auth_msgf(msg, msg_len, "%s", reason);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,13 +267,14 @@ out:
 static enum sdv_err verify_line(const char *line, size_t len, uint64_t seq, const uint8_t *prev,
                                 char *err, size_t err_len)
 {
-    char prev_hex[2 * AUDIT_HASH_LEN + 1], jerr[96];
+    char prev_hex[2 * AUDIT_HASH_LEN + 1], jerr[96], shown[96];
     const char *result;
     json_t *obj = NULL, *v;
     enum sdv_err e = SDV_OK;
 
     if (sdv_json_parse(line, len, &obj, jerr, sizeof(jerr)) != SDV_OK) {
-        auth_msgf(err, err_len, "line %llu: not JSON (%s)", (unsigned long long)seq, jerr);
+        auth_msgf(err, err_len, "line %llu: not JSON (%s)", (unsigned long long)seq,
+                  auth_printable(jerr, SIZE_MAX, shown, sizeof(shown)));
         return SDV_EPARSE;
     }
     result = json_string_value(json_object_get(obj, "result"));

@@ -104,6 +104,11 @@ struct sdv_auth_token {
  * holds ""). */
 int auth_strlcpy(char *dst, size_t dst_len, const char *src);
 
+/* Copies at most buf_len - 1 bytes of s[0..len) (len may be SIZE_MAX for a C string) into buf
+ * for a message, printable ASCII only ('"' and every other byte become '?'), so that messages
+ * are always valid UTF-8 and JSON-safe however the input was cut. Returns buf. */
+const char *auth_printable(const char *s, size_t len, char *buf, size_t buf_len);
+
 /* Writes a formatted message into msg if non-NULL. */
 void auth_msgf(char *msg, size_t msg_len, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

@@ -7,6 +7,7 @@
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
 #include <openssl/err.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,15 +89,10 @@ enum sdv_err auth_b64url_append(struct sdv_buf *b, const uint8_t *p, size_t n)
     return SDV_OK;
 }
 
-/* Copies a string from a token into a message, printable ASCII only, at most 48 bytes. */
+/* A string from a token, shown in a message: printable ASCII, at most 48 bytes. */
 static const char *printable(const char *s, char *buf, size_t buf_len)
 {
-    size_t o = 0;
-
-    for (; s != NULL && *s != '\0' && o + 1 < buf_len && o < 48; s++)
-        buf[o++] = *s >= 0x20 && *s < 0x7f && *s != '"' ? *s : '?';
-    buf[o] = '\0';
-    return buf;
+    return auth_printable(s, SIZE_MAX, buf, buf_len < 49 ? buf_len : 49);
 }
 
 /* r||s (64 bytes) -> DER ECDSA-Sig-Value, with OpenSSL doing the encoding. */
@@ -245,7 +241,9 @@ static enum sdv_auth_status check_signature(struct sdv_auth *a, const char *toke
         return st;
     }
     if (sdv_json_parse(hbuf, hlen, &hdr, jerr, sizeof(jerr)) != SDV_OK) {
-        auth_msgf(msg, msg_len, "token header: not JSON (%s)", jerr);
+        /* The parser's message may quote the input: only printable ASCII goes out. */
+        auth_msgf(msg, msg_len, "token header: not JSON (%s)",
+                  auth_printable(jerr, SIZE_MAX, pbuf, sizeof(pbuf)));
         return st;
     }
     if (!json_is_object(hdr)) {
@@ -476,7 +474,7 @@ static enum sdv_auth_status verify_token(struct sdv_auth *a, const char *token, 
     enum sdv_auth_status st;
     size_t plen;
     json_t *claims = NULL;
-    char jerr[96];
+    char jerr[96], shown[96];
 
     if (token == NULL || len == 0) {
         auth_msgf(msg, msg_len, "no access token");
@@ -502,7 +500,8 @@ static enum sdv_auth_status verify_token(struct sdv_auth *a, const char *token, 
         return SDV_AUTH_INVALID_TOKEN;
     }
     if (sdv_json_parse(pbuf, plen, &claims, jerr, sizeof(jerr)) != SDV_OK) {
-        auth_msgf(msg, msg_len, "token claims: not JSON (%s)", jerr);
+        auth_msgf(msg, msg_len, "token claims: not JSON (%s)",
+                  auth_printable(jerr, SIZE_MAX, shown, sizeof(shown)));
         return SDV_AUTH_INVALID_TOKEN;
     }
     st = check_claims(a, claims, t, msg, msg_len);

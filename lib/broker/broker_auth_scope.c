@@ -5,6 +5,7 @@
  * Matching compares whole segments, so read:Vehicle.Cab never covers Vehicle.Cabin.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,32 +46,34 @@ int auth_grant_compile(const char *s, size_t len, struct auth_grant *out, char *
     const char *colon = memchr(s, ':', len);
     const char *p, *end = s + len;
     size_t text_len = 0;
+    char shown[64];
 
     if (colon == NULL || !action_mask(s, (size_t)(colon - s), &out->mask))
         return 0;
+    auth_printable(s, len, shown, sizeof(shown));
     p = colon + 1;
     if (p == end) {
-        auth_msgf(err, err_len, "grant \"%.*s\": empty path", (int)(len > 64 ? 64 : len), s);
+        auth_msgf(err, err_len, "grant \"%s\": empty path", shown);
         return -1;
     }
     if ((size_t)(end - p) >= SDV_AUTH_PATH_LEN_MAX) {
-        auth_msgf(err, err_len, "grant \"%.40s...\": path longer than %u bytes", s,
+        auth_msgf(err, err_len, "grant \"%s...\": path longer than %u bytes", shown,
                   SDV_AUTH_PATH_LEN_MAX - 1);
         return -1;
     }
     out->segs = 0;
-    while (p <= end) {
+    for (;;) {
         const char *q = p;
 
         while (q < end && *q != '.')
             q++;
         if (out->segs == SDV_AUTH_PATH_SEGMENTS_MAX) {
-            auth_msgf(err, err_len, "grant \"%.*s\": more than %u levels", (int)len, s,
+            auth_msgf(err, err_len, "grant \"%s\": more than %u levels", shown,
                       SDV_AUTH_PATH_SEGMENTS_MAX);
             return -1;
         }
         if (q == p) {
-            auth_msgf(err, err_len, "grant \"%.*s\": empty path segment", (int)len, s);
+            auth_msgf(err, err_len, "grant \"%s\": empty path segment", shown);
             return -1;
         }
         if (q - p == 1 && *p == '*') {
@@ -80,9 +83,9 @@ int auth_grant_compile(const char *s, size_t len, struct auth_grant *out, char *
             for (const char *c = p; c < q; c++) {
                 if (!seg_char_ok(*c)) {
                     auth_msgf(err, err_len,
-                              "grant \"%.*s\": character '%c' not allowed in a path "
+                              "grant \"%s\": character '%c' not allowed in a path "
                               "(letters, digits, '_', '.' and a whole-segment '*')",
-                              (int)len, s, *c >= 0x20 && *c < 0x7f ? *c : '?');
+                              shown, *c >= 0x20 && *c < 0x7f ? *c : '?');
                     return -1;
                 }
             }
@@ -92,6 +95,8 @@ int auth_grant_compile(const char *s, size_t len, struct auth_grant *out, char *
             text_len += (size_t)(q - p);
         }
         out->segs++;
+        if (q == end)
+            break;
         p = q + 1;
     }
     assert(text_len < sizeof(out->text));
@@ -225,7 +230,10 @@ enum sdv_err auth_grants_from_json(const json_t *arr, struct sdv_auth_grants **o
         }
         rc = auth_grant_compile(s, json_string_length(v), &g->g[i], err, err_len);
         if (rc == 0) {
-            auth_msgf(err, err_len, "grants[%zu] \"%.64s\": not read:, actuate: or provide:", i, s);
+            char shown[64];
+
+            auth_msgf(err, err_len, "grants[%zu] \"%s\": not read:, actuate: or provide:", i,
+                      auth_printable(s, SIZE_MAX, shown, sizeof(shown)));
         }
         if (rc <= 0) {
             free(g);

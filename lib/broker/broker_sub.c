@@ -119,11 +119,18 @@ static bool qent_has_payload(const struct broker_qent *e)
     return e->type == SDV_BROKER_DT_STRING || SDV_BROKER_DT_IS_ARRAY(e->type);
 }
 
+/* Empty strings and arrays take no arena bytes (a zero-length slot at the wrap point would
+ * confuse the head's bookkeeping). */
+static bool qent_in_arena(const struct broker_qent *e)
+{
+    return qent_has_payload(e) && e->len > 0;
+}
+
 static void queue_drop_oldest(struct broker_sub *s)
 {
     struct broker_qent *e = &s->q[s->qhead];
 
-    if (qent_has_payload(e))
+    if (qent_in_arena(e))
         arena_free(s, e->off, e->len);
     s->qhead = (s->qhead + 1u) % s->qcap;
     s->qlen--;
@@ -141,14 +148,13 @@ static void queue_push(struct sdv_broker *b, struct broker_sub *s, uint32_t id,
         queue_drop_oldest(s);
         s->lost++;
     }
-    if (v->type == SDV_BROKER_DT_STRING || SDV_BROKER_DT_IS_ARRAY(v->type)) {
+    if ((v->type == SDV_BROKER_DT_STRING || SDV_BROKER_DT_IS_ARRAY(v->type)) && v->len > 0) {
         while (!arena_alloc(s, v->len, &off)) {
             /* The arena holds at least one largest value, so an empty queue always fits. */
             queue_drop_oldest(s);
             s->lost++;
         }
-        if (v->len > 0)
-            memcpy(s->arena + off, v->v.p, v->len);
+        memcpy(s->arena + off, v->v.p, v->len);
         s->alive++;
     }
     e = &s->q[(s->qhead + s->qlen) % s->qcap];
@@ -600,7 +606,9 @@ enum sdv_err sdv_broker_sub_pop(struct sdv_broker *b, const void *who, uint32_t 
     ev->value.type = e->type;
     ev->value.count = e->count;
     ev->value.len = e->len;
-    if (qent_has_payload(e)) {
+    if (qent_has_payload(e) && e->len == 0) {
+        ev->value.v.p = "";
+    } else if (qent_has_payload(e)) {
         if (e->len + 1u > s->popcap) {
             uint32_t cap = s->popcap ? s->popcap : 64u;
             uint8_t *p;
@@ -616,8 +624,7 @@ enum sdv_err sdv_broker_sub_pop(struct sdv_broker *b, const void *who, uint32_t 
             s->popbuf = p;
             s->popcap = cap;
         }
-        if (e->len > 0)
-            memcpy(s->popbuf, s->arena + e->off, e->len);
+        memcpy(s->popbuf, s->arena + e->off, e->len);
         s->popbuf[e->len] = '\0';
         ev->value.v.p = s->popbuf;
     } else {

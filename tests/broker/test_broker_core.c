@@ -747,6 +747,59 @@ static void test_bounded_queue_strings(void **state)
     }
 }
 
+/* Random lengths (empty strings included) and random draining: every delivered string is the
+ * one published at the position the lost counts say, byte for byte. */
+static void test_queue_arena_model(void **state)
+{
+    struct fixture *f = *state;
+    uint32_t id = id_of(f, "Vehicle.VehicleIdentification.KnownVehicleDamages"), sub = 0;
+    static char text[12000];
+    struct sdv_broker_event ev;
+    uint32_t rnd = 12345;
+    int64_t next_expected = 0, published = 0, popped = 0, i;
+
+    assert_int_equal(sdv_broker_subscribe(f->b, &app_1, &id, 1, NULL, 40, 1, &sub), SDV_OK);
+    for (i = 0; i < 4000; i++) {
+        struct sdv_broker_value v;
+        size_t len;
+        int k, pops;
+
+        rnd = rnd * 1103515245u + 12345u;
+        len = (i % 13 == 0) ? 0 : 8 + (rnd >> 8) % 11000;
+        snprintf(text, sizeof(text), "%07lld", (long long)i);
+        memset(text + 7, 'a' + (int)(i % 26), sizeof(text) - 7);
+        v = sval(text);
+        v.len = (uint32_t)len;
+        assert_int_equal(sdv_broker_publish(f->b, &provider_a, id, &v, 0), SDV_OK);
+        published++;
+        rnd = rnd * 1103515245u + 12345u;
+        pops = (rnd >> 16) % 4 == 0 ? (int)((rnd >> 8) % 30) : 0;
+        for (k = 0; k < pops; k++) {
+            bool got;
+
+            assert_int_equal(sdv_broker_sub_pop(f->b, &app_1, sub, &ev, &got), SDV_OK);
+            next_expected += (int64_t)ev.lost;
+            if (!got)
+                break;
+            popped++;
+            if (next_expected % 13 == 0) {
+                assert_int_equal(ev.value.len, 0);
+            } else {
+                char head[8];
+
+                snprintf(head, sizeof(head), "%07lld", (long long)next_expected);
+                assert_true(ev.value.len >= 8);
+                assert_memory_equal(ev.value.v.p, head, 7);
+                assert_int_equal(((const char *)ev.value.v.p)[ev.value.len - 1],
+                                 'a' + (int)(next_expected % 26));
+            }
+            next_expected++;
+        }
+    }
+    assert_true(next_expected <= published);
+    assert_true(popped > 100);
+}
+
 /* Scopes are re-checked for every event: a denied signal is withheld and counted. */
 static void test_event_check(void **state)
 {
@@ -985,6 +1038,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_filter_timebased, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bounded_queue, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bounded_queue_strings, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_queue_arena_model, setup, teardown),
             cmocka_unit_test_setup_teardown(test_event_check, setup, teardown),
             cmocka_unit_test_setup_teardown(test_subscription_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_subscription_table_full, setup, teardown),

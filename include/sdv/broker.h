@@ -269,7 +269,8 @@ enum sdv_err sdv_broker_catalog_match(const struct sdv_broker_catalog *cat, cons
                                       size_t len, uint32_t *ids, size_t ids_max, size_t *n);
 
 /*
- * Checks a value about to be written to sig: its type must be exactly sig->datatype
+ * Checks a value about to be written to sig (a signal of a catalog, which holds the compiled
+ * pattern): its type must be exactly sig->datatype
  * (SDV_EINVAL), its shape valid (sdv_broker_value_validate), every number (each element of an
  * array) within min/max and every value within the allowed set, strings matching the pattern
  * (SDV_ERANGE). err (err_len bytes, may be NULL) receives a message naming the signal, the

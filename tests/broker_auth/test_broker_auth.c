@@ -1024,6 +1024,27 @@ static void test_rate_limit(void **state)
     assert_int_equal(sdv_auth_verify(a, tok, strlen(tok), &t, NULL, 0), SDV_AUTH_OK);
     free(tok);
     assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_TOO_MANY_REQUESTS);
+    /* Without a jti the subject is the key: two tokens of one subject share a bucket. */
+    {
+        struct sdv_auth_token *s1 = NULL, *s2 = NULL;
+
+        c = claims();
+        json_object_del(c, "jti");
+        json_object_set_new(c, "sub", json_string("no-jti-app"));
+        tok = mint(f->ed, NULL, json_deep_copy(c));
+        assert_int_equal(sdv_auth_verify(a, tok, strlen(tok), &s1, NULL, 0), SDV_AUTH_OK);
+        free(tok);
+        json_object_set_new(c, "exp", json_integer(NOW_S + 900));
+        tok = mint(f->ed, NULL, c);
+        assert_int_equal(sdv_auth_verify(a, tok, strlen(tok), &s2, NULL, 0), SDV_AUTH_OK);
+        free(tok);
+        for (i = 0; i < 5; i++)
+            assert_int_equal(sdv_auth_rate_take(a, i % 2 ? s1 : s2), SDV_AUTH_OK);
+        assert_int_equal(sdv_auth_rate_take(a, s1), SDV_AUTH_TOO_MANY_REQUESTS);
+        assert_int_equal(sdv_auth_rate_take(a, s2), SDV_AUTH_TOO_MANY_REQUESTS);
+        sdv_auth_token_destroy(s1);
+        sdv_auth_token_destroy(s2);
+    }
     /* Many other tokens evict buckets without growing the table. */
     for (i = 0; i < 100; i++) {
         struct sdv_auth_token *v = NULL;

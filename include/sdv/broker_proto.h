@@ -361,10 +361,11 @@ enum sdv_err sdv_broker_viss_request_parse(const char *data, size_t len,
                                            size_t errmsg_len);
 
 /*
- * Builds a request from an HTTP GET target: method "GET" and url_path "/Vehicle/Speed" give a
- * get of "Vehicle.Speed"; "POST" with body parses the body as a set whose path comes from the
- * URL when the body has none. authorization is the Authorization header value or NULL. Same
- * errors and ownership as sdv_broker_viss_request_parse.
+ * Builds a request from an HTTP request: method "GET" and url_path "/Vehicle/Speed" give a get
+ * of "Vehicle.Speed"; a GET may carry the query "?filter=<percent-encoded JSON filter>" (VISS
+ * search read; paths variant only). "POST" takes body {"value": ...} as a set of the URL's path.
+ * authorization is the Authorization header value ("Bearer " removed) or NULL. Same errors and
+ * ownership as sdv_broker_viss_request_parse.
  */
 enum sdv_err sdv_broker_viss_request_from_http(const char *method, const char *url_path,
                                                const char *body, size_t body_len,

@@ -645,6 +645,66 @@ enum sdv_err sdv_broker_viss_request_parse(const char *data, size_t len,
     return err;
 }
 
+/* Value of a hex digit, -1 for anything else. */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * The query of an HTTP GET: exactly "filter=<percent-encoded JSON filter>" (VISS HTTP search
+ * read, "GET /Vehicle/Cabin?filter={...}"). The decoded filter is kept in root for its strings.
+ */
+static enum sdv_err http_filter(struct vp *p, const char *q)
+{
+    size_t n = strlen(q), i, k = 0;
+    char jerr[160], *text;
+    json_t *filter;
+    enum sdv_err err;
+
+    if (p->r->action != SDV_BROKER_VISS_GET)
+        return vp_fail(p, "Missing or invalid filter: a query is allowed on GET only");
+    if (strncmp(q, "filter=", 7) != 0)
+        return vp_fail(p, "Missing or invalid filter: the query must be filter=<JSON>");
+    q += 7;
+    n -= 7;
+    if (n > SDV_BROKER_VISS_REQUEST_LEN_MAX)
+        return vp_fail(p, "Missing or invalid filter: %zu bytes exceed %u", n,
+                       SDV_BROKER_VISS_REQUEST_LEN_MAX);
+    text = malloc(n + 1);
+    if (text == NULL)
+        return SDV_ENOMEM;
+    for (i = 0; i < n; i++) {
+        if (q[i] == '%') {
+            int hi = i + 2 < n ? hexval(q[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(q[i + 2]) : -1;
+
+            if (hi < 0 || lo < 0) {
+                free(text);
+                return vp_fail(p, "Missing or invalid filter: bad percent escape at byte %zu", i);
+            }
+            text[k++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            text[k++] = q[i] == '+' ? ' ' : q[i];
+        }
+    }
+    text[k] = '\0';
+    err = sdv_json_parse(text, k, &filter, jerr, sizeof(jerr));
+    free(text);
+    if (err != SDV_OK)
+        return err == SDV_ENOMEM ? err : vp_fail(p, "Missing or invalid filter: %s", jerr);
+    if (json_object_set_new(p->r->root, "filter", filter) != 0)
+        return SDV_ENOMEM;
+    return parse_filter(p, filter);
+}
+
 enum sdv_err sdv_broker_viss_request_from_http(const char *method, const char *url_path,
                                                const char *body, size_t body_len,
                                                const char *authorization,
@@ -657,6 +717,8 @@ enum sdv_err sdv_broker_viss_request_from_http(const char *method, const char *u
     char jerr[160];
     enum sdv_err err;
     json_t *obj = NULL, *path;
+    const char *query;
+    size_t path_len;
 
     request_init(out, verr, errmsg, errmsg_len);
     if (strcmp(method, "GET") == 0)
@@ -667,8 +729,10 @@ enum sdv_err sdv_broker_viss_request_from_http(const char *method, const char *u
         return vp_fail(&p, "Missing or invalid action: HTTP method %.10s (GET or POST)", method);
     while (*url_path == '/')
         url_path++;
-    if (strlen(url_path) > SDV_BROKER_PATH_LEN_MAX)
-        return vp_fail(&p, "Missing or invalid path: %zu bytes exceed %u", strlen(url_path),
+    query = strchr(url_path, '?');
+    path_len = query != NULL ? (size_t)(query - url_path) : strlen(url_path);
+    if (path_len > SDV_BROKER_PATH_LEN_MAX)
+        return vp_fail(&p, "Missing or invalid path: %zu bytes exceed %u", path_len,
                        SDV_BROKER_PATH_LEN_MAX);
     if (out->action == SDV_BROKER_VISS_SET) {
         if (body_len > SDV_BROKER_VISS_REQUEST_LEN_MAX) {
@@ -690,12 +754,17 @@ enum sdv_err sdv_broker_viss_request_from_http(const char *method, const char *u
             return SDV_ENOMEM;
     }
     /* The path lives in root so that it is freed with the request. */
-    path = json_string(url_path);
+    path = json_stringn(url_path, path_len);
     if (path == NULL || json_object_set_new(out->root, "path", path) != 0)
         return SDV_ENOMEM;
     out->path = json_string_value(json_object_get(out->root, "path"));
     if (check_path(&p, "Missing or invalid path", (char *)out->path, false) != SDV_OK)
         return SDV_EPARSE;
+    if (query != NULL) {
+        err = http_filter(&p, query + 1);
+        if (err != SDV_OK)
+            return err;
+    }
     if (authorization != NULL) {
         json_t *a = json_string(authorization);
 

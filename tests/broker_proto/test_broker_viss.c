@@ -319,6 +319,35 @@ static void test_http(void **state)
                                                        err, sizeof(err)),
                      SDV_EPARSE);
     sdv_broker_viss_request_free(&r);
+    /* VISS HTTP search read: a percent-encoded paths filter in the query. */
+    assert_int_equal(sdv_broker_viss_request_from_http(
+                             "GET",
+                             "/Vehicle/Cabin?filter=%7B%22variant%22%3A%22paths%22%2C%22parameter"
+                             "%22%3A%5B%22Door.*.*.IsOpen%22%2C%22DriverPosition%22%5D%7D",
+                             NULL, 0, NULL, &r, &verr, err, sizeof(err)),
+                     SDV_OK);
+    assert_string_equal(r.path, "Vehicle.Cabin");
+    assert_int_equal(r.n_paths, 2);
+    assert_string_equal(r.paths[0], "Door.*.*.IsOpen");
+    sdv_broker_viss_request_free(&r);
+    assert_int_equal(sdv_broker_viss_request_from_http("GET", "/Vehicle?filter=%7", NULL, 0, NULL,
+                                                       &r, &verr, err, sizeof(err)),
+                     SDV_EPARSE);
+    assert_non_null(strstr(err, "bad percent escape at byte 0"));
+    sdv_broker_viss_request_free(&r);
+    assert_int_equal(sdv_broker_viss_request_from_http("GET", "/Vehicle?x=1", NULL, 0, NULL, &r,
+                                                       &verr, err, sizeof(err)),
+                     SDV_EPARSE);
+    assert_non_null(strstr(err, "the query must be filter=<JSON>"));
+    sdv_broker_viss_request_free(&r);
+    assert_int_equal(sdv_broker_viss_request_from_http(
+                             "GET",
+                             "/Vehicle?filter={\"variant\":\"timebased\",\"parameter\":"
+                             "{\"period\":\"5\"}}",
+                             NULL, 0, NULL, &r, &verr, err, sizeof(err)),
+                     SDV_EPARSE);
+    assert_non_null(strstr(err, "applies to subscribe only"));
+    sdv_broker_viss_request_free(&r);
 }
 
 /* Parses text as JSON (the writer must produce valid JSON) and returns it. */

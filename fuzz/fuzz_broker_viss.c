@@ -51,6 +51,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == SDV_OK && (r.value == NULL || strcmp(r.path, "Vehicle.Speed") != 0))
         abort();
     sdv_broker_viss_request_free(&r);
+    /* The same bytes as the query of an HTTP GET (up to the first NUL). */
+    sdv_buf_reset(&out);
+    if (sdv_buf_puts(&out, "/Vehicle/Cabin?") == SDV_OK &&
+        sdv_buf_append(&out, data, size) == SDV_OK) {
+        rc = sdv_broker_viss_request_from_http("GET", (const char *)out.data, NULL, 0, NULL, &r,
+                                               &verr, err, sizeof(err));
+        if (rc == SDV_OK && (r.action != SDV_BROKER_VISS_GET || r.filter.period_ms != 0 ||
+                             r.filter.change || r.filter.range_count != 0))
+            abort();
+        sdv_broker_viss_request_free(&r);
+    }
     sdv_buf_free(&out);
     return 0;
 }

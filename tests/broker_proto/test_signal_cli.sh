@@ -69,7 +69,7 @@ expect_fail 1 "owned by another provider" "$sdv" signal provide --token token "$
 # A subscriber sees the actuator's new state after a set the provider executed.
 "$sdv" signal subscribe --token token --count 1 "$temp" >sub.out 2>&1 &
 subpid=$!
-pids+=($subpid)
+pids+=("$subpid")
 sleep 0.3
 "$sdv" signal set --token token "$temp" 22 >out.txt || fail "set 22: $(cat out.txt)"
 grep -q "accepted" out.txt || fail "set output: $(cat out.txt)"

@@ -263,4 +263,20 @@ bool server_query_u64(struct sdv_httpd_request *req, const char *name, uint64_t 
  * characters without spaces (the same rule as an authenticated identity). */
 bool server_id_ok(const char *s, size_t max);
 
+/* ---- Install records (server_install.c) ---- */
+
+/* Stores the install log records of every report of the verified manifest m (vehicle vin),
+ * each checked for shape and for its link to the previous record; problems are logged, never
+ * fatal (the manifest itself was accepted). */
+void server_install_records_store(struct server *srv, struct sdv_store *st, const char *vin,
+                                  const struct sdv_uptane_manifest *m, int64_t now);
+
+/* One stored record as the admin API shows it. */
+json_t *server_install_record_json(const struct sdv_store_install_record *r);
+
+/* A page of the vehicle's records, newest first (limit 0: the vehicle view's 20), as a JSON
+ * array in *list; *next is the id to pass as before for the next page, or 0. */
+enum sdv_err server_install_records_json(struct sdv_store *st, const char *vin, int64_t before,
+                                         size_t limit, json_t **list, int64_t *next);
+
 #endif /* SDV_SERVER_H */

@@ -265,7 +265,8 @@ static void vehicle_show(struct server *srv, struct sdv_httpd_request *req, cons
     struct sdv_store_manifest latest = {0}, last = {0};
     size_t as_count = 0;
     bool have_latest = false, have_last = false;
-    json_t *ecus = NULL, *ans = NULL;
+    json_t *ecus = NULL, *ans = NULL, *installs = NULL;
+    int64_t installs_next = 0;
     enum sdv_err err = sdv_store_vehicle_get(st, vin, &v);
 
     if (err == SDV_ENOENT) {
@@ -284,6 +285,8 @@ static void vehicle_show(struct server *srv, struct sdv_httpd_request *req, cons
         have_last = err == SDV_OK;
         err = err == SDV_ENOENT ? SDV_OK : err;
     }
+    if (err == SDV_OK)
+        err = server_install_records_json(st, vin, 0, 0, &installs, &installs_next);
     if (err != SDV_OK) {
         server_respond_store_error(req, st, "vehicle", err);
         goto out;
@@ -322,8 +325,12 @@ static void vehicle_show(struct server *srv, struct sdv_httpd_request *req, cons
                                   "attack",
                                   last.attack != NULL ? json_string(last.attack) : json_null())
                       : json_null());
+    /* The newest install records (commits, rollbacks with their reason, failures). */
+    if (ans != NULL)
+        json_object_set(ans, "install_records", installs);
     respond_json_new(req, 200, ans);
 out:
+    json_decref(installs);
     sdv_store_manifest_release(&last);
     sdv_store_manifest_release(&latest);
     sdv_store_assignments_free(as, as_count);
@@ -383,6 +390,38 @@ static void vehicle_manifests(struct server *srv, struct sdv_httpd_request *req,
     sdv_store_manifests_free(ms, n);
 }
 
+static void vehicle_install_records(struct server *srv, struct sdv_httpd_request *req,
+                                    const char *vin)
+{
+    struct sdv_store *st;
+    struct sdv_store_vehicle v = {0};
+    uint64_t before, limit;
+    int64_t next = 0;
+    json_t *list = NULL;
+    enum sdv_err err;
+
+    if (!server_query_u64(req, "before", 0, INT64_MAX, &before) ||
+        !server_query_u64(req, "limit", 20, SDV_STORE_PAGE_MAX, &limit))
+        return;
+    if (limit == 0)
+        limit = 20;
+    st = server_store_get(srv);
+    err = sdv_store_vehicle_get(st, vin, &v);
+    sdv_store_vehicle_release(&v);
+    if (err == SDV_OK)
+        err = server_install_records_json(st, vin, (int64_t)before, limit, &list, &next);
+    if (err == SDV_ENOENT)
+        sdv_httpd_respond_status(req, 404, "vehicle not registered");
+    else if (err != SDV_OK)
+        server_respond_store_error(req, st, "install records", err);
+    server_store_put(srv, st);
+    if (err != SDV_OK)
+        return;
+    respond_json_new(req, 200,
+                     json_pack("{s:o, s:o}", "install_records", list, "next",
+                               next > 0 ? json_integer(next) : json_null()));
+}
+
 void server_h_vehicle_get(void *ctx, struct sdv_httpd_request *req)
 {
     struct server *srv = ctx;
@@ -393,7 +432,8 @@ void server_h_vehicle_get(void *ctx, struct sdv_httpd_request *req)
     if (!server_admin_auth(srv, req))
         return;
     if (n == 0 || n > SDV_UPTANE_VIN_LEN_MAX ||
-        (slash != NULL && strcmp(slash, "/manifests") != 0)) {
+        (slash != NULL && strcmp(slash, "/manifests") != 0 &&
+         strcmp(slash, "/install-records") != 0)) {
         sdv_httpd_respond_status(req, 404, "no such admin resource");
         return;
     }
@@ -405,8 +445,10 @@ void server_h_vehicle_get(void *ctx, struct sdv_httpd_request *req)
     }
     if (slash == NULL)
         vehicle_show(srv, req, vin);
-    else
+    else if (strcmp(slash, "/manifests") == 0)
         vehicle_manifests(srv, req, vin);
+    else
+        vehicle_install_records(srv, req, vin);
 }
 
 /* ---- Assignments --------------------------------------------------------------------------------

@@ -250,6 +250,7 @@ void server_h_manifest(void *ctx, struct sdv_httpd_request *req)
         server_respond_store_error(req, st, "manifest", err);
         goto out;
     }
+    server_install_records_store(srv, st, sm.vin, &m, sm.received_at);
     {
         json_t *ans = json_pack("{s:b}", "accepted", 1);
 

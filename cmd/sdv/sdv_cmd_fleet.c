@@ -413,7 +413,7 @@ static int cmd_show(struct fleet *f, int argc, char **argv)
     };
     const char *vin = NULL;
     bool as_json = false;
-    json_t *answer = NULL, *ecus, *last;
+    json_t *answer = NULL, *ecus, *last, *installs;
     char *enc = NULL, path[512];
     int c, rc = 1;
 
@@ -483,6 +483,24 @@ static int cmd_show(struct fleet *f, int argc, char **argv)
                        : json_string_value(json_object_get(last, "attack")));
     else
         printf("last manifest: none\n");
+    /* The install records (sdv/install.h), newest first: commits, and rollbacks with why. */
+    installs = json_object_get(answer, "install_records");
+    if (json_array_size(installs) > 0)
+        printf("install records (newest first):\n");
+    for (size_t i = 0; i < json_array_size(installs); i++) {
+        const json_t *r = json_array_get(installs, i);
+        const char *reason = json_string_value(json_object_get(r, "reason"));
+
+        printf("  %-20s #%-4lld %s %-11s %s -> %s%s%s%s\n",
+               json_string_value(json_object_get(r, "ecu_serial")),
+               (long long)json_integer_value(json_object_get(r, "seq")),
+               json_string_value(json_object_get(r, "time")),
+               json_string_value(json_object_get(r, "result")),
+               json_string_value(json_object_get(r, "version_before")),
+               json_string_value(json_object_get(r, "version_after")),
+               reason != NULL && reason[0] != '\0' ? ": " : "", reason != NULL ? reason : "",
+               json_is_false(json_object_get(r, "chain_verified")) ? " (HASH CHAIN BROKEN)" : "");
+    }
     rc = 0;
 out:
     json_decref(answer);

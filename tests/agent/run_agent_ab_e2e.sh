@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# run_agent_ab_e2e.sh BIN_DIR [sqlite|postgresql]: A/B installation end to end on 127.0.0.1 with
+# the real sdv-server and sdv-agent, file-backed slots and the file bootloader (simulated
+# reboots):
+#   1. v1 streams into slot B, trial boot, health check passes: committed, reported;
+#   2. v2 whose health check fails: rolled back to v1 automatically, reported with its reason
+#      (server view and `sdv vehicle show`), and not retried until a new assignment;
+#   3. v3 that never boots (the firmware's boot counter runs out): back on v1, reported;
+#   4. kill -9 of the agent while v4 streams into the slot (through a throttling proxy): the
+#      half-written slot is never activated; the next run resumes with a Range request from the
+#      last checkpoint and commits v4.
+# KEEP=1 keeps the work dir. With "postgresql" the store is SDV_TEST_PG_URL (pg_harness.sh).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../scripts/lib-test.sh"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin=$(cd "$1" && pwd)
+case ${2:-sqlite} in
+sqlite) STORE_JSON= ;;
+postgresql)
+    [ -n "${SDV_TEST_PG_URL:-}" ] || { echo "FAIL: SDV_TEST_PG_URL is not set"; exit 1; }
+    STORE_JSON=", \"store\": \"$SDV_TEST_PG_URL\""
+    ;;
+*) echo "usage: run_agent_ab_e2e.sh BIN_DIR [sqlite|postgresql]" >&2; exit 2 ;;
+esac
+W=$(mktemp -d "${TMPDIR:-/tmp}/sdv-agent-ab-XXXXXX")
+pids=()
+agent_pid=
+cleanup() {
+    [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null || true
+    sdv_stop_pids "${pids[@]}"
+    [ -n "${KEEP:-}" ] || rm -rf "$W"
+}
+trap cleanup EXIT
+TOKEN=ab-admin-token-0123456789 VIN=VINAB00000000001
+sdv() { "$bin/sdv" "$@"; }
+die() { echo "FAIL: $*"; tail -n 30 "$W/agent.log" 2>/dev/null || true; exit 1; }
+wait_file() { sdv_wait_file "$1" || die "no $1"; }
+
+cd "$W"
+for k in img-root img-targets img-snapshot img-timestamp dir-root dir-targets dir-snapshot \
+         dir-timestamp ecu-main; do
+    sdv keygen --type ed25519 --out "$k" >/dev/null
+done
+# Releases: the first bytes say whether the health check (health.sh) finds the system healthy.
+mkdir -p releases
+mkimg() { { printf '%s\n' "$2"; head -c "$3" /dev/urandom; } >"releases/$1"; }
+mkimg main-v1.bin HEALTHY 300000
+mkimg main-v2.bin BROKEN 300000
+mkimg main-v3.bin HEALTHY 200000
+mkimg main-v4.bin HEALTHY $((4 * 1024 * 1024))
+
+sdv_repo_init "$bin/sdv" imagerepo img
+sdv repo add-target imagerepo releases/main-v1.bin --name main/v1.bin \
+    --custom '{"release_counter": 1, "hardware_ids": ["hw-main"]}'
+sdv_repo_publish_all "$bin/sdv" imagerepo img
+
+sdv_server_json "$W" "$TOKEN" "" "$STORE_JSON" >server.json
+mkdir -p server
+"$bin/sdv-server" --config server.json --port-file port >server.log 2>&1 &
+pids+=($!)
+wait_file port
+URL=http://127.0.0.1:$(cat port)
+export SDV_SERVER=$URL SDV_TOKEN=$TOKEN
+sdv vehicle register --vin $VIN --primary-key ecu-main.pub.pem --ecu ecu-main:hw-main:ecu-main.pub.pem
+curl -sf -H "X-Client-Verified-Identity: $VIN" "$URL/v1/vehicle/director/1.root.json" \
+    -o director-root.json
+
+# The ECU: slots A (factory image, booted) and B, the file bootloader, a health check that
+# reads the booted slot.
+slot_size=$((8 * 1024 * 1024))
+printf 'HEALTHY factory\n' >slot-A.img
+: >slot-B.img
+cat >health.sh <<'SH'
+#!/bin/sh
+booted=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["booted"])' "$(dirname "$0")/bootstate.json")
+head -c 8 "$(dirname "$0")/slot-$booted.img" | grep -q HEALTHY || { echo "system check failed in slot $booted"; exit 1; }
+SH
+install_json() {
+    cat <<JSON
+{"bootloader": "file", "boot_state": "bootstate.json", "boot_attempts": 3,
+ "health_check": {"command": "sh $W/health.sh", "timeout_ms": 10000},
+ "initial_version": "factory",
+ "groups": [{"name": "rootfs", "slots": [
+   {"name": "A", "path": "slot-A.img", "size": $slot_size, "bootname": "A"},
+   {"name": "B", "path": "slot-B.img", "size": $slot_size, "bootname": "B"}]}]}
+JSON
+}
+agent_json() { # server URL, extra top-level members
+    cat <<JSON
+{"server_url": "$1", "vin": "$VIN", "state_dir": "agent",
+ "primary": {"serial": "ecu-main", "hardware_id": "hw-main", "key": "ecu-main.pem"},
+ "director_root": "director-root.json", "image_root": "imagerepo/metadata/1.root.json",
+ "download": {"attempts": 2, "backoff_ms": 100}, "install": $(install_json)$2}
+JSON
+}
+agent_json "$URL" "" >agent.json
+printf '{"state_dir": "agent/install", "ecu": "ecu-main", "install": %s}\n' "$(install_json)" >slot.json
+sdv slot boot-sim --config slot.json >/dev/null # power on: the firmware boots slot A
+
+booted() { python3 -c 'import json; print(json.load(open("bootstate.json"))["booted"])'; }
+agent_once() { # expected exit status
+    local rc=0
+    "$bin/sdv-agent" --config "${2:-agent.json}" once >>agent.log 2>&1 || rc=$?
+    echo "--- agent exit $rc" >>agent.log
+    [ "$rc" = "$1" ] || die "sdv-agent once exited $rc, expected $1"
+}
+view() { curl -sf -H "Authorization: Bearer $TOKEN" "$URL/v1/admin/vehicles/$VIN" >view.json; }
+# check PY_EXPR: asserts on v (the admin view) and recs (its install records, newest first).
+check() {
+    view
+    python3 - "$1" <<'PY' || die "server view: $1"
+import json, sys
+v = json.load(open("view.json"))
+recs = v["install_records"]
+main = [e for e in v["ecus"] if e["serial"] == "ecu-main"][0]
+reported = (main.get("reported") or {}).get("target")
+if not eval(sys.argv[1]):
+    print(json.dumps(v, indent=1))
+    sys.exit(1)
+PY
+}
+publish() { # name file counter
+    sdv repo add-target imagerepo "releases/$2" --name "$1" \
+        --custom "{\"release_counter\": $3, \"hardware_ids\": [\"hw-main\"]}"
+    sdv repo sign imagerepo --role targets --key img-targets.pem
+    curl -sf -X PUT -H "Authorization: Bearer $TOKEN" --data-binary "@releases/$2" \
+        "$URL/v1/admin/artifacts" >/dev/null
+    curl -sf -X PUT -H "Authorization: Bearer $TOKEN" --data-binary @imagerepo/staged/targets.json \
+        "$URL/v1/admin/image/staged/targets.json" >/dev/null
+    curl -sf -X POST -H "Authorization: Bearer $TOKEN" "$URL/v1/admin/image/publish" >/dev/null
+    sdv assign --target "$1" --vin $VIN >/dev/null
+}
+
+# 1. v1: streamed into B, trial boot, health check passes, committed (within one `once`:
+#    activation, simulated reboot, verdict, report).
+sdv assign --target main/v1.bin --vin $VIN >/dev/null
+agent_once 0
+[ "$(booted)" = B ] || die "v1 does not run from slot B"
+cmp releases/main-v1.bin slot-B.img || die "slot B is not v1"
+[ ! -e agent/downloads/*.part ] && [ -z "$(ls agent/downloads)" ] || die "a temporary image copy was made"
+check 'reported == "main/v1.bin" and recs[0]["result"] == "committed" and recs[0]["version_after"] == "main/v1.bin" and recs[0]["version_before"] == "factory" and recs[0]["chain_verified"]'
+echo "ok: v1 committed in slot B and reported"
+
+# 2. v2 fails its health check: rolled back to v1 automatically, reported with the reason.
+publish main/v2.bin main-v2.bin 2
+agent_once 1
+[ "$(booted)" = B ] || die "not back on slot B (v1) after the failed health check"
+cmp releases/main-v1.bin slot-B.img || die "slot B changed"
+check 'reported == "main/v1.bin" and recs[0]["result"] == "rolled-back" and recs[0]["version_before"] == "main/v1.bin" and recs[0]["version_after"] == "main/v2.bin"'
+check '"health check" in recs[0]["reason"] and "system check failed in slot A" in recs[0]["reason"] and recs[0]["chain_verified"] and len(recs) == 2'
+sdv vehicle show --vin $VIN >show.txt
+grep -q 'rolled-back.*system check failed in slot A' show.txt || { cat show.txt; die "sdv vehicle show lacks the rollback"; }
+grep -q 'waiting for a new assignment' agent.log || die "the agent does not say it waits"
+# Not retried: another cycle downloads nothing and adds no record.
+requests_before=$(grep -c 'GET /v1/vehicle/image/targets' server.log || true)
+agent_once 1
+[ "$(grep -c 'GET /v1/vehicle/image/targets' server.log || true)" = "$requests_before" ] ||
+    die "the rolled-back release was downloaded again"
+check 'len(recs) == 2'
+echo "ok: v2 rolled back (health check) and reported; not retried"
+
+# 3. v3 never boots: the agent only requests the reboot; the firmware tries slot A three times
+#    (the system never comes up), then falls back to B; the next start reports the rollback.
+publish main/v3.bin main-v3.bin 3
+agent_json "$URL" ', "reboot_command": "true"' >agent-noboot.json
+agent_once 3 agent-noboot.json
+for _ in 1 2 3; do sdv slot boot-sim --config slot.json >/dev/null; [ "$(booted)" = A ] || die "trial boot not in A"; done
+sdv slot boot-sim --config slot.json >/dev/null
+[ "$(booted)" = B ] || die "the firmware did not fall back to B"
+agent_once 1
+check 'reported == "main/v1.bin" and recs[0]["result"] == "rolled-back" and "boot counter" in recs[0]["reason"] and recs[0]["version_after"] == "main/v3.bin" and len(recs) == 3'
+echo "ok: v3 never booted; back on v1 and reported"
+
+# 4. kill -9 while v4 streams into slot A through a 1 MiB/s proxy.
+python3 "$here/throttle_proxy.py" proxy.port "$(cat port)" 1048576 range.log &
+pids+=($!)
+wait_file proxy.port
+agent_json "http://127.0.0.1:$(cat proxy.port)" "" >agent-slow.json
+publish main/v4.bin main-v4.bin 4
+"$bin/sdv-agent" --config agent-slow.json once >>agent.log 2>&1 &
+agent_pid=$!
+for _ in $(seq 300); do
+    if grep -q '"writing"' agent/install/install-state.json 2>/dev/null &&
+       [ "$(stat -c %s slot-A.img)" -gt 2000000 ]; then break; fi
+    sleep 0.05
+done
+kill -9 "$agent_pid"; wait "$agent_pid" 2>/dev/null || true; agent_pid=
+written=$(stat -c %s slot-A.img)
+[ "$written" -lt $((4 * 1024 * 1024)) ] || die "the kill did not land mid-stream ($written bytes)"
+grep -q '"writing"' agent/install/install-state.json || die "not in state writing after the kill"
+sdv slot status --config slot.json >status.txt
+python3 -c 'import json,sys; b=json.load(open("bootstate.json")); sys.exit(0 if b["order"][0]=="B" and b["left"]["A"]==0 else 1)' ||
+    { cat bootstate.json; die "the half-written slot A is bootable"; }
+: >range.log
+agent_once 0 agent-slow.json
+resumed=$(sed -n 's/^Range: bytes=\([0-9]*\)-$/\1/p' range.log | tail -1)
+[ -n "$resumed" ] && [ "$resumed" -ge 1048576 ] || { cat range.log; die "no resume from a checkpoint"; }
+[ "$(booted)" = A ] || die "v4 does not run from slot A"
+cmp releases/main-v4.bin slot-A.img || die "slot A is not v4"
+check 'reported == "main/v4.bin" and recs[0]["result"] == "committed" and recs[0]["version_after"] == "main/v4.bin" and all(r["chain_verified"] for r in recs)'
+"$bin/sdv" slot log --config slot.json --verify >/dev/null || die "the install log does not verify"
+echo "ok: killed with $written bytes in the slot; resumed at byte $resumed; v4 committed"
+echo "A/B e2e: commit, health-check rollback, boot-counter rollback, kill -9 resume"

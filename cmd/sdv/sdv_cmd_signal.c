@@ -218,13 +218,17 @@ static int signal_lookup(struct sdv_broker_client *c, const char *const *paths, 
 
     if (sdv_broker_client_lookup(c, paths, n, sig) != SDV_OK)
         return signal_fail("lookup: %s", sdv_broker_client_errmsg(c));
-    for (i = 0; i < n; i++)
-        if (sig[i].status != 0)
-            return signal_fail(
-                    "%s: %s", paths[i],
-                    sig[i].status == SDV_BROKER_STATUS_NOT_FOUND
-                            ? "no such signal"
-                            : sdv_strerror(sdv_broker_client_err_from_status(sig[i].status)));
+    for (i = 0; i < n; i++) {
+        if (sig[i].status == 0)
+            continue;
+        if (sig[i].status == SDV_BROKER_STATUS_NOT_FOUND)
+            return signal_fail("%s: no such signal (404)", paths[i]);
+        if (sig[i].status == SDV_BROKER_STATUS_FORBIDDEN)
+            return signal_fail("%s: not in the token's scope (403)", paths[i]);
+        return signal_fail("%s: %s (%u)", paths[i],
+                           sdv_strerror(sdv_broker_client_err_from_status(sig[i].status)),
+                           (unsigned)sig[i].status);
+    }
     return 0;
 }
 

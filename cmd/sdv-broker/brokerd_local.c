@@ -279,7 +279,6 @@ static void on_publish(struct brokerd_session *s, const struct sdv_broker_msg *m
 {
     struct brokerd *d = s->d;
     char msg[256];
-    bool first = true;
 
     for (uint32_t i = 0; i < m->n_entries; i++) {
         const struct sdv_broker_signal *sig = resolve(d, &m->entries[i]);
@@ -290,8 +289,10 @@ static void on_publish(struct brokerd_session *s, const struct sdv_broker_msg *m
             send_error(s, m->request_id, 404, m->entries[i].id, "unknown signal");
             continue;
         }
-        st = brokerd_access(s, sig, SDV_AUTH_PROVIDE, first, msg, sizeof(msg));
-        first = false;
+        /* A provider's stream is not rate-limited (only requests are): its cost is bounded by
+         * the fan-out, and dropping sensor data would hurt every subscriber. Denials are still
+         * audited (brokerd_access falls back to sdv_auth_request for them). */
+        st = brokerd_access(s, sig, SDV_AUTH_PROVIDE, false, msg, sizeof(msg));
         if (st != SDV_AUTH_OK) {
             send_error(s, m->request_id, auth_wire(st), sig->id + 1, msg);
             if (st != SDV_AUTH_FORBIDDEN)

@@ -675,7 +675,8 @@ static int setup_lws(struct brokerd *d, struct brokerd_config *cfg, char *err, s
         info.protocols = viss_protocols;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
-        info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+        /* lws enables TLS on a vhost only when this option is also set on the vhost. */
+        info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.user = d;
         if (strcmp(cfg->listen_address, "localhost") == 0)
             info.iface = "127.0.0.1";

@@ -7,9 +7,10 @@
  *       temperature and fan speed; publishes speed and battery every P ms; executes HVAC
  *       actuation (temperature accepted within 16..30 Celsius, else rejected; the accepted
  *       value is then published as the actual state). On SIGUSR1 it publishes N speed values
- *       0..N-1 as fast as it can and prints how long that took. Prints "provider ready".
+ *       0..N-1 as fast as it can, prints how long that took and stops its periodic publishing
+ *       (so N-1 stays the newest speed). Prints "provider ready" once its signals are claimed.
  *   sdv-vehicle-sim app --socket S --token-file F get PATH | set PATH VALUE |
- *       subscribe PATH [--count N] [--period-ms P] [--sleep-ms S] [--idle-ms I]
+ *       subscribe PATH [--count N] [--period-ms P] [--sleep-ms S] [--idle-ms I] [--until V]
  *       one request; prints the result. Exit 0 done, 3 refused by the broker, 1 other failure.
  */
 #include <errno.h>
@@ -159,6 +160,7 @@ static int run_provider(const char *socket_path, const char *token, int period_m
                     break;
             }
             sdv_broker_client_publish_flush(p.c);
+            period_ms = 0; /* the burst's last value stays the newest (tests look for it) */
             printf("provider: burst of %ld values in %lld ms\n", burst,
                    (long long)((mono_us() - t0) / 1000));
             fflush(stdout);
@@ -193,6 +195,8 @@ static int run_provider(const char *socket_path, const char *token, int period_m
 struct app_sub {
     long events, lost, count;
     char last[128];
+    const char *until; /* stop at this value */
+    bool done;
 };
 
 static void on_event(void *ud, uint32_t sub_id, uint32_t signal_id,
@@ -208,7 +212,9 @@ static void on_event(void *ud, uint32_t sub_id, uint32_t signal_id,
     snprintf(a->last, sizeof(a->last), "%s", b.data != NULL ? (const char *)b.data : "");
     sdv_buf_free(&b);
     a->events++;
-    if (a->count < 100)
+    if (a->until != NULL && strcmp(a->last, a->until) == 0)
+        a->done = true;
+    if (a->count < 100 && a->count >= 0)
         printf("event %u %s\n", (unsigned)signal_id, a->last);
 }
 
@@ -256,8 +262,13 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
     }
     rc = sdv_broker_client_lookup(c, &path, 1, &sig);
     if (rc != SDV_OK || sig.status != 0) {
-        if (rc == SDV_OK)
-            rc = sdv_broker_client_err_from_status(sig.status);
+        if (rc == SDV_OK) {
+            printf("refused: %s: %s: broker status %u\n", path,
+                   sdv_errname(sdv_broker_client_err_from_status(sig.status)),
+                   (unsigned)sig.status);
+            status = 3;
+            goto out;
+        }
         status = refused(c, path, rc);
         goto out;
     }
@@ -313,6 +324,8 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
                 sleep_ms = strtol(argv[i + 1], NULL, 10);
             else if (strcmp(argv[i], "--idle-ms") == 0)
                 idle_ms = strtol(argv[i + 1], NULL, 10);
+            else if (strcmp(argv[i], "--until") == 0)
+                a.until = argv[i + 1];
         }
         rc = sdv_broker_client_subscribe(c, &sig.id, 1, &f, on_event, &a, &sub_id);
         if (rc != SDV_OK) {
@@ -324,7 +337,8 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
         if (sleep_ms > 0) /* a slow consumer: the broker must drop, not wait */
             usleep((useconds_t)sleep_ms * 1000);
         last = mono_us();
-        while (a.events < a.count && !g_stop && mono_us() - last < idle_ms * 1000) {
+        while ((a.count < 0 || a.events < a.count) && !a.done && !g_stop &&
+               mono_us() - last < idle_ms * 1000) {
             long before = a.events + a.lost;
 
             rc = sdv_broker_client_process(c, 100);

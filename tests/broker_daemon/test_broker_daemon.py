@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""sdv-broker end to end: the real daemon on 127.0.0.1 and a Unix socket in a temporary
+directory, a simulated vehicle provider (sdv-vehicle-sim, C over the client library), apps over
+the Unix socket, and a WebSocket client from outside the project (Debian's python3-websockets)
+speaking VISS v3 (subprotocol VISSv3), plus HTTP GET/POST with urllib.
+
+Usage: test_broker_daemon.py BIN_DIR VSS_JSON
+Exit 0 when every check passed; each failure is printed with what was expected.
+"""
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+try:
+    import websockets
+except ImportError:  # pragma: no cover
+    print("SKIP: python3-websockets is not installed (apt-get install python3-websockets)")
+    sys.exit(77)
+
+BIN, VSS = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+FAILED = []
+SPEED = "Vehicle.Speed"
+SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
+TEMP = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"
+FAN2 = "Vehicle.Cabin.HVAC.Station.Row2.Driver.FanSpeed"
+
+
+def check(cond, what):
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what)
+        FAILED.append(what)
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=30, **kw)
+
+
+class Env:
+    def __init__(self, work):
+        self.work = work
+        self.sock = os.path.join(work, "broker.sock")
+        self.config = os.path.join(work, "broker.json")
+        self.proc = None
+        self.port = None
+        self.tokens = 0
+        for name in ("issuer", "other"):
+            r = run(f"{BIN}/sdv", "keygen", "--type", "ed25519" if name == "issuer" else "ecdsa",
+                    "--out", os.path.join(work, name))
+            assert r.returncode == 0, r.stderr
+        r = run(f"{BIN}/sdv", "keygen", "--type", "ecdsa", "--out", os.path.join(work, "issuer2"))
+        assert r.returncode == 0, r.stderr
+        cfg = {
+            "catalog": VSS,
+            "audience": "vehicle-api",
+            "vin": "WVWZZZ1JZXW000001",
+            "keys": ["issuer.pub.pem", {"file": "issuer2.pub.pem", "kid": "k2"}],
+            "purposes": {"speed_stats": {"expires": "2099-01-01T00:00:00Z",
+                                         "grants": ["read:Vehicle.Speed"]}},
+            "rate_limit": {"per_second": 100, "burst": 60},
+            "persistence": {"file": "values.json", "interval_ms": 60000},
+            "listen": {"address": "127.0.0.1", "port": 0},
+            "socket": "broker.sock",
+            "audit_log": "audit.log",
+            "queue_len": 16,
+            "actuation_timeout_ms": 2000,
+            "shutdown_grace_ms": 1500,
+        }
+        with open(self.config, "w") as f:
+            json.dump(cfg, f)
+
+    def mint(self, scope=None, purpose=None, exp_in="600", aud="vehicle-api", key="issuer",
+             sub=None, extra=()):
+        self.tokens += 1
+        args = [f"{BIN}/sdv", "token", "mint", "--key", os.path.join(self.work, key + ".pem"),
+                "--aud", aud, "--exp-in", exp_in, "--sub", sub or f"app{self.tokens}"]
+        args += ["--scope", scope] if scope else ["--purpose", purpose]
+        args += list(extra)
+        r = run(*args)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    def token_file(self, tok, name):
+        path = os.path.join(self.work, name + ".tok")
+        with open(path, "w") as f:
+            f.write(tok + "\n")
+        return path
+
+    def start(self):
+        self.log = open(os.path.join(self.work, "broker.log"), "a")
+        self.proc = subprocess.Popen([f"{BIN}/sdv-broker", "--config", self.config],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if "ready" not in line:
+            with open(os.path.join(self.work, "broker.log")) as f:
+                raise RuntimeError("daemon did not start: " + f.read())
+        self.port = int(line.split("ws://127.0.0.1:")[1].split(" ")[0])
+        self.ws = f"ws://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=10)
+        self.log.close()
+        return rc
+
+    def app(self, tokfile, *args, timeout=20):
+        return subprocess.run([f"{BIN}/sdv-vehicle-sim", "app", "--socket", self.sock,
+                               "--token-file", tokfile] + list(args),
+                              capture_output=True, text=True, timeout=timeout)
+
+
+async def viss(ws, req):
+    await ws.send(json.dumps(req))
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if msg.get("action") != "subscription":
+            return msg
+
+
+async def notifications(ws, sub_id, n, timeout):
+    out = []
+    end = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < end:
+        try:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), end - time.monotonic()))
+        except asyncio.TimeoutError:
+            break
+        if msg.get("action") == "subscription" and msg.get("subscriptionId") == sub_id:
+            out.append(msg)
+    return out
+
+
+def values_of(notes):
+    vals = []
+    for n in notes:
+        data = n["data"] if isinstance(n["data"], list) else [n["data"]]
+        for d in data:
+            dps = d["dp"] if isinstance(d["dp"], list) else [d["dp"]]
+            vals += [float(dp["value"]) for dp in dps]
+    return vals
+
+
+def err_of(msg):
+    e = msg.get("error") or {}
+    return e.get("number"), e.get("reason")
+
+
+async def ws_checks(env):
+    full = env.mint("read:Vehicle actuate:Vehicle.Cabin.HVAC provide:Vehicle.OBD")
+    hdr = {"Authorization": "Bearer " + full}
+    async with websockets.connect(env.ws, subprotocols=["VISSv3"], extra_headers=hdr) as ws:
+        check(ws.subprotocol == "VISSv3", "WebSocket subprotocol VISSv3 negotiated")
+        m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "r1"})
+        check(m.get("requestId") == "r1" and m["data"]["path"] == SPEED and
+              float(m["data"]["dp"]["value"]) >= 0, f"get {SPEED} with the upgrade token: {m}")
+        m = await viss(ws, {"action": "get", "path": "Vehicle/Powertrain/TractionBattery/"
+                                                     "StateOfCharge/Current", "requestId": "r2"})
+        check("data" in m and m["data"]["path"] == SOC, "get with a slash path")
+        m = await viss(ws, {"action": "get", "path": "Vehicle.Nope.Nothing", "requestId": "r3"})
+        check(err_of(m)[0] == 404 and m.get("requestId") == "r3", f"unknown path is 404: {m}")
+        # Bad requests: 400 bad_request, the id echoed when it could be read.
+        for bad in ['{"action":"get"', '{"action":"fly","path":"Vehicle.Speed","requestId":"b1"}',
+                    '{"action":"get","requestId":"b2"}', '[1,2]',
+                    '{"action":"get","path":"Vehicle.Speed","requestId":"b3","bogus":1}',
+                    '{"action":"subscribe","path":"Vehicle.Speed","requestId":"b4",'
+                    '"filter":{"variant":"timebased","parameter":{"period":"0"}}}']:
+            await ws.send(bad)
+            m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            check(err_of(m) == (400, "bad_request"), f"bad request refused with 400: {bad}")
+        # Actuation through the provider: accepted, rejected by it, no provider, bad value.
+        m = await viss(ws, {"action": "set", "path": TEMP, "value": "22", "requestId": "s1"})
+        check(m.get("action") == "set" and "error" not in m and m.get("requestId") == "s1",
+              f"set {TEMP}=22 accepted by the provider: {m}")
+        m = await viss(ws, {"action": "set", "path": TEMP, "value": "35", "requestId": "s2"})
+        check(err_of(m)[0] == 403 and "outside" in m["error"].get("message", ""),
+              f"set {TEMP}=35 rejected by the provider with its reason: {m}")
+        m = await viss(ws, {"action": "set", "path": FAN2, "value": "30", "requestId": "s3"})
+        check(err_of(m)[0] == 503 and "no provider" in m["error"].get("message", ""),
+              f"actuation with no provider is unavailable: {m}")
+        m = await viss(ws, {"action": "set", "path": FAN2, "value": "300", "requestId": "s4"})
+        check(err_of(m)[0] == 400, f"out-of-range value refused with 400: {m}")
+        m = await viss(ws, {"action": "set", "path": SPEED, "value": "10", "requestId": "s5"})
+        check(err_of(m)[0] == 403, f"publishing a sensor without provide: is 403: {m}")
+        m = await viss(ws, {"action": "get", "path": TEMP, "requestId": "g9"})
+        check("data" in m and float(m["data"]["dp"]["value"]) == 22.0,
+              f"the provider published the actual temperature: {m}")
+
+        # Subscriptions: every update, then unsubscribe.
+        m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "u1"})
+        sid = m.get("subscriptionId")
+        check(sid is not None and m.get("requestId") == "u1", f"subscribe answered: {m}")
+        notes = await notifications(ws, sid, 5, 5)
+        check(len(notes) == 5 and all(n["data"]["path"] == SPEED for n in notes[:1]),
+              f"5 notifications of {SPEED} (got {len(notes)})")
+        m = await viss(ws, {"action": "unsubscribe", "subscriptionId": sid, "requestId": "u2"})
+        check(m.get("action") == "unsubscribe" and "error" not in m, f"unsubscribe: {m}")
+        await asyncio.sleep(0.2)
+        late = await notifications(ws, sid, 1, 0.5)
+        check(late == [], "no notification after unsubscribe")
+        m = await viss(ws, {"action": "unsubscribe", "subscriptionId": sid, "requestId": "u3"})
+        check(err_of(m)[0] == 404, "unsubscribe of an unknown subscription is 404")
+
+        # timebased: one notification per period while the provider publishes every 25 ms.
+        m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "t1",
+                            "filter": {"variant": "timebased", "parameter": {"period": "200"}}})
+        sid = m.get("subscriptionId")
+        t0 = time.monotonic()
+        notes = await notifications(ws, sid, 6, 5)
+        span = time.monotonic() - t0
+        check(len(notes) == 6 and 0.75 <= span <= 2.5,
+              f"timebased 200 ms: 6 notifications in {span:.2f} s (expected about 1 s)")
+        await viss(ws, {"action": "unsubscribe", "subscriptionId": sid, "requestId": "t2"})
+
+        # change: battery falls 0.1 per cycle; "lt -1" delivers only falls of more than 1.
+        m = await viss(ws, {"action": "subscribe", "path": SOC, "requestId": "c1",
+                            "filter": {"variant": "change",
+                                       "parameter": {"logic-op": "lt", "diff": "-1"}}})
+        sid = m.get("subscriptionId")
+        vals = values_of(await notifications(ws, sid, 4, 6))
+        deltas = [b - a for a, b in zip(vals, vals[1:])]
+        check(len(vals) == 4 and all(d < -1 for d in deltas),
+              f"change lt -1: values {vals} fall by more than 1 each")
+        await viss(ws, {"action": "unsubscribe", "subscriptionId": sid, "requestId": "c2"})
+
+        # range: speed cycles 50..119; only values above 100 pass.
+        m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "g1",
+                            "filter": {"variant": "range",
+                                       "parameter": {"logic-op": "gt", "boundary": "100"}}})
+        sid = m.get("subscriptionId")
+        vals = values_of(await notifications(ws, sid, 5, 6))
+        check(len(vals) == 5 and all(v > 100 for v in vals), f"range gt 100: values {vals}")
+        await viss(ws, {"action": "unsubscribe", "subscriptionId": sid, "requestId": "g2"})
+
+        # paths filter under a branch.
+        m = await viss(ws, {"action": "get", "path": "Vehicle", "requestId": "p1",
+                            "filter": {"variant": "paths", "parameter": ["Speed",
+                                       "Powertrain.TractionBattery.StateOfCharge.Current"]}})
+        check(isinstance(m.get("data"), list) and len(m["data"]) == 2,
+              f"get with a paths filter returns both signals: {str(m)[:200]}")
+
+    # No token, a token in the request's authorization member, forbidden paths.
+    async with websockets.connect(env.ws, subprotocols=["VISSv3"]) as ws:
+        m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "n1"})
+        check(err_of(m) == (401, "missing_token"), f"no token: 401 missing_token: {m}")
+        speed_only = env.mint("read:Vehicle.Speed")
+        m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "n2",
+                            "authorization": speed_only})
+        check("data" in m, "token in the VISS authorization member")
+        m = await viss(ws, {"action": "get", "path": SOC, "requestId": "n3"})
+        check(err_of(m) == (403, "forbidden_request"), f"outside the scope: 403: {m}")
+        m = await viss(ws, {"action": "set", "path": TEMP, "value": "20", "requestId": "n4"})
+        check(err_of(m)[0] == 403, "read-only token cannot actuate: 403")
+        m = await viss(ws, {"action": "subscribe", "path": "Vehicle.Cabin", "requestId": "n5"})
+        check(err_of(m)[0] == 403, "subscribe outside the scope: 403")
+        purpose = env.mint(purpose="speed_stats")
+        m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "n6",
+                            "authorization": purpose})
+        check("data" in m, "purpose token reads its approved signal")
+        m = await viss(ws, {"action": "get", "path": SOC, "requestId": "n7"})
+        check(err_of(m)[0] == 403, "purpose token refused outside its signals")
+
+    # Invalid and expired tokens, at upgrade or in the request.
+    good = env.mint("read:Vehicle.Speed")
+    h, p, s = good.split(".")
+    tampered = h + "." + p[:-4] + ("AAAA" if p[-4:] != "AAAA" else "BBBB") + "." + s
+    cases = [("tampered", tampered, "invalid_token"),
+             ("wrong audience", env.mint("read:Vehicle.Speed", aud="someone-else"),
+              "invalid_token"),
+             ("unknown key", env.mint("read:Vehicle.Speed", key="other"), "invalid_token"),
+             ("wrong vin", env.mint("read:Vehicle.Speed", extra=("--vin", "OTHERVIN")),
+              "invalid_token"),
+             ("expired", env.expired, "expired_token"),
+             ("garbage", "not.a.jwt", "invalid_token")]
+    for name, tok, reason in cases:
+        async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                      extra_headers={"Authorization": "Bearer " + tok}) as ws:
+            m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "x"})
+            check(err_of(m) == (401, reason), f"{name} token at upgrade: 401 {reason}: {m}")
+        async with websockets.connect(env.ws, subprotocols=["VISSv3"]) as ws:
+            m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "y",
+                                "authorization": tok})
+            check(err_of(m) == (401, reason), f"{name} token in the request: 401 {reason}")
+    async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                  extra_headers={"Authorization": "Bearer " +
+                                                 env.mint("read:Vehicle.Speed", key="issuer2",
+                                                          extra=("--kid", "k2"))}) as ws:
+        m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "es"})
+        check("data" in m, "ES256 token with a kid accepted")
+
+    # Rate limit: 100/s with a burst of 60 per token; a flood gets 429.
+    flood = env.mint("read:Vehicle.Speed")
+    async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                  extra_headers={"Authorization": "Bearer " + flood}) as ws:
+        for i in range(150):
+            await ws.send(json.dumps({"action": "get", "path": SPEED, "requestId": str(i)}))
+        got = [json.loads(await asyncio.wait_for(ws.recv(), 5)) for _ in range(150)]
+        limited = [m for m in got if err_of(m) == (429, "too_many_requests")]
+        check(len(limited) > 0 and len(limited) < 150,
+              f"rate limit: {len(limited)} of 150 rapid requests got 429")
+
+
+def http(env, method, path, token=None, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{env.port}/{path}", method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def http_checks(env):
+    tok = env.mint("read:Vehicle actuate:Vehicle.Cabin.HVAC")
+    st, m = http(env, "GET", "Vehicle/Speed", tok)
+    check(st == 200 and m["data"]["path"] == SPEED, f"HTTP GET /Vehicle/Speed: {st}")
+    st, m = http(env, "GET", "Vehicle/Speed")
+    check(st == 401 and err_of(m)[1] == "missing_token", f"HTTP GET without a token: {st}")
+    st, m = http(env, "GET", "Vehicle/Nope", tok)
+    check(st == 404, f"HTTP GET of an unknown path: {st}")
+    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "21"})
+    check(st == 200 and "error" not in m, f"HTTP POST set accepted by the provider: {st} {m}")
+    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "40"})
+    check(st == 403, f"HTTP POST set rejected by the provider: {st}")
+    st, m = http(env, "POST", TEMP.replace(".", "/"), env.mint("read:Vehicle.Speed"),
+                 {"value": "21"})
+    check(st == 403, f"HTTP POST outside the scope: {st}")
+    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "warm"})
+    check(st == 400, f"HTTP POST of a non-number: {st}")
+    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "22"})
+    check(st == 200, "HTTP POST back to 22")
+
+
+def local_checks(env):
+    climate = env.token_file(env.mint("read:Vehicle.Speed actuate:Vehicle.Cabin.HVAC"), "climate")
+    speed = env.token_file(env.mint("read:Vehicle.Speed"), "speed")
+    r = env.app(speed, "get", SPEED)
+    check(r.returncode == 0 and r.stdout.startswith(SPEED + " = "), f"local get: {r.stdout.strip()}")
+    r = env.app(speed, "subscribe", SPEED, "--count", "3")
+    check(r.returncode == 0 and "received 3 events" in r.stdout, "local subscribe: 3 events")
+    r = env.app(climate, "set", TEMP, "23")
+    check(r.returncode == 0, f"local app actuates within its scope: {r.stdout.strip()}")
+    r = env.app(climate, "set", TEMP, "12")
+    check(r.returncode == 3 and "SDV_EREJECTED" in r.stdout, f"provider rejects 12 C: {r.stdout.strip()}")
+    r = env.app(speed, "set", TEMP, "23")
+    check(r.returncode == 3 and "SDV_EDENIED" in r.stdout,
+          f"speed-only app refused outside its scope: {r.stdout.strip()}")
+    r = env.app(speed, "get", SOC)
+    check(r.returncode == 3 and "SDV_EDENIED" in r.stdout, f"local read outside scope: {r.stdout.strip()}")
+    r = env.app(climate, "set", FAN2, "30")
+    check(r.returncode == 3 and "SDV_EUNAVAILABLE" in r.stdout and "no provider" in r.stdout,
+          f"local actuation with no provider: {r.stdout.strip()}")
+    bad = env.token_file(env.mint("read:Vehicle.Speed", aud="nobody"), "bad")
+    r = env.app(bad, "get", SPEED)
+    check(r.returncode == 3 and "connect" in r.stdout, f"local hello with a bad token: {r.stdout.strip()}")
+    r = env.app(env.token_file(env.expired, "expired"), "get", SPEED)
+    check(r.returncode == 3, f"local hello with an expired token: {r.stdout.strip()}")
+    # A second provider cannot take signals someone else provides.
+    prov2 = env.token_file(env.mint("provide:Vehicle"), "prov2")
+    r = subprocess.run([f"{BIN}/sdv-vehicle-sim", "provider", "--socket", env.sock,
+                        "--token-file", prov2], capture_output=True, text=True, timeout=10)
+    check(r.returncode != 0 and "claim" in r.stderr, f"second provider refused: {r.stderr}")
+
+
+def slow_subscriber(env, provider):
+    """A subscriber that does not read loses its oldest values and is told; the provider's
+    burst is not slowed down (it finishes while the subscriber still sleeps)."""
+    speed = env.token_file(env.mint("read:Vehicle.Speed"), "slow")
+    app = subprocess.Popen([f"{BIN}/sdv-vehicle-sim", "app", "--socket", env.sock,
+                            "--token-file", speed, "subscribe", SPEED, "--count", "-1",
+                            "--sleep-ms", "2500", "--idle-ms", "3000", "--until", "199999"],
+                           stdout=subprocess.PIPE, text=True)
+    assert app.stdout.readline().startswith("subscribed")
+    time.sleep(0.2)
+    provider.send_signal(signal.SIGUSR1)
+    line = ""
+    end = time.monotonic() + 10
+    while "burst" not in line and time.monotonic() < end:
+        line = provider.stdout.readline()
+    out = app.communicate(timeout=20)[0]
+    ms = int(line.split(" in ")[1].split(" ms")[0]) if "burst" in line else -1
+    check(0 <= ms < 2000, f"provider burst of 200000 values took {ms} ms, not held up by the "
+                          "slow subscriber (asleep 2.5 s)")
+    last = out.strip().splitlines()[-1]
+    lost = int(last.split("lost ")[1].split(",")[0]) if "lost " in last else 0
+    check(lost > 0, f"slow subscriber told it lost values: {last}")
+    check(last.endswith("last 199999"), f"slow subscriber kept the newest value: {last}")
+
+
+def main():
+    with tempfile.TemporaryDirectory(prefix="sdv-broker-test.") as work:
+        env = Env(work)
+        env.expired = env.mint("read:Vehicle.Speed", exp_in="0")
+        env.start()
+        prov_tok = env.token_file(env.mint("provide:Vehicle.Speed provide:Vehicle.Powertrain "
+                                           "provide:Vehicle.Cabin.HVAC.Station.Row1",
+                                           sub="vehicle"), "provider")
+        provider = subprocess.Popen([f"{BIN}/sdv-vehicle-sim", "provider", "--socket", env.sock,
+                                     "--token-file", prov_tok, "--period-ms", "25",
+                                     "--burst", "200000"], stdout=subprocess.PIPE, text=True)
+        check(provider.stdout.readline().strip() == "provider ready", "provider claimed signals")
+        time.sleep(1.1)  # values flowing, and the expired token is past its exp
+        try:
+            asyncio.run(ws_checks(env))
+            http_checks(env)
+            local_checks(env)
+            slow_subscriber(env, provider)
+            # 503 while shutting down, then a clean exit with the values saved.
+            async def shutdown_503():
+                tok = env.mint("read:Vehicle.Speed")
+                async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                              extra_headers={"Authorization": "Bearer " + tok}
+                                              ) as ws:
+                    env.proc.send_signal(signal.SIGTERM)
+                    await asyncio.sleep(0.2)
+                    return await viss(ws, {"action": "get", "path": SPEED, "requestId": "z"})
+            m = asyncio.run(shutdown_503())
+            check(err_of(m) == (503, "service_unavailable"), f"503 while shutting down: {m}")
+            rc = env.proc.wait(timeout=10)
+            check(rc == 0, f"SIGTERM: clean exit ({rc})")
+            provider.wait(timeout=10)
+            with open(os.path.join(work, "values.json")) as f:
+                snap = json.load(f)["values"]
+            check(snap.get(TEMP, {}).get("value") == 23.0, "snapshot holds the cabin temperature")
+            # Restart: persisted values survive, without any provider attached.
+            env.start()
+            st, m = http(env, "GET", TEMP.replace(".", "/"), env.mint("read:Vehicle"))
+            check(st == 200 and float(m["data"]["dp"]["value"]) == 23.0,
+                  f"after a restart the last value is served: {st} {m}")
+            st, m = http(env, "GET", "Vehicle/Speed", env.mint("read:Vehicle"))
+            check(st == 200 and float(m["data"]["dp"]["value"]) == 199999.0,
+                  "after a restart the last speed is served")
+            check(env.stop() == 0, "second daemon stops cleanly")
+            r = run(f"{BIN}/sdv", "token", "audit-verify", os.path.join(work, "audit.log"))
+            check(r.returncode == 0, f"audit log chain verifies: {r.stdout.strip()}")
+            with open(os.path.join(work, "audit.log")) as f:
+                lines = [json.loads(x) for x in f]
+            check(any(x["action"] == "actuate" and x["result"] == "allowed" for x in lines) and
+                  any(x["result"] == "denied" and x["status"] == 403 for x in lines) and
+                  any(x["status"] == 429 for x in lines) and
+                  any(x["action"] == "authenticate" for x in lines),
+                  "audit log records actuations, denials, 429s and bad tokens")
+        finally:
+            for p in (provider, env.proc):
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        if FAILED:
+            with open(os.path.join(work, "broker.log")) as f:
+                print("--- broker.log (tail)\n" + "".join(f.readlines()[-30:]))
+    print(f"{len(FAILED)} failed" if FAILED else "all passed")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

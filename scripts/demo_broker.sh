@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# OpenSDV vehicle API demo (issue 6), everything on 127.0.0.1 and a Unix socket in a temporary
+# directory: sdv-broker serves the COVESA VSS 6.0 catalog; a simulated vehicle provider publishes
+# speed and battery and executes cabin-climate actuation; a climate app may actuate the cabin
+# HVAC, a speedometer app may only read the speed, and its actuation request is refused; a VISS
+# client reads over HTTP; the audit log's chain is checked. Finishes in seconds; exits non-zero
+# as soon as something does not behave.
+# Usage: scripts/demo_broker.sh [BUILD_DIR] (default build/release)
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-test.sh"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build=${1:-build/release}
+bin="$(cd "$build" && pwd)/bin"
+for p in sdv sdv-broker sdv-vehicle-sim; do
+    [ -x "$bin/$p" ] || { echo "demo: $bin/$p is missing (build first)" >&2; exit 1; }
+done
+work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-broker-demo.XXXXXX")
+pids=()
+cleanup() {
+    local status=$?
+    sdv_stop_pids "${pids[@]}"
+    rm -rf "$work"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bold=$(printf '\033[1m'); green=$(printf '\033[32m'); red=$(printf '\033[31m'); off=$(printf '\033[0m')
+[ -t 1 ] || { bold=""; green=""; red=""; off=""; }
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
+ok() { printf '   %s✔%s %s\n' "$green" "$off" "$*"; }
+refused() { printf '   %s✘ refused (as expected):%s %s\n' "$red" "$off" "$*"; }
+fail() {
+    printf '   %sdemo failed:%s %s\n' "$red" "$off" "$*" >&2
+    for log in broker.log provider.log; do
+        [ -s "$work/$log" ] && { echo "--- $log (last lines)" >&2; tail -n 15 "$work/$log" >&2; }
+    done
+    exit 1
+}
+cd "$work"
+
+step "An issuer key signs access tokens; sdv-broker trusts its public half"
+"$bin/sdv" keygen --type ed25519 --out issuer >/dev/null
+cat >broker.json <<EOF
+{
+  "catalog": "$root/data/vss/vss_release_6.0.json",
+  "audience": "vehicle-api", "vin": "WVWZZZ1JZXW000001",
+  "keys": ["issuer.pub.pem"],
+  "listen": {"address": "127.0.0.1", "port": 0},
+  "socket": "broker.sock",
+  "audit_log": "audit.log",
+  "persistence": {"file": "values.json"},
+  "rate_limit": {"per_second": 50, "burst": 20}
+}
+EOF
+mint() { "$bin/sdv" token mint --key issuer.pem --aud vehicle-api --sub "$1" --scope "$2" >"$1.tok"; }
+mint vehicle "provide:Vehicle.Speed provide:Vehicle.Powertrain.TractionBattery provide:Vehicle.Cabin.HVAC.Station.Row1"
+mint climate-app "read:Vehicle.Speed actuate:Vehicle.Cabin.HVAC"
+mint speedometer-app "read:Vehicle.Speed"
+ok "tokens: vehicle (provide), climate-app (read speed, actuate cabin HVAC), speedometer-app (read speed)"
+
+step "sdv-broker starts on 127.0.0.1 and a Unix socket (VSS 6.0 catalog)"
+"$bin/sdv-broker" --config broker.json >ready.txt 2>broker.log &
+pids+=($!)
+sdv_wait_file ready.txt 100 "${pids[-1]}" || fail "sdv-broker did not start"
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' ready.txt)
+ok "$(cat ready.txt)"
+
+step "The simulated vehicle claims its signals and publishes speed and battery every 50 ms"
+"$bin/sdv-vehicle-sim" provider --socket broker.sock --token-file vehicle.tok --period-ms 50 >provider.log 2>&1 &
+pids+=($!)
+sdv_wait_file provider.log 100 "${pids[-1]}" && grep -q "provider ready" provider.log || fail "provider did not start"
+ok "provider attached: Vehicle.Speed, StateOfCharge.Current, Row1 driver HVAC temperature and fan"
+
+app() { "$bin/sdv-vehicle-sim" app --socket broker.sock --token-file "$1.tok" "${@:2}"; }
+
+step "speedometer-app subscribes to Vehicle.Speed"
+out=$(app speedometer-app subscribe Vehicle.Speed --count 5) || fail "subscribe: $out"
+ok "$(tail -n 1 <<<"$out")"
+
+step "climate-app sets the driver's cabin temperature to 21 C: the vehicle accepts"
+out=$(app climate-app set Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature 21) || fail "set 21: $out"
+ok "$out"
+out=$(app climate-app get Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature) || fail "get: $out"
+[[ $out == *"= 21" ]] || fail "the actual temperature is not 21: $out"
+ok "actual state published by the vehicle: $out"
+
+step "climate-app asks for 35 C: the vehicle itself rejects it"
+set +e; out=$(app climate-app set Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature 35); rc=$?; set -e
+[ $rc -eq 3 ] && [[ $out == *SDV_EREJECTED* ]] || fail "35 C was not rejected by the provider: $out"
+refused "$out"
+
+step "speedometer-app tries to change the cabin temperature: outside its scope"
+set +e; out=$(app speedometer-app set Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature 18); rc=$?; set -e
+[ $rc -eq 3 ] && [[ $out == *SDV_EDENIED* ]] || fail "speedometer-app was not refused: $out"
+refused "$out"
+set +e; out=$(app speedometer-app get Vehicle.Powertrain.TractionBattery.StateOfCharge.Current); rc=$?; set -e
+[ $rc -eq 3 ] && [[ $out == *SDV_EDENIED* ]] || fail "speedometer-app read the battery: $out"
+refused "$out"
+
+step "climate-app actuates the rear fan, which no provider executes"
+set +e; out=$(app climate-app set Vehicle.Cabin.HVAC.Station.Row2.Driver.FanSpeed 40); rc=$?; set -e
+[ $rc -eq 3 ] && [[ $out == *SDV_EUNAVAILABLE* ]] || fail "no provider was not reported: $out"
+refused "$out"
+
+step "A VISS v3 client reads over HTTP with the speedometer token (and without one)"
+tok=$(cat speedometer-app.tok)
+out=$(curl -sf -H "Authorization: Bearer $tok" "http://127.0.0.1:$port/Vehicle/Speed") || fail "HTTP GET failed"
+ok "GET /Vehicle/Speed -> $out"
+code=$(curl -s -o body.json -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
+    -d '{"value":"18"}' "http://127.0.0.1:$port/Vehicle/Cabin/HVAC/Station/Row1/Driver/Temperature")
+[ "$code" = 403 ] || fail "HTTP POST outside the scope answered $code"
+refused "POST .../Driver/Temperature -> $code $(cat body.json)"
+
+step "The audit log records every actuation and every denial, hash-chained"
+"$bin/sdv" token audit-verify audit.log >verify.txt || fail "audit chain broken: $(cat verify.txt)"
+ok "$(cat verify.txt)"
+grep '"result":"denied"' audit.log | tail -n 1 | sed 's/^/   /'
+
+step "SIGTERM: sdv-broker saves the last values and exits"
+kill "${pids[0]}"
+wait "${pids[0]}" || fail "sdv-broker exited with an error: $(tail -n 3 broker.log)"
+pids=("${pids[@]:1}")
+grep -q '"Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"' values.json || fail "values not saved"
+ok "values.json holds $(grep -o '"datatype"' values.json | wc -l) values"
+printf '\n%sdemo complete%s\n' "$green" "$off"

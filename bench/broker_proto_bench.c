@@ -55,7 +55,7 @@ static void bench_codec(uint32_t batch, uint64_t updates)
     uint32_t k;
     int64_t t0, t1, t2;
 
-    sdv_buf_init(&out, 64u << 20);
+    sdv_buf_init(&out, 256u << 20);
     if (sdv_broker_decoder_create(0, &d) != SDV_OK)
         die("decoder");
     t0 = now_ns();
@@ -298,7 +298,7 @@ static void bench_transport(uint64_t updates)
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    uint64_t n = quick ? 10240 : 10240000;
+    uint64_t n = quick ? 10240 : 2048000;
 
     printf("broker wire codec (%s build)\n", SDV_BENCH_BUILD_TYPE);
     bench_codec(1, n / 16);

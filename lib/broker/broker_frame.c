@@ -1185,6 +1185,31 @@ enum sdv_err sdv_broker_batch_begin(struct sdv_broker_batch *b, struct sdv_buf *
     return w.err;
 }
 
+/* A value the batch builder may write without the general writer: a valid, in-range, finite
+ * number or boolean. */
+static bool scalar_fast(const struct sdv_broker_value *v)
+{
+    switch (v->type) {
+    case SDV_BROKER_DT_BOOLEAN:
+    case SDV_BROKER_DT_INT64:
+    case SDV_BROKER_DT_UINT64:
+        return true;
+    case SDV_BROKER_DT_FLOAT:
+        return isfinite(v->v.f);
+    case SDV_BROKER_DT_DOUBLE:
+        return isfinite(v->v.d);
+    case SDV_BROKER_DT_INT8:
+    case SDV_BROKER_DT_INT16:
+    case SDV_BROKER_DT_INT32:
+    case SDV_BROKER_DT_UINT8:
+    case SDV_BROKER_DT_UINT16:
+    case SDV_BROKER_DT_UINT32:
+        return int_in_range(v);
+    default:
+        return false;
+    }
+}
+
 enum sdv_err sdv_broker_batch_add(struct sdv_broker_batch *b, uint32_t id, uint16_t status,
                                   int64_t ts_us, const struct sdv_broker_value *value)
 {
@@ -1197,6 +1222,55 @@ enum sdv_err sdv_broker_batch_add(struct sdv_broker_batch *b, uint32_t id, uint1
         return SDV_EINVAL;
     if (b->type != SDV_BROKER_MSG_GET_RESULT && status != 0)
         return SDV_EINVAL;
+    if (status == 0 && scalar_fast(value)) {
+        /* Hot path (numbers and booleans): the entry is composed on the stack and appended
+         * with one call. */
+        uint8_t e[4 + 2 + 8 + 1 + 8], *q = e;
+        uint64_t bits = 0;
+
+        broker_put_u32(q, id);
+        q += 4;
+        if (b->type == SDV_BROKER_MSG_GET_RESULT) {
+            broker_put_u16(q, 0);
+            q += 2;
+        }
+        put_u64(q, (uint64_t)ts_us);
+        q += 8;
+        *q++ = (uint8_t)value->type;
+        switch (value->type) {
+        case SDV_BROKER_DT_BOOLEAN:
+            bits = value->v.b ? 1 : 0;
+            break;
+        case SDV_BROKER_DT_FLOAT: {
+            uint32_t f;
+
+            memcpy(&f, &value->v.f, 4);
+            bits = f;
+            break;
+        }
+        case SDV_BROKER_DT_DOUBLE:
+            memcpy(&bits, &value->v.d, 8);
+            break;
+        case SDV_BROKER_DT_UINT8:
+        case SDV_BROKER_DT_UINT16:
+        case SDV_BROKER_DT_UINT32:
+        case SDV_BROKER_DT_UINT64:
+            bits = value->v.u;
+            break;
+        default:
+            bits = (uint64_t)value->v.i;
+            break;
+        }
+        put_u64(q, bits); /* little-endian: the low elem_width bytes are the value */
+        q += elem_width(value->type);
+        if (b->out->len + (size_t)(q - e) - b->start - SDV_BROKER_HEADER_LEN >
+            SDV_BROKER_FRAME_PAYLOAD_MAX)
+            return SDV_ETOOBIG;
+        w.err = sdv_buf_append(b->out, e, (size_t)(q - e));
+        if (w.err == SDV_OK)
+            b->n++;
+        return w.err;
+    }
     wr_u32(&w, id);
     if (b->type == SDV_BROKER_MSG_GET_RESULT)
         wr_u16(&w, status);

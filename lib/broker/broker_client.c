@@ -590,8 +590,14 @@ enum sdv_err sdv_broker_client_publish(struct sdv_broker_client *c, uint32_t id,
         if (err != SDV_OK)
             return err;
     }
-    if (err != SDV_OK)
-        return cfail(c, err, "publish of signal %u: malformed value", (unsigned)id);
+    if (err != SDV_OK) {
+        if (c->batch.n == 0) { /* nothing pending: do not send an empty frame later */
+            sdv_buf_reset(&c->out);
+            c->batch_open = false;
+        }
+        return cfail(c, err, "publish of signal %u: %s value", (unsigned)id,
+                     err == SDV_EINVAL ? "malformed or out-of-range" : "unsendable");
+    }
     return SDV_OK;
 }
 

@@ -733,6 +733,149 @@ static void test_batch_matches_encoder(void **state)
     }
 }
 
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+/* xorshift64*: reproducible pseudo-random numbers for the property test. */
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
+}
+
+/* A random valid message of a random type; entries from e (64). */
+static void random_message(struct sdv_broker_msg *m, struct sdv_broker_entry *e,
+                           const struct sdv_broker_value *vals, size_t nv)
+{
+    static const char *const paths[] = {"Vehicle.Speed", "A", "Vehicle.Cabin.Door.Row1.Left"};
+    uint8_t type = (uint8_t)(1 + rnd(SDV_BROKER_MSG_TYPE_MAX));
+    uint32_t n = 1 + rnd(20), k;
+
+    sdv_broker_msg_init(m, type, rnd(0xFFFFFFFFu));
+    memset(e, 0, 64 * sizeof(*e));
+    for (k = 0; k < n; k++) {
+        e[k].id = rnd(3) == 0 ? 0 : 1 + rnd(5000);
+        e[k].path.p = paths[rnd(3)];
+        e[k].path.len = e[k].id == 0 ? (uint32_t)strlen(e[k].path.p) : 0;
+        e[k].ts_us = (int64_t)rnd(0xFFFFFFFFu) - 0x7FFFFFFF;
+        e[k].value = vals[rnd((uint32_t)nv)];
+    }
+    m->entries = e;
+    m->n_entries = n;
+    m->name.p = "x", m->name.len = rnd(2);
+    m->token.p = "tok", m->token.len = rnd(4);
+    m->message.p = "why", m->message.len = rnd(4);
+    m->version = (uint16_t)rnd(3);
+    m->status = (uint16_t)(type == SDV_BROKER_MSG_ERROR ? 400 + rnd(100) : rnd(2) * 409);
+    m->sub_id = 1 + rnd(100);
+    m->lost = 1 + rnd(100);
+    m->actuation_id = ((uint64_t)rnd(0xFFFFFFFFu) << 32) | rnd(0xFFFFFFFFu);
+    m->signal_id = rnd(10);
+    m->payload_max = rnd(1u << 20);
+    switch (type) {
+    case SDV_BROKER_MSG_LOOKUP:
+        for (k = 0; k < n; k++)
+            e[k].path.len = (uint32_t)strlen(e[k].path.p);
+        break;
+    case SDV_BROKER_MSG_LOOKUP_RESULT:
+        for (k = 0; k < n; k++) {
+            e[k].status = rnd(2) ? 0 : 404;
+            e[k].id = e[k].status ? 0 : 1 + rnd(100);
+            e[k].datatype = e[k].status ? 0 : (uint8_t)vals[rnd((uint32_t)nv)].type;
+            e[k].entry_type = e[k].status ? 0 : (uint8_t)(1 + rnd(3));
+        }
+        break;
+    case SDV_BROKER_MSG_GET_RESULT:
+        for (k = 0; k < n; k++)
+            e[k].status = rnd(3) == 0 ? 404 : 0;
+        break;
+    case SDV_BROKER_MSG_PUBLISH:
+    case SDV_BROKER_MSG_EVENT:
+    case SDV_BROKER_MSG_SUBSCRIBED:
+        for (k = 0; k < n; k++)
+            e[k].id = 1 + rnd(5000);
+        break;
+    case SDV_BROKER_MSG_SET:
+    case SDV_BROKER_MSG_ACTUATE:
+        m->n_entries = 1;
+        e[0].id = type == SDV_BROKER_MSG_ACTUATE || rnd(2) ? 1 + rnd(99) : 0;
+        e[0].path.len = e[0].id == 0 ? (uint32_t)strlen(e[0].path.p) : 0;
+        break;
+    case SDV_BROKER_MSG_SUBSCRIBE:
+        m->filter.period_ms = rnd(2) * rnd(100000);
+        if (rnd(2)) {
+            m->filter.change = true;
+            m->filter.change_op = (enum sdv_broker_op)rnd(7);
+            m->filter.change_diff = vals[1 + rnd(10)]; /* int8 .. double */
+        }
+        m->filter.range_count = rnd(3);
+        m->filter.range_any = m->filter.range_count > 0 && rnd(2);
+        for (k = 0; k < m->filter.range_count; k++) {
+            m->filter.range[k].op = (enum sdv_broker_op)(1 + rnd(6));
+            m->filter.range[k].boundary = vals[1 + rnd(10)];
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Property: random valid messages encode, decode in random splits, parse and re-encode to the
+ * same bytes. */
+static void test_random_roundtrips(void **state)
+{
+    struct sdv_broker_value vals[24];
+    struct sdv_broker_entry e[64];
+    struct sdv_broker_decoder *d;
+    struct sdv_buf wire, again;
+    size_t nv = all_values(vals), round;
+
+    (void)state;
+    sdv_buf_init(&wire, 1u << 20);
+    sdv_buf_init(&again, 1u << 20);
+    assert_int_equal(sdv_broker_decoder_create(0, &d), SDV_OK);
+    for (round = 0; round < 3000; round++) {
+        struct sdv_broker_msg m, got;
+        size_t off = 0;
+        char err[256];
+        bool done = false;
+
+        random_message(&m, e, vals, nv);
+        sdv_buf_reset(&wire);
+        if (sdv_broker_msg_encode(&m, &wire, err, sizeof(err)) != SDV_OK)
+            fail_msg("round %zu: %s not encodable: %s", round, sdv_broker_msg_type_name(m.type),
+                     err);
+        while (!done) {
+            struct sdv_broker_frame f;
+            size_t used, n = 1 + rnd(64);
+            bool complete;
+
+            assert_true(off < wire.len);
+            if (n > wire.len - off)
+                n = wire.len - off;
+            assert_int_equal(sdv_broker_decoder_feed(d, wire.data + off, n, &used, &f, &complete),
+                             SDV_OK);
+            off += used;
+            if (!complete)
+                continue;
+            done = true;
+            assert_int_equal(off, wire.len);
+            if (sdv_broker_msg_parse(&f, &got, parsed_entries, ENTRIES_MAX, err, sizeof(err)) !=
+                SDV_OK)
+                fail_msg("round %zu: %s does not parse: %s", round,
+                         sdv_broker_msg_type_name(m.type), err);
+            sdv_buf_reset(&again);
+            assert_int_equal(sdv_broker_msg_encode(&got, &again, NULL, 0), SDV_OK);
+            assert_int_equal(again.len, wire.len);
+            assert_memory_equal(again.data, wire.data, wire.len);
+        }
+    }
+    sdv_broker_decoder_destroy(d);
+    sdv_buf_free(&wire);
+    sdv_buf_free(&again);
+}
+
 /* The worked example of docs/broker-protocol.md, byte for byte. */
 static void test_doc_example(void **state)
 {
@@ -782,6 +925,7 @@ int main(void)
             cmocka_unit_test(test_encoder_refuses),
             cmocka_unit_test(test_batch_builder),
             cmocka_unit_test(test_batch_matches_encoder),
+            cmocka_unit_test(test_random_roundtrips),
             cmocka_unit_test(test_doc_example),
             cmocka_unit_test(test_status_mapping),
     };

@@ -146,8 +146,8 @@ struct sdv_broker_entry {
  *   u32 period_ms, u8 change (0/1), u8 change_op, value change_diff (NONE or a numeric scalar),
  *   u8 range_count (0..SDV_BROKER_RANGE_MAX), u8 range_any (0/1),
  *   range_count x (u8 op, value boundary (a numeric scalar)).
- * Operators are enum sdv_broker_op; OP_ANY only for change. A period above a day is refused. */
-#define SDV_BROKER_PERIOD_MS_MAX 86400000u
+ * Operators are enum sdv_broker_op; OP_ANY only for change. A period above
+ * SDV_BROKER_PERIOD_MS_MAX (a day) is refused. */
 
 /*
  * One message, decoded or to encode. Which scalar fields matter depends on type:

@@ -276,6 +276,10 @@
 /* Relative paths in one VISS "paths" filter. */
 #define SDV_BROKER_VISS_PATHS_MAX 64u
 
+/* Longest period of a timebased subscription filter (VISS "period", milliseconds): a day; a
+ * longer one is a configuration mistake rather than a subscription. */
+#define SDV_BROKER_PERIOD_MS_MAX 86400000u
+
 /* Subscriptions one client library handle keeps callbacks for: an app subscribes to a few
  * groups of signals (each subscription may hold up to SDV_BROKER_BATCH_MAX signals). */
 #define SDV_BROKER_CLIENT_SUBS_MAX 256u

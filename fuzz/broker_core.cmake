@@ -8,3 +8,8 @@ sdv_add_fuzzer(broker_catalog SOURCES ${PROJECT_SOURCE_DIR}/fuzz/fuzz_broker_cat
 # back, compared equal.
 sdv_add_fuzzer(broker_value SOURCES ${PROJECT_SOURCE_DIR}/fuzz/fuzz_broker_value.c
                LIBS sdv_broker_proto)
+# broker_ops: operation sequences from four sessions (claim, release, publish, subscribe with
+# random filters, pop, unsubscribe, actuate, answer, close, clock and tick): popped and stored
+# values always pass their signal's checks, queues stay within their bounds, results only reach
+# sessions that asked. Seeds: a minimised libFuzzer corpus sample.
+sdv_add_fuzzer(broker_ops SOURCES ${PROJECT_SOURCE_DIR}/fuzz/fuzz_broker_ops.c LIBS sdv_broker)

@@ -359,6 +359,18 @@ enum sdv_err sdv_install_begin(struct sdv_install *inst, const char *version,
     }
     if ((e = flush_log(inst)) != SDV_OK)
         return e;
+    if (st->state == SDV_INSTALL_ROLLED_BACK) {
+        /* Still running the slot that failed? Then the only good slot is the other one, which
+         * would be the target: reboot into it first. */
+        struct install_bootenv env0;
+        if ((e = boot_load(inst, &env0)) != SDV_OK)
+            return e;
+        if (booted_slot(inst, &env0) == (int)st->target) {
+            ERRF(inst, "version %s was rolled back and slot %s still runs: reboot first",
+                 st->version, slot_bootname(inst, st->target));
+            return SDV_EEXIST;
+        }
+    }
     if (count == 0 || count > cfg->group_count) {
         ERRF(inst, "a transaction has 1 to %zu images", cfg->group_count);
         return SDV_EINVAL;

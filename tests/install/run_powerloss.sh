@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # run_powerloss.sh SDV SHIM: power-loss fault injection for lib/install. Each run installs v2
-# over v1 (sdv slot install, simulated reboot, sdv slot boot with a passing health check) with
-# the LD_PRELOAD shim SHIM killing the process (SIGKILL) before its Nth durable call (write,
-# fsync, rename, ...), N drawn at random over the whole sequence. Then, as after a power cut:
+# over v1 with the LD_PRELOAD shim SHIM killing the process (SIGKILL) before its Nth durable
+# call (write, fsync, rename, ...), N drawn at random over the whole sequence of one of two
+# scenarios, alternating: "commit" (sdv slot install, simulated reboot, sdv slot boot with a
+# passing health check) and "rollback" (the same with a failing health check, then the reboot
+# back to A and its sdv slot boot). Then, as after a power cut:
 #   1. the simulated firmware must boot a slot holding a complete image (v1 in A or v2 in B);
 #   2. sdv slot boot must settle the state and the install log must verify;
 #   3. a retried update must succeed: install, reboot into the new slot holding v2, committed.
@@ -35,7 +37,7 @@ template() {
     cat >"$d/conf.json" <<JSON
 {"state_dir": "state", "ecu": "ecu-pl", "install": {
  "bootloader": "file", "boot_state": "bootstate.json", "boot_attempts": 2,
- "initial_version": "1", "health_check": {"command": "true", "timeout_ms": 10000},
+ "initial_version": "1", "health_check": {"command": "test ! -e unhealthy", "timeout_ms": 10000},
  "groups": [{"name": "rootfs", "slots": [
    {"name": "A", "path": "a.img", "size": 1048576, "bootname": "A"},
    {"name": "B", "path": "b.img", "size": 1048576, "bootname": "B"}]}]}}
@@ -44,15 +46,17 @@ JSON
         "$SDV" slot boot --config "$d/conf.json" >/dev/null
 }
 
-# The sequence under test, one command per line (index 0..2).
+# The sequences under test: steps 0..2 (commit), 0..4 (rollback: v2 is unhealthy).
 step() {
     local d=$1 i=$2
     case $i in
     0) "$SDV" slot install --config "$d/conf.json" --version 2 --checkpoint 16384 "$W/v2.img" ;;
-    1) "$SDV" slot boot-sim --config "$d/conf.json" ;;
-    2) "$SDV" slot boot --config "$d/conf.json" ;;
+    1 | 3) "$SDV" slot boot-sim --config "$d/conf.json" ;;
+    2 | 4) (cd "$d" && "$SDV" slot boot --config conf.json) ;;
     esac
 }
+NSTEPS=(3 5)
+SCEN=(commit rollback)
 
 # holds DIR SLOT IMAGE: the slot file is exactly the image.
 holds() { cmp -s "$1/$2.img" "$W/$3.img"; }
@@ -60,34 +64,42 @@ holds() { cmp -s "$1/$2.img" "$W/$3.img"; }
 template "$W/template" || { echo "setup failed"; exit 1; }
 fresh() { rm -rf "$1" && cp -a "$W/template" "$1"; }
 
-# Count the durable calls of each step in a clean run.
-D="$W/count"
-fresh "$D"
-declare -a COUNTS
-TOTAL=0
-for i in 0 1 2; do
-    SDV_FAULT_COUNT_FILE="$W/count.$i" LD_PRELOAD="$SHIM" step "$D" $i >/dev/null 2>&1 ||
-        { echo "clean step $i failed"; exit 1; }
-    COUNTS[i]=$(cat "$W/count.$i")
-    TOTAL=$((TOTAL + COUNTS[i]))
+# Count the durable calls of each step of each scenario in a clean run.
+declare -A COUNTS
+declare -a TOTAL
+for sc in 0 1; do
+    D="$W/count"
+    fresh "$D"
+    [ "$sc" = 1 ] && touch "$D/unhealthy"
+    TOTAL[sc]=0
+    for ((i = 0; i < NSTEPS[sc]; i++)); do
+        SDV_FAULT_COUNT_FILE="$W/count.$i" LD_PRELOAD="$SHIM" step "$D" $i >/dev/null 2>&1
+        rc=$?
+        [ $rc -eq 0 ] || { [ "$sc" = 1 ] && [ "$i" = 2 ] && [ $rc -eq 4 ]; } ||
+            { echo "clean ${SCEN[sc]} step $i failed ($rc)"; exit 1; }
+        COUNTS[$sc,$i]=$(cat "$W/count.$i")
+        TOTAL[sc]=$((TOTAL[sc] + COUNTS[$sc,$i]))
+    done
+    echo "${SCEN[sc]}: durable calls per step: $(for ((i = 0; i < NSTEPS[sc]; i++)); do printf '%s ' "${COUNTS[$sc,$i]}"; done)"
 done
-echo "durable calls per step: install ${COUNTS[0]}, boot-sim ${COUNTS[1]}, boot ${COUNTS[2]}"
 
 FAIL=0
 for run in $(seq 1 "$RUNS"); do
     D="$W/run"
     fresh "$D"
-    N=$(( (RANDOM * 32768 + RANDOM) % TOTAL + 1 ))
+    sc=$((run % 2))
+    [ "$sc" = 1 ] && touch "$D/unhealthy"
+    N=$(( (RANDOM * 32768 + RANDOM) % TOTAL[sc] + 1 ))
     left=$N
     where=""
-    for i in 0 1 2; do
-        if [ "$left" -le "${COUNTS[i]}" ]; then
+    for ((i = 0; i < NSTEPS[sc]; i++)); do
+        if [ "$left" -le "${COUNTS[$sc,$i]}" ]; then
             SDV_FAULT_AT=$left LD_PRELOAD="$SHIM" step "$D" $i >/dev/null 2>&1
-            where="step $i call $left"
+            where="${SCEN[sc]} step $i call $left"
             break
         fi
         step "$D" $i >/dev/null 2>&1
-        left=$((left - COUNTS[i]))
+        left=$((left - COUNTS[$sc,$i]))
     done
     why=""
     # 1. Power back on: the firmware boots a complete image.
@@ -99,10 +111,18 @@ for run in $(seq 1 "$RUNS"); do
     esac
     # 2. The verdict after the boot, and the log.
     if [ -z "$why" ]; then
-        out=$("$SDV" slot boot --config "$D/conf.json" 2>&1)
+        out=$(step "$D" 2 2>&1)
         rc=$?
         [ $rc -eq 0 ] || [ $rc -eq 4 ] || why="slot boot: $out"
+        # Still on the slot that failed its health check: reboot back, as the agent would.
+        case $out in *"reboot required"*)
+            booted=$(step "$D" 1 2>&1)
+            [ "$booted" = A ] && holds "$D" a v1 || why="reboot after the rollback: booted $booted"
+            [ -n "$why" ] || out=$(step "$D" 2 2>&1) || why="slot boot after the rollback: $out"
+            ;;
+        esac
     fi
+    rm -f "$D/unhealthy"
     # 3. A retried update succeeds.
     if [ -z "$why" ]; then
         out=$(step "$D" 0 2>&1) || why="retried install: $out"
@@ -112,7 +132,7 @@ for run in $(seq 1 "$RUNS"); do
         holds "$D" "${booted,,}" v2 || why="after the retry, booted $booted without v2"
     fi
     if [ -z "$why" ]; then
-        out=$("$SDV" slot boot --config "$D/conf.json" 2>&1)
+        out=$(step "$D" 2 2>&1)
         case $out in *"committed version 2"*) ;; *) why="retry not committed: $out" ;; esac
     fi
     [ -n "$why" ] || "$SDV" slot log --verify --config "$D/conf.json" >/dev/null 2>&1 ||

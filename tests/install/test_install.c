@@ -408,6 +408,9 @@ static void test_health_fail_rolls_back(void **state)
     assert_int_equal(r.event, SDV_INSTALL_EVENT_ROLLED_BACK);
     assert_int_equal(r.reboot_required, 1);
     assert_string_equal(r.reason, "health check failed (exit status 3): service x down");
+    /* Still on the failed B: a new install would overwrite A, the only good slot. */
+    assert_int_equal(sdv_install_begin(f->inst, "3", &f->img, 1), SDV_EEXIST);
+    assert_non_null(strstr(sdv_install_errmsg(f->inst), "reboot first"));
     expect_back_on_a(f);
 }
 

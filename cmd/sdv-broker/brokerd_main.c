@@ -407,6 +407,9 @@ static int cb_viss(struct lws *wsi, enum lws_callback_reasons reason, void *user
             ret = http_write_answer(wsi, s);
         break;
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* DROP_PROTOCOL: a keep-alive transaction completed and lws frees the per-session data
+         * before the next one; CLOSED_HTTP: the connection went away. */
         if (s != NULL && s->kind == BROKERD_HTTP)
             session_fini(s);
         break;

@@ -132,6 +132,7 @@ static int run_provider(const char *socket_path, const char *token, int period_m
     }
     if (sdv_broker_client_lookup(p.c, sim_paths, 4, p.sig) != SDV_OK) {
         fprintf(stderr, "provider: lookup: %s\n", sdv_broker_client_errmsg(p.c));
+        sdv_broker_client_destroy(p.c);
         return 1;
     }
     for (int i = 0; i < 4; i++)
@@ -139,6 +140,7 @@ static int run_provider(const char *socket_path, const char *token, int period_m
     rc = sdv_broker_client_claim(p.c, ids, 4);
     if (rc != SDV_OK) {
         fprintf(stderr, "provider: claim: %s\n", sdv_broker_client_errmsg(p.c));
+        sdv_broker_client_destroy(p.c);
         return rc == SDV_EDENIED ? 3 : 1;
     }
     printf("provider ready\n");

@@ -8,6 +8,7 @@ Usage: test_broker_daemon.py BIN_DIR VSS_JSON
 Exit 0 when every check passed; each failure is printed with what was expected.
 """
 import asyncio
+import http.client
 import json
 import os
 import signal
@@ -307,7 +308,7 @@ async def ws_checks(env):
               f"rate limit: {len(limited)} of 150 rapid requests got 429")
 
 
-def http(env, method, path, token=None, body=None):
+def http_req(env, method, path, token=None, body=None):
     req = urllib.request.Request(f"http://127.0.0.1:{env.port}/{path}", method=method,
                                  data=None if body is None else json.dumps(body).encode())
     if token:
@@ -321,23 +322,33 @@ def http(env, method, path, token=None, body=None):
 
 def http_checks(env):
     tok = env.mint("read:Vehicle actuate:Vehicle.Cabin.HVAC")
-    st, m = http(env, "GET", "Vehicle/Speed", tok)
+    st, m = http_req(env, "GET", "Vehicle/Speed", tok)
     check(st == 200 and m["data"]["path"] == SPEED, f"HTTP GET /Vehicle/Speed: {st}")
-    st, m = http(env, "GET", "Vehicle/Speed")
+    st, m = http_req(env, "GET", "Vehicle/Speed")
     check(st == 401 and err_of(m)[1] == "missing_token", f"HTTP GET without a token: {st}")
-    st, m = http(env, "GET", "Vehicle/Nope", tok)
+    st, m = http_req(env, "GET", "Vehicle/Nope", tok)
     check(st == 404, f"HTTP GET of an unknown path: {st}")
-    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "21"})
+    st, m = http_req(env, "POST", TEMP.replace(".", "/"), tok, {"value": "21"})
     check(st == 200 and "error" not in m, f"HTTP POST set accepted by the provider: {st} {m}")
-    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "40"})
+    st, m = http_req(env, "POST", TEMP.replace(".", "/"), tok, {"value": "40"})
     check(st == 403, f"HTTP POST set rejected by the provider: {st}")
-    st, m = http(env, "POST", TEMP.replace(".", "/"), env.mint("read:Vehicle.Speed"),
+    st, m = http_req(env, "POST", TEMP.replace(".", "/"), env.mint("read:Vehicle.Speed"),
                  {"value": "21"})
     check(st == 403, f"HTTP POST outside the scope: {st}")
-    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "warm"})
+    st, m = http_req(env, "POST", TEMP.replace(".", "/"), tok, {"value": "warm"})
     check(st == 400, f"HTTP POST of a non-number: {st}")
-    st, m = http(env, "POST", TEMP.replace(".", "/"), tok, {"value": "22"})
+    st, m = http_req(env, "POST", TEMP.replace(".", "/"), tok, {"value": "22"})
     check(st == 200, "HTTP POST back to 22")
+    # Keep-alive: several transactions on one connection, with and without a token.
+    conn = http.client.HTTPConnection("127.0.0.1", env.port, timeout=10)
+    codes = []
+    for hdrs in ({"Authorization": "Bearer " + tok}, {}, {"Authorization": "Bearer " + tok}):
+        conn.request("GET", "/Vehicle/Speed", headers=hdrs)
+        resp = conn.getresponse()
+        resp.read()
+        codes.append(resp.status)
+    conn.close()
+    check(codes == [200, 401, 200], f"HTTP keep-alive: three requests on one connection: {codes}")
 
 
 def local_checks(env):
@@ -433,10 +444,10 @@ def main():
             check(snap.get(TEMP, {}).get("value") == 23.0, "snapshot holds the cabin temperature")
             # Restart: persisted values survive, without any provider attached.
             env.start()
-            st, m = http(env, "GET", TEMP.replace(".", "/"), env.mint("read:Vehicle"))
+            st, m = http_req(env, "GET", TEMP.replace(".", "/"), env.mint("read:Vehicle"))
             check(st == 200 and float(m["data"]["dp"]["value"]) == 23.0,
                   f"after a restart the last value is served: {st} {m}")
-            st, m = http(env, "GET", "Vehicle/Speed", env.mint("read:Vehicle"))
+            st, m = http_req(env, "GET", "Vehicle/Speed", env.mint("read:Vehicle"))
             check(st == 200 and float(m["data"]["dp"]["value"]) == 199999.0,
                   "after a restart the last speed is served")
             check(env.stop() == 0, "second daemon stops cleanly")
@@ -454,6 +465,10 @@ def main():
                 if p.poll() is None:
                     p.kill()
                     p.wait()
+        with open(os.path.join(work, "broker.log")) as f:
+            log = f.read()
+        check(not any(w in log for w in ("AddressSanitizer", "LeakSanitizer", "runtime error:")),
+              "no sanitizer report in the daemon's log")
         if FAILED:
             with open(os.path.join(work, "broker.log")) as f:
                 print("--- broker.log (tail)\n" + "".join(f.readlines()[-30:]))

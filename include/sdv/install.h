@@ -44,8 +44,8 @@
  * extra precondition hook (vehicle signals from sdv-broker) come through struct sdv_install_env.
  * It runs the configured precondition and health-check commands with /bin/sh -c.
  *
- * Thread safety: one sdv_install is used by one thread at a time. Two processes must not use the
- * same state_dir at once (the CLI and the agent take an advisory lock on state_dir/lock).
+ * Thread safety: one sdv_install is used by one thread at a time. Two installers never share a
+ * state_dir: sdv_install_create() takes an advisory lock (flock) on state_dir/lock.
  */
 #ifndef SDV_INSTALL_H
 #define SDV_INSTALL_H
@@ -164,9 +164,11 @@ struct sdv_install;
 /*
  * Creates an installer over cfg (borrowed: must outlive the installer) and env (copied; the
  * callbacks' user data is borrowed). Loads state_dir/install-state.json (a missing file is the
- * idle state) and opens the bootloader backend. Does not touch any slot. Returns SDV_OK,
- * SDV_EINVAL (missing env field), SDV_EPARSE (a damaged state file: errmsg says where), the
- * file system's errors. Caller destroys with sdv_install_destroy().
+ * idle state) and takes the lock of state_dir. Does not touch any slot or the bootloader. Returns
+ * SDV_OK, SDV_EINVAL (missing env field), SDV_EEXIST (another installer holds state_dir),
+ * SDV_EPARSE (a damaged state file, or one made for another slot configuration: errmsg says
+ * which), the file system's errors. Caller destroys with sdv_install_destroy() (which releases
+ * the lock).
  */
 enum sdv_err sdv_install_create(const struct sdv_install_config *cfg,
                                 const struct sdv_install_env *env, struct sdv_install **out,
@@ -192,7 +194,9 @@ struct sdv_install_image {
  * yet. If a transaction for the same version and images is already downloading, writing or
  * written (a restart after a crash), it is kept and SDV_OK returned: continue with
  * sdv_install_write_open(). Returns SDV_EEXIST if another transaction is in progress, or an
- * activated or booted one awaits its reboot or verdict; SDV_ENOENT for an unknown group;
+ * activated or booted one awaits its reboot or verdict, or a rolled-back slot still runs (reboot
+ * first); SDV_EINVAL if the images do not include the bootable group; SDV_ENOENT for an unknown
+ * group;
  * SDV_ETOOBIG for an image larger than its slot; SDV_EINVAL if the booted slot cannot be
  * determined (nothing can be written safely then).
  */

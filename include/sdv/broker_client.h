@@ -4,7 +4,7 @@
  *
  * Two ways to use it, freely mixed:
  *   - blocking, for simple tools: connect, lookup, get, set, subscribe, claim; each call sends
- *     one request and waits for its answer (at most timeout_ms of silence from the broker);
+ *     one request and waits for its answer (at most timeout_ms, see the config's clock);
  *   - from the program's own poll loop: watch sdv_broker_client_fd() for POLLIN and call
  *     sdv_broker_client_process(c, 0) when it is readable; subscription events, "values lost"
  *     notices and actuation requests arrive through the callbacks.
@@ -56,6 +56,11 @@ struct sdv_broker_client_config {
     sdv_broker_client_actuate_fn on_actuate; /* providers; NULL: requests are rejected */
     sdv_broker_client_lost_fn on_lost;       /* NULL: ignored */
     void *ud;                                /* passed to on_actuate and on_lost */
+    /* Optional monotonic clock (microseconds). With it a blocking call gives up timeout_ms after
+     * it started even while events keep arriving; without it timeout_ms bounds the broker's
+     * silence only. */
+    sdv_broker_clock_fn clock;
+    void *clock_ud;
 };
 
 /* What a lookup found for one path. status 0: id, datatype and kind are set; otherwise the

@@ -45,6 +45,8 @@ struct sdv_broker_client {
     sdv_broker_client_actuate_fn on_actuate;
     sdv_broker_client_lost_fn on_lost;
     void *ud;
+    sdv_broker_clock_fn clock;
+    void *clock_ud;
     bool in_callback;
     enum sdv_err broken; /* sticky: the connection is unusable */
     char errmsg[SDV_BROKER_MESSAGE_LEN_MAX + 64];
@@ -286,13 +288,25 @@ static enum sdv_err dispatch(struct sdv_broker_client *c, const struct sdv_broke
 static enum sdv_err wait_answer(struct sdv_broker_client *c, uint32_t request_id,
                                 struct sdv_broker_msg *m)
 {
+    int64_t deadline = c->clock != NULL ? c->clock(c->clock_ud) + (int64_t)c->timeout_ms * 1000 : 0;
+
     for (;;) {
         struct sdv_broker_frame f;
         enum sdv_err err;
         char why[200];
+        int wait_ms = (int)c->timeout_ms;
         bool got;
 
-        err = next_frame(c, (int)c->timeout_ms, &f, &got);
+        if (c->clock != NULL) {
+            int64_t left = deadline - c->clock(c->clock_ud);
+
+            if (left <= 0)
+                return cfail(c, SDV_EUNAVAILABLE, "no answer from the broker within %u ms",
+                             (unsigned)c->timeout_ms);
+            if (left / 1000 < wait_ms)
+                wait_ms = (int)(left / 1000) + 1;
+        }
+        err = next_frame(c, wait_ms, &f, &got);
         if (err != SDV_OK)
             return err;
         if (!got)
@@ -365,6 +379,8 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
     c->on_actuate = cfg->on_actuate;
     c->on_lost = cfg->on_lost;
     c->ud = cfg->ud;
+    c->clock = cfg->clock;
+    c->clock_ud = cfg->clock_ud;
     sdv_buf_init(&c->req, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
     sdv_buf_init(&c->out, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
     c->rbuf = malloc(CLIENT_RBUF_LEN);

@@ -19,6 +19,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sdv/broker_client.h>
@@ -310,12 +311,89 @@ static void test_publish_many(void **state)
     sdv_broker_client_destroy(prov);
 }
 
+static int64_t mono_us(void *ud)
+{
+    struct timespec ts;
+
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A provider that takes actuation requests and never answers them, while streaming speed. */
+struct streamer {
+    struct sdv_broker_client *c;
+    volatile int stop;
+    int requests;
+    pthread_t thread;
+};
+
+static void ignore_actuate(void *ud, uint64_t actuation_id, uint32_t signal_id,
+                           const struct sdv_broker_value *v)
+{
+    struct streamer *s = ud;
+
+    (void)actuation_id, (void)signal_id, (void)v;
+    s->requests++;
+}
+
+static void *streamer_main(void *arg)
+{
+    struct streamer *s = arg;
+    float x = 0;
+
+    while (!s->stop) {
+        struct sdv_broker_value v = f32(x++);
+
+        if (sdv_broker_client_publish(s->c, 1, &v, 1) != SDV_OK ||
+            sdv_broker_client_publish_flush(s->c) != SDV_OK ||
+            sdv_broker_client_process(s->c, 5) != SDV_OK)
+            break;
+    }
+    return NULL;
+}
+
+/* With a clock, a blocking call gives up after timeout_ms even though events keep arriving. */
+static void test_deadline_with_events(void **state)
+{
+    struct sdv_broker_client_config cfg = {sock_path, "app", "good", 300, NULL, NULL, NULL};
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_INT8};
+    struct streamer st = {0};
+    struct events ev = {0};
+    struct sdv_broker_client *app = NULL;
+    uint32_t ids[2] = {1, 2}, sub;
+    char err[256];
+    int64_t t0, dt;
+
+    (void)state;
+    st.c = connect_as("streamer", "good", ignore_actuate, NULL, &st);
+    assert_int_equal(sdv_broker_client_claim(st.c, ids, 2), SDV_OK);
+    cfg.clock = mono_us;
+    assert_int_equal(sdv_broker_client_connect(&cfg, &app, err, sizeof(err)), SDV_OK);
+    assert_int_equal(sdv_broker_client_subscribe(app, &ids[0], 1, NULL, on_event, &ev, &sub),
+                     SDV_OK);
+    assert_int_equal(pthread_create(&st.thread, NULL, streamer_main, &st), 0);
+    v.v.i = 21;
+    t0 = mono_us(NULL);
+    assert_int_equal(sdv_broker_client_set(app, 2, &v), SDV_EUNAVAILABLE);
+    dt = mono_us(NULL) - t0;
+    assert_non_null(strstr(sdv_broker_client_errmsg(app), "no answer from the broker within 300"));
+    assert_true(dt >= 300000 && dt < 2000000);
+    assert_true(ev.n > 0); /* events were delivered while waiting */
+    st.stop = 1;
+    pthread_join(st.thread, NULL);
+    assert_int_equal(st.requests, 1);
+    sdv_broker_client_destroy(app);
+    sdv_broker_client_destroy(st.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_refused_connections),
             cmocka_unit_test(test_app_and_provider),
             cmocka_unit_test(test_publish_many),
+            cmocka_unit_test(test_deadline_with_events),
     };
 
     return cmocka_run_group_tests(tests, server_start, server_stop);

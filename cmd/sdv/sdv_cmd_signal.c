@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sdv/broker.h>
 #include <sdv/broker_client.h>
@@ -39,6 +40,16 @@ static void signal_on_stop(int sig)
 {
     (void)sig;
     signal_stop = 1;
+}
+
+/* The monotonic clock in microseconds: bounds every blocking call of the client library. */
+static int64_t signal_clock(void *ud)
+{
+    struct timespec ts;
+
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void signal_usage(FILE *f)
@@ -203,6 +214,7 @@ static int signal_connect(const struct signal_opts *o, const char *name,
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
     cfg.on_actuate = on_actuate;
     cfg.ud = ud;
+    cfg.clock = signal_clock;
     rc = sdv_broker_client_connect(&cfg, c, err, sizeof(err)) == SDV_OK
                  ? 0
                  : signal_fail("broker at %s: %s", o->socket, err);
@@ -424,6 +436,7 @@ static int cmd_subscribe(const struct signal_opts *o)
     cfg.token = token;
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
     cfg.on_lost = on_lost;
+    cfg.clock = signal_clock;
     if (sdv_broker_client_connect(&cfg, &c, err, sizeof(err)) != SDV_OK) {
         free(token);
         return signal_fail("broker at %s: %s", o->socket, err);

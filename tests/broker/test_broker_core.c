@@ -767,7 +767,8 @@ static void test_queue_arena_model(void **state)
         rnd = rnd * 1103515245u + 12345u;
         len = (i % 13 == 0) ? 0 : 8 + (rnd >> 8) % 11000;
         snprintf(text, sizeof(text), "%07lld", (long long)i);
-        memset(text + 7, 'a' + (int)(i % 26), sizeof(text) - 7);
+        memset(text + 7, 'a' + (int)(i % 26), sizeof(text) - 8);
+        text[sizeof(text) - 1] = '\0';
         v = sval(text);
         v.len = (uint32_t)len;
         assert_int_equal(sdv_broker_publish(f->b, &provider_a, id, &v, 0), SDV_OK);

@@ -402,9 +402,13 @@ enum sdv_auth_status sdv_auth_rate_take(struct sdv_auth *a, const struct sdv_aut
     }
     if (now > b->last_ms) {
         /* A rate of r requests/s refills r thousandths of a request per millisecond. */
-        uint64_t add = (uint64_t)(now - b->last_ms) * a->rate_per_s;
+        uint64_t elapsed = (uint64_t)(now - b->last_ms), room = cap - b->level_milli;
 
-        b->level_milli = add >= cap - b->level_milli ? cap : b->level_milli + add;
+        /* Compared before multiplying: a long pause times a high rate would overflow. */
+        if (elapsed >= room / a->rate_per_s + 1)
+            b->level_milli = cap;
+        else
+            b->level_milli += elapsed * a->rate_per_s < room ? elapsed * a->rate_per_s : room;
         b->last_ms = now;
     }
     if (b->level_milli >= cost)

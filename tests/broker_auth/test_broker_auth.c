@@ -1065,6 +1065,33 @@ static void test_rate_limit(void **state)
     sdv_auth_destroy(a);
 }
 
+/* A long pause at a high rate refills to the burst, without overflowing on the way. */
+static void test_rate_limit_extremes(void **state)
+{
+    struct fx *f = *state;
+    struct sdv_auth_config cfg = {.rate_per_s = UINT32_MAX, .burst = 2};
+    struct sdv_auth *a = make_auth(f, &cfg);
+    struct sdv_auth_token *t = NULL;
+    char *tok;
+
+    add_pub(a, NULL, f->ed);
+    tok = mint(f->ed, NULL, claims());
+    assert_int_equal(sdv_auth_verify(a, tok, strlen(tok), &t, NULL, 0), SDV_AUTH_OK);
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_OK);
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_OK);
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_TOO_MANY_REQUESTS);
+    f->now_ms += 10LL * 365 * 86400 * 1000;
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_OK);
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_OK);
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_TOO_MANY_REQUESTS);
+    /* A clock that steps back refills nothing and breaks nothing. */
+    f->now_ms -= 1000;
+    assert_int_equal(sdv_auth_rate_take(a, t), SDV_AUTH_TOO_MANY_REQUESTS);
+    sdv_auth_token_destroy(t);
+    free(tok);
+    sdv_auth_destroy(a);
+}
+
 /* ---- Audit log -------------------------------------------------------------------------- */
 
 static char *read_text(const char *path)
@@ -1358,6 +1385,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_purposes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_purposes_config_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_rate_limit_extremes, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_callback_and_budget, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_disk_full, setup, teardown),

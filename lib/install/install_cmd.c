@@ -17,6 +17,8 @@
 
 #include "install_int.h"
 
+extern char **environ;
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -25,8 +27,11 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void child(char *const argv[], char *const *envv, int out_fd)
+/* Runs in the forked child: only async-signal-safe calls until exec (the parent may have
+ * threads, e.g. libcurl's resolver). */
+static void child(char *const argv[], char *const *envp, int out_fd)
 {
+    static const char msg[] = "cannot execute the command\n";
     int nul = open("/dev/null", O_RDONLY);
 
     setpgid(0, 0);
@@ -37,11 +42,9 @@ static void child(char *const argv[], char *const *envv, int out_fd)
     dup2(out_fd, 1);
     dup2(out_fd, 2);
     close(out_fd);
-    for (size_t i = 0; envv != NULL && envv[i] != NULL; i++)
-        putenv(envv[i]);
     signal(SIGPIPE, SIG_DFL);
-    execvp(argv[0], argv);
-    dprintf(2, "cannot run %s: %s", argv[0], strerror(errno));
+    execvpe(argv[0], argv, envp);
+    (void)!write(2, msg, sizeof(msg) - 1);
     _exit(127);
 }
 
@@ -53,12 +56,31 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
     int64_t deadline;
     pid_t pid;
 
+    char **envp;
+    size_t n_env = 0, n_extra = 0;
+
     memset(res, 0, sizeof(*res));
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    /* The child's environment is built before fork: envv, then ours. */
+    while (environ != NULL && environ[n_env] != NULL)
+        n_env++;
+    while (envv != NULL && envv[n_extra] != NULL)
+        n_extra++;
+    envp = calloc(n_env + n_extra + 1, sizeof(*envp));
+    if (envp == NULL)
+        return SDV_ENOMEM;
+    /* Ours first: the first of two equal names wins in getenv(). */
+    for (size_t i = 0; i < n_extra; i++)
+        envp[i] = envv[i];
+    for (size_t i = 0; i < n_env; i++)
+        envp[n_extra + i] = environ[i];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        free(envp);
         return sdv_err_from_errno(errno);
+    }
     pid = fork();
     if (pid < 0) {
         int en = errno;
+        free(envp);
         close(fds[0]);
         close(fds[1]);
         install_msgf(res->output, sizeof(res->output), "cannot start: %s", strerror(en));
@@ -66,8 +88,9 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
     }
     if (pid == 0) {
         close(fds[0]);
-        child(argv, envv, fds[1]);
+        child(argv, envp, fds[1]);
     }
+    free(envp);
     close(fds[1]);
     setpgid(pid, pid); /* also from the parent: the group exists before any kill */
     res->started = 1;

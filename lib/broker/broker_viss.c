@@ -122,6 +122,16 @@ struct vp {
 static enum sdv_err vp_fail(struct vp *p, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
+/* Replaces every byte that is not printable ASCII with '?': messages quote parts of the input,
+ * and a quote cut inside a UTF-8 sequence (or a control byte) must not make the VISS error
+ * object that carries the message invalid. */
+static void printable(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            *s = '?';
+}
+
 static enum sdv_err vp_fail(struct vp *p, const char *fmt, ...)
 {
     va_list ap;
@@ -130,6 +140,7 @@ static enum sdv_err vp_fail(struct vp *p, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(p->errmsg, p->errmsg_len, fmt, ap);
         va_end(ap);
+        printable(p->errmsg);
     }
     return SDV_EPARSE;
 }
@@ -965,10 +976,14 @@ enum sdv_err sdv_broker_viss_write_error(enum sdv_broker_viss_action action, con
     const struct viss_error_def *def = viss_error(err);
     json_t *o = head(sdv_broker_viss_action_name(action), request_id), *e = json_object();
     bool ok = o != NULL && e != NULL;
+    char text[SDV_BROKER_MESSAGE_LEN_MAX + 1];
 
+    /* The message may quote anything: keep it printable ASCII so it is always valid JSON. */
+    snprintf(text, sizeof(text), "%s", message != NULL && *message ? message : def->message);
+    printable(text);
     ok = ok && json_object_set_new(e, "number", json_integer(def->number)) == 0;
     ok = ok && set_str(e, "reason", def->reason);
-    ok = ok && set_str(e, "message", message != NULL && *message ? message : def->message);
+    ok = ok && set_str(e, "message", text);
     ok = ok && (subscription_id == NULL || set_str(o, "subscriptionId", subscription_id));
     ok = ok && json_object_set(o, "error", e) == 0;
     json_decref(e);

@@ -264,6 +264,40 @@ static void test_bad_requests(void **state)
                "\"variant\" (a string) and \"parameter\" are required", "1");
 }
 
+/* A refusal quoting input cut inside a UTF-8 sequence still yields a valid error object. */
+static void test_error_message_is_printable(void **state)
+{
+    static const char req[] = "{\"action\":\"get\",\"path\":\"A\",\"requestId\":\"1\","
+                              "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":1}";
+    struct sdv_broker_viss_request r;
+    enum sdv_broker_viss_error verr;
+    struct sdv_buf b;
+    char err[256];
+    json_t *o;
+
+    (void)state;
+    assert_int_equal(parse(req, &r, &verr, err, sizeof(err)), SDV_EPARSE);
+    assert_non_null(strstr(err, "unknown member \"aaaa"));
+    assert_null(strchr(err, '\xc3'));
+    sdv_buf_init(&b, 4096);
+    assert_int_equal(
+            sdv_broker_viss_write_error(SDV_BROKER_VISS_GET, r.request_id, NULL, verr, err, 0, &b),
+            SDV_OK);
+    /* A caller's message with control bytes and broken UTF-8 too. */
+    sdv_buf_reset(&b);
+    assert_int_equal(sdv_broker_viss_write_error(SDV_BROKER_VISS_SET, "2", NULL,
+                                                 SDV_BROKER_VISS_INVALID_DATA, "bad\x01\xff", 0,
+                                                 &b),
+                     SDV_OK);
+    o = json_loadb((const char *)b.data, b.len, 0, NULL);
+    assert_non_null(o);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"), "message")),
+                        "bad??");
+    json_decref(o);
+    sdv_buf_free(&b);
+    sdv_broker_viss_request_free(&r);
+}
+
 static void test_request_too_big(void **state)
 {
     struct sdv_broker_viss_request r;
@@ -528,6 +562,7 @@ int main(void)
             cmocka_unit_test(test_set_and_unsubscribe),
             cmocka_unit_test(test_subscribe_filters),
             cmocka_unit_test(test_bad_requests),
+            cmocka_unit_test(test_error_message_is_printable),
             cmocka_unit_test(test_request_too_big),
             cmocka_unit_test(test_http),
             cmocka_unit_test(test_write_responses),

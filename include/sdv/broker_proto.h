@@ -207,8 +207,9 @@ struct sdv_broker_frame {
 /*
  * Parses frame f into *m, entries into entries[0..entries_max). Strict: every count, length,
  * datatype, enum and bound is checked, booleans are 0 or 1, strings hold no NUL, no byte is
- * left over. SDV_EPARSE with a reason in errmsg ("GET_RESULT entry 3: value: string length
- * 70000 exceeds 65536") or SDV_ETOOBIG when the message has more than entries_max entries.
+ * left over. SDV_EPARSE with a reason in errmsg ("GET_RESULT entry 3 at byte 61: string value:
+ * length 70000 exceeds 65536") or SDV_ETOOBIG when the message has more than entries_max
+ * entries.
  */
 enum sdv_err sdv_broker_msg_parse(const struct sdv_broker_frame *f, struct sdv_broker_msg *m,
                                   struct sdv_broker_entry *entries, uint32_t entries_max,

@@ -334,6 +334,7 @@ struct sdv_broker_config {
     uint32_t actuation_timeout_ms; /* 0: SDV_BROKER_ACTUATION_TIMEOUT_MS_DEFAULT */
     const char *persist_path;      /* NULL: no persistence; else the snapshot file (copied) */
     uint32_t persist_interval_ms;  /* 0: SDV_BROKER_PERSIST_INTERVAL_MS_DEFAULT */
+    uint64_t queue_memory_max;     /* all subscription queues; 0: SDV_BROKER_QUEUE_MEMORY_DEFAULT */
     const struct sdv_log *log;     /* borrowed, may be NULL */
 };
 
@@ -487,7 +488,8 @@ struct sdv_broker_filter {
  * values of the signals are queued at once (through the filters, without a notify call: pop
  * after this returns), so a subscriber starts with a complete picture. *sub_id identifies the
  * subscription (never 0). SDV_EINVAL (bad filter for these signals, errmsg says which), SDV_ENOENT
- * (unknown id), SDV_ELIMIT (subscription table full), SDV_ENOMEM.
+ * (unknown id), SDV_ELIMIT (subscription table full, or all queues together would pass
+ * cfg.queue_memory_max), SDV_ENOMEM.
  */
 enum sdv_err sdv_broker_subscribe(struct sdv_broker *b, const void *who, const uint32_t *ids,
                                   size_t n, const struct sdv_broker_filter *f, uint32_t queue_len,

@@ -456,11 +456,16 @@
 #define SDV_BROKER_SUB_QUEUE_BYTES_DEFAULT (64u * 1024u)
 #define SDV_BROKER_SUB_QUEUE_BYTES_MAX     (16u * 1024u * 1024u)
 
+/* Memory of all subscription queues together (entries and payload rings): a subscribe that
+ * would pass it is refused (SDV_ELIMIT), so clients asking for the largest queues cannot
+ * exhaust the vehicle's memory. 256 MiB is a thousand default queues with strings. */
+#define SDV_BROKER_QUEUE_MEMORY_DEFAULT (256ull * 1024u * 1024u)
+
 /* Actuation requests waiting for their provider's answer, and how long one may wait: a provider
  * that forwards to a CAN ECU answers within tens of milliseconds; 5 s means it is gone. */
-#define SDV_BROKER_ACTUATIONS_DEFAULT            1024u
-#define SDV_BROKER_ACTUATIONS_MAX                65536u
-#define SDV_BROKER_ACTUATION_TIMEOUT_MS_DEFAULT  5000u
+#define SDV_BROKER_ACTUATIONS_DEFAULT           1024u
+#define SDV_BROKER_ACTUATIONS_MAX               65536u
+#define SDV_BROKER_ACTUATION_TIMEOUT_MS_DEFAULT 5000u
 
 /* Snapshot of the current values: written at most this often (each write is one fsync, so the
  * interval bounds flash wear and the loss after a power cut), and its largest size on load. */

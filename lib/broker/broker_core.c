@@ -109,6 +109,8 @@ enum sdv_err sdv_broker_create(const struct sdv_broker_config *cfg, struct sdv_b
         b->cfg.actuations_max = SDV_BROKER_ACTUATIONS_DEFAULT;
     if (b->cfg.actuation_timeout_ms == 0)
         b->cfg.actuation_timeout_ms = SDV_BROKER_ACTUATION_TIMEOUT_MS_DEFAULT;
+    if (b->cfg.queue_memory_max == 0)
+        b->cfg.queue_memory_max = SDV_BROKER_QUEUE_MEMORY_DEFAULT;
     if (b->cfg.persist_interval_ms == 0)
         b->cfg.persist_interval_ms = SDV_BROKER_PERSIST_INTERVAL_MS_DEFAULT;
     b->next_deadline_us = INT64_MAX;

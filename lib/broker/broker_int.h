@@ -146,6 +146,7 @@ struct sdv_broker {
 
     struct broker_sub *subs;
     uint32_t subs_max, subs_used, timebased;
+    uint64_t queue_mem; /* bytes of all queues (entries and arenas) */
     uint32_t *sub_free; /* stack of free slots */
     uint32_t nsub_free;
 

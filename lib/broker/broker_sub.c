@@ -344,6 +344,12 @@ void broker_subs_tick(struct sdv_broker *b, int64_t now_us)
 
 /* ---- Subscribe / unsubscribe ---- */
 
+/* Bytes of a subscription's queue: entries and payload ring. */
+static uint64_t sub_mem(const struct broker_sub *s)
+{
+    return (uint64_t)s->qcap * sizeof(struct broker_qent) + s->acap;
+}
+
 static bool num_value(const struct sdv_broker_value *v)
 {
     return broker_dt_numeric(v->type) && sdv_broker_value_validate(v, NULL, 0) == SDV_OK;
@@ -459,27 +465,36 @@ enum sdv_err sdv_broker_subscribe(struct sdv_broker *b, const void *who, const u
     s = &b->subs[slot];
     s->f = *f;
     s->qcap = queue_len ? queue_len : SDV_BROKER_SUB_QUEUE_LEN_DEFAULT;
+    s->acap = 0;
+    for (i = 0; i < n && !payload; i++) {
+        enum sdv_broker_datatype dt = sdv_broker_catalog_signal(b->cat, ids[i])->datatype;
+
+        payload = dt == SDV_BROKER_DT_STRING || SDV_BROKER_DT_IS_ARRAY(dt);
+    }
+    if (payload) {
+        s->acap = queue_bytes ? queue_bytes : SDV_BROKER_SUB_QUEUE_BYTES_DEFAULT;
+        if (s->acap < SDV_BROKER_STRING_LEN_MAX + 1u)
+            s->acap = SDV_BROKER_STRING_LEN_MAX + 1u;
+    }
+    if (b->queue_mem + sub_mem(s) > b->cfg.queue_memory_max) {
+        broker_err(b, "subscription queues would use more than %llu bytes",
+                   (unsigned long long)b->cfg.queue_memory_max);
+        return SDV_ELIMIT;
+    }
     s->sigs = calloc(n, sizeof(*s->sigs));
     s->q = calloc(s->qcap, sizeof(*s->q));
     if (s->sigs == NULL || s->q == NULL)
         goto nomem;
     for (i = 0; i < n; i++) {
-        const struct sdv_broker_signal *sig = sdv_broker_catalog_signal(b->cat, ids[i]);
-
         if (b->mark[ids[i]])
             continue; /* listed twice */
         b->mark[ids[i]] = 1;
         s->sigs[m++].id = ids[i];
-        if (sig->datatype == SDV_BROKER_DT_STRING || SDV_BROKER_DT_IS_ARRAY(sig->datatype))
-            payload = true;
     }
     for (k = 0; k < m; k++)
         b->mark[s->sigs[k].id] = 0;
     s->nsigs = m;
     if (payload) {
-        s->acap = queue_bytes ? queue_bytes : SDV_BROKER_SUB_QUEUE_BYTES_DEFAULT;
-        if (s->acap < SDV_BROKER_STRING_LEN_MAX + 1u)
-            s->acap = SDV_BROKER_STRING_LEN_MAX + 1u;
         s->arena = malloc(s->acap);
         if (s->arena == NULL)
             goto nomem;
@@ -506,6 +521,7 @@ enum sdv_err sdv_broker_subscribe(struct sdv_broker *b, const void *who, const u
     }
     b->nsub_free--;
     b->subs_used++;
+    b->queue_mem += sub_mem(s);
     s->gen++;
     s->id = ((uint32_t)s->gen << 16) | (slot + 1u);
     s->who = who;
@@ -540,6 +556,7 @@ static void sub_remove(struct sdv_broker *b, struct broker_sub *s)
     uint32_t slot = (uint32_t)(s - b->subs);
 
     refs_remove(b, slot, s);
+    b->queue_mem -= sub_mem(s);
     if (s->f.period_ms > 0)
         b->timebased--;
     sub_release_memory(s);

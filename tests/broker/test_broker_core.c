@@ -874,6 +874,23 @@ static void test_subscription_table_full(void **state)
     assert_true(extra != subs[1]);
     assert_int_equal(sdv_broker_unsubscribe(b, &app_1, subs[1]), SDV_ENOENT);
     sdv_broker_destroy(b);
+    /* All queues together are bounded; unsubscribing gives the memory back. */
+    cfg.subscriptions_max = 0;
+    cfg.queue_memory_max = 100000;
+    assert_int_equal(sdv_broker_create(&cfg, &b, NULL, 0), SDV_OK);
+    {
+        uint32_t text = id_of(f, VIN), s1, s2;
+
+        assert_int_equal(sdv_broker_subscribe(b, &app_1, &speed, 1, NULL, 65536, 0, &s1),
+                         SDV_ELIMIT);
+        assert_non_null(strstr(sdv_broker_errmsg(b), "100000 bytes"));
+        assert_int_equal(sdv_broker_subscribe(b, &app_1, &text, 1, NULL, 8, 0, &s1), SDV_OK);
+        assert_int_equal(sdv_broker_subscribe(b, &app_1, &text, 1, NULL, 8, 0, &s2), SDV_ELIMIT);
+        assert_int_equal(sdv_broker_subscribe(b, &app_1, &speed, 1, NULL, 8, 0, &s2), SDV_OK);
+        assert_int_equal(sdv_broker_unsubscribe(b, &app_1, s1), SDV_OK);
+        assert_int_equal(sdv_broker_subscribe(b, &app_1, &text, 1, NULL, 8, 0, &s1), SDV_OK);
+    }
+    sdv_broker_destroy(b);
     /* The catalog is frozen while a broker uses it. */
     assert_int_equal(sdv_broker_catalog_load_json(f->cat, "{}", 2, NULL), SDV_EINVAL);
 }

@@ -133,7 +133,8 @@ enum sdv_err sdv_broker_value_validate(const struct sdv_broker_value *v, char *e
  * values as strings, the binary CLI as native JSON). Exact: a number outside the type's range
  * (300 for uint8, -1 for uint32, 1e39 for float), a fraction for an integer type, NaN/inf, or
  * trailing characters ("12abc") are SDV_ERANGE / SDV_EINVAL with a message in err saying what
- * and why, never truncated. scratch (initialised by the caller, its max bounds the payload) is
+ * and why, never truncated; a string or array over its bound (or over scratch's max) is
+ * SDV_ETOOBIG. scratch (initialised by the caller, its max bounds the payload) is
  * reset and receives the payload of strings and arrays; out->v.p points into scratch->data and
  * stays valid until scratch is next modified or freed.
  */

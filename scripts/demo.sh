@@ -2,9 +2,12 @@
 # OpenSDV demo, everything on 127.0.0.1 and Unix sockets, on the embedded defaults (SQLite, local
 # disk): a release engineer signs an image repository with offline keys; sdv-server runs it next
 # to a per-vehicle director; a vehicle with a primary and two secondary ECUs is registered; two
-# releases roll out with `sdv assign` and `sdv-agent once`; a tampered image on the server is
-# refused by the vehicle, which installs nothing and reports the attack; the fleet's final state
-# is printed as a table. Exits non-zero as soon as a step does not behave.
+# releases roll out with `sdv assign` and `sdv-agent once`, the primary installing into its
+# inactive A/B slot (file-backed slots and bootloader, simulated reboots) with a trial boot, a
+# health check and a commit; a release whose health check fails rolls back automatically and the
+# server shows why; a tampered image on the server is refused by the vehicle, which installs
+# nothing and reports the attack; the fleet's final state is printed as a table. Exits non-zero
+# as soon as a step does not behave.
 # Usage: scripts/demo.sh BUILD_DIR (default build/release)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib-test.sh
@@ -110,21 +113,46 @@ for z in z1 z2; do
     wait_file vehicle/sec-$z.ready "sdv-secondary ecu-$z"
 done
 ok "sdv-secondary ecu-z1 (full verification) and ecu-z2 (partial) listening on Unix sockets"
+# The gateway's A/B slots (files standing in for partitions), its bootloader (a file, rebooted
+# by simulation) and its health check: the booted image's self-test line.
+printf 'hw-gateway firmware factory\n' >vehicle/slot-A.img
+: >vehicle/slot-B.img
+cat >vehicle/health-check.sh <<'SH'
+#!/bin/sh
+# Runs after the trial boot of a new slot: exit 0 keeps it, anything else rolls back.
+dir=$(dirname "$0")
+slot=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["booted"])' "$dir/bootstate.json")
+if head -n 2 "$dir/slot-$slot.img" | grep -q '^selftest=fail'; then
+    echo "gateway self-test failed after booting slot $slot: CAN bus controller not responding"
+    exit 1
+fi
+SH
 cat >vehicle/agent.json <<JSON
 {"server_url": "$url", "vin": "$vin", "state_dir": "state",
  "primary": {"serial": "ecu-main", "hardware_id": "hw-gateway", "key": "ecu-main.pem"},
  "secondaries": [{"serial": "ecu-z1", "hardware_id": "hw-zone", "address": "unix:$work/vehicle/sec-z1.sock"},
                  {"serial": "ecu-z2", "hardware_id": "hw-zone", "address": "unix:$work/vehicle/sec-z2.sock"}],
  "director_root": "director-root.json", "image_root": "image-root.json",
- "download": {"attempts": 2, "backoff_ms": 100}}
+ "download": {"attempts": 2, "backoff_ms": 100},
+ "install": {"bootloader": "file", "boot_state": "bootstate.json", "boot_attempts": 3,
+             "health_check": {"command": "sh $work/vehicle/health-check.sh", "timeout_ms": 10000},
+             "initial_version": "factory",
+             "groups": [{"name": "rootfs", "slots": [
+                 {"name": "A", "path": "slot-A.img", "size": 4194304, "bootname": "A"},
+                 {"name": "B", "path": "slot-B.img", "size": 4194304, "bootname": "B"}]}]}}
 JSON
+printf '{"state_dir": "state/install", "ecu": "ecu-main", "install": %s}\n' \
+    "$(python3 -c 'import json; print(json.dumps(json.load(open("vehicle/agent.json"))["install"]))')" \
+    >vehicle/slot.json
+(cd vehicle && "$bin/sdv" slot boot-sim --config slot.json >/dev/null) || fail "first boot"
+ok "ecu-main: A/B slots (A holds the factory image and boots), health check health-check.sh"
 
 # A release: firmware for both hardware ids, targets signed offline, the images and the signed
 # targets uploaded, snapshot and timestamp signed by the server, then assigned to the vehicle.
 release() {
-    local v=$1 rc=$2 hw
-    for hw in gateway zone; do
-        printf 'hw-%s firmware %s\n' $hw "$v" >releases/$hw-$v.bin
+    local v=$1 rc=$2 hws=${3:-gateway zone} selftest=${4:-pass} hw
+    for hw in $hws; do
+        printf 'hw-%s firmware %s\nselftest=%s\n' $hw "$v" "$selftest" >releases/$hw-$v.bin
         head -c 200000 /dev/urandom >>releases/$hw-$v.bin
         sdv repo add-target $repo releases/$hw-$v.bin --name $hw/$v.bin \
             --custom "{\"release_counter\": $rc, \"hardware_ids\": [\"hw-$hw\"]}" >/dev/null
@@ -140,10 +168,12 @@ release() {
         fail "publishing release $v"
     # The engineer's copy learns what the server published (versions are counted from it).
     cp -r server/imagerepo/metadata/. $repo/metadata/
-    ok "gateway/$v.bin and zone/$v.bin published (release counter $rc)"
+    ok "$(printf '%s/'"$v"'.bin ' $hws)published (release counter $rc)"
     run sdv assign --target gateway/$v.bin --vin $vin
-    run sdv assign --target zone/$v.bin --hardware-id hw-zone
+    case $hws in *zone*) run sdv assign --target zone/$v.bin --hardware-id hw-zone ;; esac
 }
+# The gateway's booted slot (the file bootloader's state) and its image file.
+booted_slot() { python3 -c 'import json; print(json.load(open("vehicle/bootstate.json"))["booted"])'; }
 
 # What the server's admin view says each ECU reports ("serial=target" lines) and the attack.
 reported() {
@@ -160,7 +190,8 @@ expect_all_on() {
     local v=$1 want
     want=$(printf 'ecu-main=gateway/%s.bin\necu-z1=zone/%s.bin\necu-z2=zone/%s.bin' "$v" "$v" "$v")
     [ "$(reported | sort)" = "$want" ] || { cat view.json >&2; fail "not every ECU reports $v"; }
-    cmp -s releases/gateway-$v.bin vehicle/state/slots/ecu-main || fail "ecu-main's slot is not $v"
+    cmp -s releases/gateway-$v.bin vehicle/slot-"$(booted_slot)".img ||
+        fail "ecu-main's booted slot $(booted_slot) is not $v"
     cmp -s releases/zone-$v.bin vehicle/sec-z1/slot.img || fail "ecu-z1's slot is not $v"
     cmp -s releases/zone-$v.bin vehicle/sec-z2/slot.img || fail "ecu-z2's slot is not $v"
     ok "every ECU runs $v and the server's view says so"
@@ -174,20 +205,51 @@ step "5. Release 1.0"
 release 1.0 1
 agent_once || fail "the update cycle to 1.0 failed"
 expect_all_on 1.0
+ok "ecu-main: 1.0 streamed into slot $(booted_slot), trial boot, health check passed, committed"
 
-step "6. Release 1.1"
+step "6. Release 1.1: the gateway installs into its inactive slot, boots it on trial, checks it, commits"
 release 1.1 2
+before=$(booted_slot)
+: >agent.log
 agent_once || fail "the update cycle to 1.1 failed"
+grep -E '^sdv-agent: (install: activated|simulated reboot|info: trial boot|info: version .* committed)' \
+    agent.log | sed 's/^sdv-agent: \(info: \|install: \)\{0,1\}/     /'
+[ "$(booted_slot)" != "$before" ] || fail "1.1 did not boot from the other slot"
 expect_all_on 1.1
+ok "ecu-main: slot $before -> slot $(booted_slot), committed after its health check"
 
-step "7. Attack: release 1.2 is assigned, then someone with access to the server's disk swaps the zone image"
-release 1.2 3
-zone_id=$(sha256sum releases/zone-1.2.bin | cut -d' ' -f1)
+step "7. Release 1.2 for the gateway fails its health check after the trial boot: automatic rollback"
+release 1.2 3 gateway fail
+before=$(booted_slot)
+: >agent.log
+if agent_once; then
+    fail "the vehicle reports 1.2 as installed"
+fi
+grep -E '^sdv-agent: (install: activated|simulated reboot|info: trial boot|warn: version .* rolled back|cycle failed: the director)' \
+    agent.log | sed 's/^sdv-agent: \(info: \|warn: \|install: \|cycle failed: \)\{0,1\}/     /'
+[ "$(booted_slot)" = "$before" ] || fail "the gateway did not return to slot $before"
+expect_all_on 1.1
+run sdv vehicle show --vin $vin
+sdv vehicle show --vin $vin --json >view.json
+python3 -c '
+import json, sys
+r = json.load(open("view.json"))["install_records"][0]
+sys.exit(0 if r["result"] == "rolled-back" and "self-test failed" in r["reason"] else 1)' ||
+    fail "the server's fleet view does not show the rollback and its reason"
+ok "back on 1.1 in slot $before; the server stores the signed install record with the reason"
+: >agent.log
+agent_once && fail "the rolled-back release was installed again"
+grep -q 'waiting for a new assignment' agent.log || fail "the agent retries the rolled-back release"
+ok "not retried: the vehicle waits for a new assignment (as hawkBit and Mender close a failed deployment)"
+
+step "8. Attack: release 1.3 is assigned, then someone with access to the server's disk swaps the zone image"
+release 1.3 4
+zone_id=$(sha256sum releases/zone-1.3.bin | cut -d' ' -f1)
 artifact=server/state/artifacts/sha256/${zone_id:0:2}/$zone_id
 [ -f "$artifact" ] || fail "no artifact $artifact"
 chmod u+w "$artifact"
 printf 'EVIL' | dd of="$artifact" bs=1 seek=40 conv=notrunc status=none
-ok "4 bytes of zone/1.2.bin changed in the server's artifact store"
+ok "4 bytes of zone/1.3.bin changed in the server's artifact store"
 : >agent.log
 if agent_once; then
     fail "the vehicle accepted the tampered image"
@@ -202,10 +264,10 @@ v = json.load(open("view.json"))
 main = [e for e in v["ecus"] if e["primary"]][0]
 sys.exit(0 if (main.get("reported") or {}).get("attack_detected") else 1)' ||
     fail "the server's view does not show the attack"
-ok "nothing installed anywhere: the gateway image was fine but no ECU installs unless all verify"
+ok "nothing installed anywhere: the gateway image was fine but no ECU installs (or activates) unless all verify"
 ok "the manifest carried the attack to the server"
 
-step "8. The fleet's final state (GET /v1/admin/vehicles/$vin)"
+step "9. The fleet's final state (GET /v1/admin/vehicles/$vin)"
 python3 - <<'PY'
 import json
 v = json.load(open("view.json"))
@@ -221,4 +283,10 @@ w = [max(len(row[i]) for row in rows) for i in range(5)]
 for row in rows:
     print("   " + "  ".join(row[i].ljust(w[i]) for i in range(5)) + "  " + row[5])
 print("   (* primary ECU)")
+print()
+print("   INSTALL RECORDS (hash-chained, signed by the ECU)")
+for r in v.get("install_records", []):
+    print("   %s #%d %s %s -> %s%s%s" % (r["ecu_serial"], r["seq"], r["result"], r["version_before"],
+          r["version_after"], (": " + r["reason"]) if r["reason"] else "",
+          "" if r["chain_verified"] else " (CHAIN BROKEN)"))
 PY

@@ -138,7 +138,7 @@ sdv assign --target main/v1.bin --vin $VIN >/dev/null
 agent_once 0
 [ "$(booted)" = B ] || die "v1 does not run from slot B"
 cmp releases/main-v1.bin slot-B.img || die "slot B is not v1"
-[ ! -e agent/downloads/*.part ] && [ -z "$(ls agent/downloads)" ] || die "a temporary image copy was made"
+[ -z "$(ls agent/downloads)" ] || die "a temporary copy of the image was made in agent/downloads"
 check 'reported == "main/v1.bin" and recs[0]["result"] == "committed" and recs[0]["version_after"] == "main/v1.bin" and recs[0]["version_before"] == "factory" and recs[0]["chain_verified"]'
 echo "ok: v1 committed in slot B and reported"
 

@@ -91,6 +91,22 @@ struct sdv_delta_decoder {
     uint64_t skip_to;  /* resuming: patch offset of the checkpoint's block */
     int resuming;
 
+    /* ---- Compressed regions (delta_region*.c) ---- */
+    sdv_delta_read_fn img_read; /* the caller's old image; old_read/old_ud above read OLD' */
+    void *img_ud;
+    struct delta_region_codec rcodec;
+    uint8_t *rcache[DELTA_REGION_CACHE_MAX]; /* decompressed old regions */
+    uint32_t rcache_idx[DELTA_REGION_CACHE_MAX];
+    uint64_t rcache_used[DELTA_REGION_CACHE_MAX]; /* last use (0: empty), for LRU */
+    unsigned rcache_n;                            /* slots allocated */
+    uint64_t rcache_clock;
+    uint64_t rcache_misses; /* regions decompressed */
+    uint8_t *rbuf;          /* the new region being produced, decompressed */
+    uint8_t *rcomp;         /* an old region's compressed bytes, or a new region recompressed */
+    size_t rcomp_cap;
+    uint32_t nr_next; /* next new region in NEW' order */
+    uint32_t r_fill;  /* its bytes produced so far */
+
     /* ---- Reference prediction (section type 3, delta_exec.c) ---- */
     uint8_t *xwin; /* old bytes around a chunk: DELTA_IO_LEN + 2 * DELTA_EXEC_LOOK */
 };
@@ -119,11 +135,20 @@ static enum sdv_err dec_failf(struct sdv_delta_decoder *d, enum sdv_err err, con
 
 static void dec_note_peak(struct sdv_delta_decoder *d)
 {
-    size_t now = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd) + d->dctx.lzma_peak;
+    /* liblzma, zlib and a zstd compression context are never in use at the same time. */
+    size_t codec =
+            d->dctx.lzma_peak > d->rcodec.zlib_peak ? d->dctx.lzma_peak : d->rcodec.zlib_peak;
+    size_t now;
+
+    if (d->rcodec.zstd_cctx_len > codec)
+        codec = d->rcodec.zstd_cctx_len;
+    now = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd) + codec;
 
     if (now > d->mem_peak)
         d->mem_peak = now;
 }
+
+static enum sdv_err dec_old_read(void *ud, uint64_t off, void *buf, size_t len);
 
 enum sdv_err sdv_delta_decoder_create(sdv_delta_read_fn old_read, void *old_ud,
                                       sdv_sink_fn out_write, void *out_ud,
@@ -139,8 +164,12 @@ enum sdv_err sdv_delta_decoder_create(sdv_delta_read_fn old_read, void *old_ud,
     d = calloc(1, sizeof(*d));
     if (d == NULL)
         return SDV_ENOMEM;
-    d->old_read = old_read;
-    d->old_ud = old_ud;
+    /* Every read of OLD' (the old image, then its decompressed regions) goes through
+     * dec_old_read(); the caller's callback reads the old image itself. */
+    d->img_read = old_read;
+    d->img_ud = old_ud;
+    d->old_read = dec_old_read;
+    d->old_ud = d;
     d->out_write = out_write;
     d->out_ud = out_ud;
     d->memory_max = SDV_DELTA_DECODER_MEMORY_MAX;
@@ -154,6 +183,7 @@ enum sdv_err sdv_delta_decoder_create(sdv_delta_read_fn old_read, void *old_ud,
         d->checkpoint_ud = limits->checkpoint_ud;
     }
     err = delta_dctx_init(&d->dctx);
+    d->rcodec.dctx = &d->dctx;
     if (err == SDV_OK)
         err = sdv_hash_create(SDV_HASH_SHA256, &d->hash);
     if (err != SDV_OK) {
@@ -172,8 +202,13 @@ void sdv_delta_decoder_destroy(struct sdv_delta_decoder *d)
     if (d == NULL)
         return;
     sdv_hash_destroy(d->hash);
+    delta_region_codec_free(&d->rcodec);
     delta_dctx_free(&d->dctx);
     delta_sections_free(&d->sections);
+    for (unsigned i = 0; i < d->rcache_n; i++)
+        free(d->rcache[i]);
+    free(d->rbuf);
+    free(d->rcomp);
     free(d->sec_raw);
     free(d->sec_comp);
     free(d->ctrl);
@@ -205,6 +240,276 @@ static enum sdv_err dec_hash_image(struct sdv_delta_decoder *d, sdv_delta_read_f
     return SDV_OK;
 }
 
+/* ---- Compressed regions ---- */
+
+/* Buffers the regions announced by the header need: the old region cache, the new region, and
+ * one compressed region. */
+static size_t dec_region_need(const struct sdv_delta_header *h)
+{
+    size_t big = h->region_old_len_max > h->region_new_len_max ? h->region_old_len_max
+                                                               : h->region_new_len_max;
+
+    if (big == 0)
+        return 0;
+    return DELTA_REGION_CACHE * (size_t)h->region_old_len_max + h->region_new_len_max +
+           delta_region_comp_cap(big);
+}
+
+/* Memory a codec may still take: what the limit leaves beside the decoder's buffers. */
+static size_t dec_codec_room(const struct sdv_delta_decoder *d)
+{
+    size_t used = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd);
+
+    return used < d->memory_max ? d->memory_max - used : 0;
+}
+
+/* After the sections: allocates the region buffers and checks that the new regions' compressors
+ * fit the memory limit. */
+static enum sdv_err dec_region_start(struct sdv_delta_decoder *d)
+{
+    const struct sdv_delta_header *h = &d->hdr;
+    const struct delta_region_table *t = &d->sections.new_regions;
+    size_t codec = 0, big;
+
+    if (d->sections.old_regions.n == 0 && t->n == 0)
+        return SDV_OK;
+    big = h->region_old_len_max > h->region_new_len_max ? h->region_old_len_max
+                                                        : h->region_new_len_max;
+    for (uint32_t i = 0; i < t->n; i++) {
+        size_t m = delta_region_compress_mem(t->r[i].kind, t->r[i].params, t->r[i].dlen);
+
+        if (m > codec)
+            codec = m;
+    }
+    if (dec_region_need(h) + codec > dec_codec_room(d))
+        return dec_failf(d, SDV_ETOOBIG,
+                         "the patch's compressed regions need %zu bytes of memory beyond the "
+                         "%zu in use, the limit is %zu",
+                         dec_region_need(h) + codec, d->memory_max - dec_codec_room(d),
+                         d->memory_max);
+    d->rcomp_cap = delta_region_comp_cap(big);
+    d->rcomp = malloc(d->rcomp_cap);
+    if (d->rcomp == NULL)
+        return dec_fail(d, SDV_ENOMEM);
+    d->mem_own += d->rcomp_cap;
+    if (d->sections.old_regions.n > 0) {
+        /* Two slots are counted in the need above; more while the limit leaves room for
+         * them beside the largest compressor and a decompressor's dictionary. */
+        size_t spare = dec_codec_room(d);
+        size_t keep = dec_region_need(h) + codec + h->region_old_len_max + DELTA_REGION_SPARE;
+
+        d->rcache_n = DELTA_REGION_CACHE;
+        while (d->rcache_n < DELTA_REGION_CACHE_MAX &&
+               spare > keep + (size_t)(d->rcache_n - 1) * h->region_old_len_max)
+            d->rcache_n++;
+        for (unsigned i = 0; i < d->rcache_n; i++) {
+            d->rcache[i] = malloc(h->region_old_len_max);
+            if (d->rcache[i] == NULL)
+                return dec_fail(d, SDV_ENOMEM);
+            d->mem_own += h->region_old_len_max;
+        }
+    }
+    if (t->n > 0) {
+        d->rbuf = malloc(h->region_new_len_max);
+        if (d->rbuf == NULL)
+            return dec_fail(d, SDV_ENOMEM);
+        d->mem_own += h->region_new_len_max;
+    }
+    dec_note_peak(d);
+    return SDV_OK;
+}
+
+/* Resuming at NEW' offset virt_off with new_off bytes written: finds the next new region and
+ * checks that the two offsets agree with the region table (and lie outside any region). */
+static enum sdv_err dec_region_resume(struct sdv_delta_decoder *d)
+{
+    const struct delta_region_table *t = &d->sections.new_regions;
+    uint64_t shrink = 0;
+    uint32_t i = 0;
+
+    while (i < t->n && t->r[i].virt_off + t->r[i].dlen <= d->virt_off) {
+        shrink += t->r[i].dlen - t->r[i].comp_len;
+        i++;
+    }
+    if ((i < t->n && t->r[i].virt_off < d->virt_off) || d->virt_off - shrink != d->new_off)
+        return dec_failf(d, SDV_EPARSE, "checkpoint does not fit the patch's region table");
+    d->nr_next = i;
+    d->r_fill = 0;
+    return SDV_OK;
+}
+
+/* Makes old region i's decompressed bytes available in the cache; *out gets them. */
+static enum sdv_err dec_old_region(struct sdv_delta_decoder *d, uint32_t i, const uint8_t **out)
+{
+    const struct delta_region *r = &d->sections.old_regions.r[i];
+    unsigned slot, lru = 0;
+    enum sdv_err err;
+
+    d->rcache_clock++;
+    for (slot = 0; slot < d->rcache_n; slot++) {
+        if (d->rcache_used[slot] != 0 && d->rcache_idx[slot] == i) {
+            d->rcache_used[slot] = d->rcache_clock;
+            *out = d->rcache[slot];
+            return SDV_OK;
+        }
+        if (d->rcache_used[slot] < d->rcache_used[lru])
+            lru = slot;
+    }
+    slot = lru;
+    d->rcache_used[slot] = 0;
+    d->rcache_misses++;
+    err = d->img_read(d->img_ud, r->off, d->rcomp, r->comp_len);
+    if (err != SDV_OK)
+        return dec_failf(d, err, "cannot read old region %u at offset %llu: %s", (unsigned)i,
+                         (unsigned long long)r->off, sdv_strerror(err));
+    err = delta_region_decompress(&d->rcodec, r->kind, d->rcomp, r->comp_len, d->rcache[slot],
+                                  r->dlen, dec_codec_room(d), d->errmsg, sizeof(d->errmsg));
+    dec_note_peak(d);
+    if (err != SDV_OK) {
+        char why[sizeof(d->errmsg)];
+
+        memcpy(why, d->errmsg, sizeof(why));
+        return dec_failf(d, err, "old region %u at offset %llu: %s", (unsigned)i,
+                         (unsigned long long)r->off, why);
+    }
+    d->rcache_idx[slot] = i;
+    d->rcache_used[slot] = d->rcache_clock;
+    *out = d->rcache[slot];
+    return SDV_OK;
+}
+
+/* The sdv_delta_read_fn of OLD': the old image below old_len, decompressed old regions above. */
+static enum sdv_err dec_old_read(void *ud, uint64_t off, void *buf, size_t len)
+{
+    struct sdv_delta_decoder *d = ud;
+    const struct delta_region_table *t = &d->sections.old_regions;
+    uint8_t *o = buf;
+    enum sdv_err err;
+
+    if (off < d->hdr.old_len) {
+        size_t n = d->hdr.old_len - off < len ? (size_t)(d->hdr.old_len - off) : len;
+
+        err = d->img_read(d->img_ud, off, o, n);
+        if (err != SDV_OK)
+            return err;
+        off += n;
+        o += n;
+        len -= n;
+    }
+    while (len > 0) {
+        uint32_t lo = 0, hi = t->n;
+        const uint8_t *data;
+        size_t n;
+
+        /* The regions tile [old_len, old_virt_len) in order (delta_sections_check). */
+        while (hi - lo > 1) {
+            uint32_t mid = lo + (hi - lo) / 2;
+
+            if (t->r[mid].virt_off <= off)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        if (t->n == 0 || off < t->r[lo].virt_off || off - t->r[lo].virt_off >= t->r[lo].dlen)
+            return SDV_EINVAL; /* the tuples were checked against old_virt_len: unreachable */
+        err = dec_old_region(d, lo, &data);
+        if (err != SDV_OK)
+            return err;
+        n = (size_t)(t->r[lo].virt_off + t->r[lo].dlen - off);
+        n = n < len ? n : len;
+        memcpy(o, data + (off - t->r[lo].virt_off), n);
+        off += n;
+        o += n;
+        len -= n;
+    }
+    return SDV_OK;
+}
+
+/* Hashes and writes bytes of the new image. */
+static enum sdv_err dec_write(struct sdv_delta_decoder *d, const uint8_t *p, size_t n)
+{
+    enum sdv_err err;
+
+    err = sdv_hash_update(d->hash, p, n);
+    if (err != SDV_OK)
+        return dec_fail(d, err);
+    err = d->out_write(d->out_ud, p, n);
+    if (err != SDV_OK)
+        return dec_failf(d, err, "writing the new image at offset %llu failed: %s",
+                         (unsigned long long)d->new_off, sdv_strerror(err));
+    d->new_off += n;
+    return SDV_OK;
+}
+
+static const char *const dec_region_kinds[] = {"?", "xz", "zstd", "deflate"};
+
+/* New region nr_next is complete in rbuf: recompresses it, checks it, writes it. */
+static enum sdv_err dec_region_finish(struct sdv_delta_decoder *d)
+{
+    const struct delta_region *r = &d->sections.new_regions.r[d->nr_next];
+    uint8_t digest[32];
+    size_t len = 0;
+    char here[96];
+    enum sdv_err err;
+
+    err = delta_region_compress(&d->rcodec, r->kind, r->params, d->rbuf, r->dlen, d->rcomp,
+                                d->rcomp_cap, &len, dec_codec_room(d));
+    dec_note_peak(d);
+    if (err == SDV_OK)
+        err = sdv_hash_buf(SDV_HASH_SHA256, d->rcomp, len, digest);
+    if (err == SDV_OK && (len != r->comp_len || memcmp(digest, r->hash, sizeof(r->hash)) != 0)) {
+        delta_region_lib_versions(here, sizeof(here));
+        return dec_failf(d, SDV_EHASH,
+                         "new region %u (%s, new offset %llu): recompression gives other bytes "
+                         "(%zu, expected %u); this device has %s, the patch was made with %s",
+                         (unsigned)d->nr_next, dec_region_kinds[r->kind],
+                         (unsigned long long)d->new_off, len, (unsigned)r->comp_len, here,
+                         d->sections.codec_versions);
+    }
+    if (err != SDV_OK)
+        return dec_failf(d, err, "new region %u (%s, new offset %llu): recompression failed: %s",
+                         (unsigned)d->nr_next, dec_region_kinds[r->kind],
+                         (unsigned long long)d->new_off, sdv_strerror(err));
+    err = dec_write(d, d->rcomp, len);
+    if (err != SDV_OK)
+        return err;
+    d->nr_next++;
+    d->r_fill = 0;
+    return SDV_OK;
+}
+
+/* The output stage: NEW' bytes in; bytes outside new regions go out as they are, a region's
+ * bytes are buffered and go out recompressed. */
+static enum sdv_err dec_emit(struct sdv_delta_decoder *d, const uint8_t *p, size_t n)
+{
+    const struct delta_region_table *t = &d->sections.new_regions;
+    enum sdv_err err;
+
+    while (n > 0) {
+        size_t k;
+
+        if (d->nr_next >= t->n || d->virt_off < t->r[d->nr_next].virt_off) {
+            k = n;
+            if (d->nr_next < t->n && t->r[d->nr_next].virt_off - d->virt_off < k)
+                k = (size_t)(t->r[d->nr_next].virt_off - d->virt_off);
+            err = dec_write(d, p, k);
+        } else {
+            const struct delta_region *r = &t->r[d->nr_next];
+
+            k = r->dlen - d->r_fill < n ? r->dlen - d->r_fill : n;
+            memcpy(d->rbuf + d->r_fill, p, k);
+            d->r_fill += (uint32_t)k;
+            err = d->r_fill == r->dlen ? dec_region_finish(d) : SDV_OK;
+        }
+        if (err != SDV_OK)
+            return err;
+        d->virt_off += k;
+        p += k;
+        n -= k;
+    }
+    return SDV_OK;
+}
+
 /* The header is complete in hdr_raw: checks it against the limits, allocates the block
  * buffers, and verifies the old image. Writes nothing. */
 static enum sdv_err dec_start(struct sdv_delta_decoder *d)
@@ -225,7 +530,7 @@ static enum sdv_err dec_start(struct sdv_delta_decoder *d)
     /* The sections' raw bytes stay; one compressed section at a time comes on top while they
      * are read. */
     need = d->mem_own + ZSTD_sizeof_DCtx(d->dctx.zstd) + DELTA_IO_LEN + h->ctrl_len_max +
-           h->block_len_max + comp_len + 2 * (size_t)h->sections_len;
+           h->block_len_max + comp_len + 2 * (size_t)h->sections_len + dec_region_need(h);
     /* An xz stream may need a dictionary as large as the window, plus liblzma's state. */
     xz_need = h->window_log == 0 ? 0 : ((size_t)1 << h->window_log) + DELTA_IO_LEN;
     if (need + xz_need > d->memory_max)
@@ -252,7 +557,7 @@ static enum sdv_err dec_start(struct sdv_delta_decoder *d)
     d->mem_own += DELTA_IO_LEN;
     dec_note_peak(d);
 
-    err = dec_hash_image(d, d->old_read, d->old_ud, h->old_len);
+    err = dec_hash_image(d, d->img_read, d->img_ud, h->old_len);
     if (err != SDV_OK)
         return dec_failf(d, err, "cannot read the old image (%llu bytes): %s",
                          (unsigned long long)h->old_len, sdv_strerror(err));
@@ -286,6 +591,11 @@ static enum sdv_err dec_sections_done(struct sdv_delta_decoder *d)
     err = delta_sections_check(&d->sections, &d->hdr, d->errmsg, sizeof(d->errmsg));
     if (err != SDV_OK)
         return dec_fail(d, err);
+    err = dec_region_start(d);
+    if (err == SDV_OK && d->resuming)
+        err = dec_region_resume(d);
+    if (err != SDV_OK)
+        return err;
     if (d->resuming && d->skip_to > d->patch_off) {
         d->state = DEC_SKIP;
         return SDV_OK;
@@ -373,15 +683,9 @@ static enum sdv_err dec_flush(struct sdv_delta_decoder *d)
 
     if (d->io_fill == 0)
         return SDV_OK;
-    err = sdv_hash_update(d->hash, d->io, d->io_fill);
+    err = dec_emit(d, d->io, d->io_fill);
     if (err != SDV_OK)
-        return dec_fail(d, err);
-    err = d->out_write(d->out_ud, d->io, d->io_fill);
-    if (err != SDV_OK)
-        return dec_failf(d, err, "writing the new image at offset %llu failed: %s",
-                         (unsigned long long)d->new_off, sdv_strerror(err));
-    d->new_off += d->io_fill;
-    d->virt_off += d->io_fill;
+        return err;
     d->io_fill = 0;
     return SDV_OK;
 }
@@ -533,7 +837,8 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
     d->blocks_done++;
     d->state = d->virt_off == d->hdr.new_virt_len ? DEC_DONE : DEC_BLOCK_PRE;
     d->pre_fill = 0;
-    if (d->checkpoint != NULL) {
+    /* A checkpoint needs the output to end outside any new region (no buffered region). */
+    if (d->checkpoint != NULL && d->r_fill == 0) {
         struct sdv_delta_checkpoint cp;
 
         memcpy(cp.header, d->hdr_raw, sizeof(cp.header));

@@ -22,6 +22,7 @@
 
 #include "delta_exec.h"
 #include "delta_int.h"
+#include "delta_region.h"
 
 /* A new alignment is taken when its exact match is longer than what the current alignment
  * already matches over the same bytes by more than this: below it, switching costs a control
@@ -513,9 +514,10 @@ static enum sdv_err enc_put_section(struct enc *e, uint8_t type, const uint8_t *
 
 /* ---- Entry point ---- */
 
-enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t *new_data,
-                              size_t new_len, const struct sdv_delta_encode_opts *opts,
-                              sdv_sink_fn sink, void *sink_ud, struct sdv_delta_stats *stats)
+enum sdv_err delta_encode_images(const uint8_t *old, size_t old_len, const uint8_t *new_data,
+                                 size_t new_len, const struct sdv_delta_encode_opts *opts,
+                                 sdv_sink_fn sink, void *sink_ud, struct sdv_delta_stats *stats,
+                                 const struct delta_encode_real *x)
 {
     struct sdv_delta_encode_opts o;
     struct sdv_delta_header h;
@@ -547,23 +549,24 @@ enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t 
     if (new_len < o.block_len)
         o.block_len =
                 new_len < SDV_DELTA_BLOCK_LEN_MIN ? SDV_DELTA_BLOCK_LEN_MIN : (uint32_t)new_len;
+    /* Regions (delta_region_enc.c) take decoder memory: blocks shrink to make room. */
+    o.block_len = delta_renc_block_len(x->rg, o.block_len, x->rg->sec_old.len + x->rg->sec_new.len);
 
     memset(&h, 0, sizeof(h));
     h.version = SDV_DELTA_FORMAT_VERSION;
-    h.old_len = old_len;
-    h.new_len = new_len;
+    h.old_len = x->old_len;
+    h.new_len = x->new_len;
     h.old_virt_len = old_len;
     h.new_virt_len = new_len;
+    h.region_old_len_max = x->rg->old_max;
+    h.region_new_len_max = x->rg->new_max;
     h.block_len_max = o.block_len;
     h.ctrl_len_max = o.block_len / 4;
     if (h.ctrl_len_max > SDV_DELTA_CTRL_LEN_MAX)
         h.ctrl_len_max = SDV_DELTA_CTRL_LEN_MAX;
     h.window_log = (uint8_t)delta_window_log(o.block_len);
-    err = sdv_hash_buf(SDV_HASH_SHA256, old, old_len, h.old_sha256);
-    if (err == SDV_OK)
-        err = sdv_hash_buf(SDV_HASH_SHA256, new_data, new_len, h.new_sha256);
-    if (err != SDV_OK)
-        return err;
+    memcpy(h.old_sha256, x->old_sha256, sizeof(h.old_sha256));
+    memcpy(h.new_sha256, x->new_sha256, sizeof(h.new_sha256));
 
     memset(&e, 0, sizeof(e));
     e.old = old;
@@ -608,15 +611,30 @@ enum sdv_err sdv_delta_encode(const uint8_t *old, size_t old_len, const uint8_t 
         if (err != SDV_OK)
             goto out;
     }
+    h.section_count = (uint16_t)((x->rg->sec_old.len > 0) + (x->rg->sec_new.len > 0));
+    h.sections_len = (uint32_t)(x->rg->sec_old.len + x->rg->sec_new.len);
     if (e.xsec.len > 0) {
-        h.section_count = 1;
-        h.sections_len = (uint32_t)e.xsec.len;
+        h.section_count++;
+        h.sections_len += (uint32_t)e.xsec.len;
     }
     delta_header_write(&h, hdr);
     err = sink(sink_ud, hdr, sizeof(hdr));
     if (err != SDV_OK)
         goto out;
     e.st.patch_len = sizeof(hdr);
+    {
+        /* Region tables first (types 1, 2), then the reference map (type 3). */
+        const struct delta_section_out rs[2] = {
+                {DELTA_SECTION_OLD_REGIONS, x->rg->sec_old.data, x->rg->sec_old.len},
+                {DELTA_SECTION_NEW_REGIONS, x->rg->sec_new.data, x->rg->sec_new.len}};
+        uint64_t before = e.st.patch_len;
+
+        err = delta_sections_emit(rs, 2, sink, sink_ud, &e.st.patch_len);
+        if (err != SDV_OK)
+            goto out;
+        e.st.sections += h.section_count - (e.xsec.len > 0);
+        e.st.sections_comp_len += e.st.patch_len - before;
+    }
     if (e.xsec.len > 0) {
         err = enc_put_section(&e, DELTA_SECTION_EXEC_MAP, e.xsec.data, e.xsec.len);
         if (err != SDV_OK)

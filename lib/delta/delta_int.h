@@ -165,8 +165,14 @@ enum sdv_err delta_decompress(struct delta_dctx *d, uint8_t codec, const uint8_t
 #define DELTA_REGION_NEW_ENTRY_LEN \
     (8u + 4u + 4u + 1u + DELTA_REGION_PARAMS_LEN + DELTA_REGION_HASH_LEN)
 
-/* Decompressed old regions the decoder keeps at once (a copy seldom spans more than two). */
-#define DELTA_REGION_CACHE 2u
+/* Decompressed old regions the decoder keeps at once: at least DELTA_REGION_CACHE (a copy seldom
+ * spans more than two), and up to DELTA_REGION_CACHE_MAX when its memory limit leaves room
+ * (every miss costs a whole region's decompression). */
+#define DELTA_REGION_CACHE     2u
+#define DELTA_REGION_CACHE_MAX 32u
+/* Memory the decoder leaves free beside its region cache: an old region's decompressor
+ * (its dictionary is cut to the region) and allocator slack. */
+#define DELTA_REGION_SPARE (1024u * 1024u)
 
 struct delta_section_hdr {
     uint8_t type;

@@ -17,7 +17,7 @@ enum sdv_err delta_region_params_check(uint8_t kind, const uint8_t *p)
     case DELTA_REGION_XZ: {
         uint32_t dict = delta_get_u32(p + 4);
 
-        if (p[0] > DELTA_XZ_FORM_STREAM || p[3] != 0 ||
+        if (p[0] > DELTA_XZ_FORM_STREAM || p[3] > 41 ||
             (p[1] != LZMA_CHECK_NONE && p[1] != LZMA_CHECK_CRC32 && p[1] != LZMA_CHECK_CRC64 &&
              p[1] != LZMA_CHECK_SHA256) ||
             (p[2] & 0x7f) > 9 || dict < LZMA_DICT_SIZE_MIN || dict > DELTA_REGION_DICT_MAX)
@@ -25,7 +25,7 @@ enum sdv_err delta_region_params_check(uint8_t kind, const uint8_t *p)
         return SDV_OK;
     }
     case DELTA_REGION_ZSTD:
-        if ((int8_t)p[0] < DELTA_ZSTD_LEVEL_MIN || (int8_t)p[0] > 22 || (p[1] & ~3u) != 0 ||
+        if ((int8_t)p[0] < DELTA_ZSTD_LEVEL_MIN || (int8_t)p[0] > 22 || (p[1] & ~7u) != 0 ||
             (p[2] != 0 && (p[2] < 10 || p[2] > DELTA_REGION_WINDOW_LOG_MAX)))
             return SDV_EPARSE;
         for (unsigned i = 3; i < DELTA_REGION_PARAMS_LEN; i++)
@@ -73,8 +73,8 @@ enum sdv_err delta_region_old_parse(struct delta_sections *ss, const struct sdv_
         r[i].virt_off = virt;
         if (r[i].off < end || r[i].comp_len == 0 || r[i].off > h->old_len ||
             r[i].comp_len > h->old_len - r[i].off || r[i].dlen == 0 ||
-            r[i].dlen > h->region_old_len_max || r[i].kind < DELTA_REGION_XZ ||
-            r[i].kind > DELTA_REGION_DEFLATE) {
+            r[i].dlen > h->region_old_len_max || r[i].comp_len > delta_region_comp_cap(r[i].dlen) ||
+            r[i].kind < DELTA_REGION_XZ || r[i].kind > DELTA_REGION_DEFLATE) {
             free(r);
             return delta_fail(errmsg, errmsg_len, SDV_EPARSE,
                               "old region %u: outside the old image, overlapping, or of a bad "
@@ -129,7 +129,8 @@ enum sdv_err delta_region_new_parse(struct delta_sections *ss, const struct sdv_
         err = delta_region_params_check(r[i].kind, r[i].params);
         if (r[i].off < end || r[i].off > h->new_virt_len || r[i].dlen == 0 ||
             r[i].dlen > h->new_virt_len - r[i].off || r[i].dlen > h->region_new_len_max ||
-            r[i].comp_len == 0 || err != SDV_OK) {
+            r[i].comp_len == 0 || r[i].comp_len > delta_region_comp_cap(r[i].dlen) ||
+            err != SDV_OK) {
             free(r);
             return delta_fail(errmsg, errmsg_len, err == SDV_EUNSUPPORTED ? err : SDV_EPARSE,
                               "new region %u: outside NEW', overlapping, or of a bad length, "

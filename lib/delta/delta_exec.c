@@ -315,9 +315,12 @@ static size_t dx_steps(const struct delta_xrun *runs_in, size_t nruns, uint64_t 
             dx_heap_push(heap, &hn, r, next++);
         while (hn > 0 && r[heap[0]].old_off + r[heap[0]].len <= x)
             dx_heap_pop(heap, &hn, r);
-        if (hn == 0)
+        if (hn > 0)
+            d = (int64_t)(r[heap[0]].new_off - r[heap[0]].old_off);
+        else if (next < n) /* a gap: what follows it (a function or object starting late) */
+            d = (int64_t)(r[next].new_off - r[next].old_off);
+        else
             continue;
-        d = (int64_t)(r[heap[0]].new_off - r[heap[0]].old_off);
         if (k > 0 && st[k - 1].delta == d)
             continue;
         st[k].old_off = x;
@@ -786,7 +789,63 @@ static int dx_x86_imm(uint8_t b3, uint8_t op, uint8_t modrm)
         case 0x4D:
         case 0x4E:
         case 0x4F:
+        case 0x90:
+        case 0x91:
+        case 0x92:
+        case 0x93:
+        case 0x94:
+        case 0x95:
+        case 0x96:
+        case 0x97:
+        case 0x98:
+        case 0x99:
+        case 0x9A:
+        case 0x9B:
+        case 0x9C:
+        case 0x9D:
+        case 0x9E:
+        case 0x9F:
+        case 0x14:
+        case 0x15:
+        case 0x2C:
+        case 0x2D:
+        case 0x5B:
+        case 0x60:
+        case 0x61:
+        case 0x62:
+        case 0x66:
+        case 0x6C:
+        case 0x6D:
+        case 0x74:
+        case 0x75:
+        case 0x76:
+        case 0xA3:
+        case 0xAB:
+        case 0xB0:
+        case 0xB1:
+        case 0xB3:
+        case 0xBB:
+        case 0xBC:
+        case 0xBD:
+        case 0xC1:
+        case 0xD4:
+        case 0xDB:
+        case 0xDF:
+        case 0xE6:
+        case 0xE7:
+        case 0xEB:
+        case 0xFA:
+        case 0xFB:
+        case 0xFE:
+        case 0xD3:
+        case 0xF3:
+        case 0xFC:
+        case 0xF8:
+        case 0xF4:
             return 0;
+        case 0xBA:
+        case 0x70:
+            return 1;
         default:
             break;
         }
@@ -994,6 +1053,44 @@ static void dx_emit(uint64_t q, const uint8_t *f, unsigned width, uint64_t c0, u
             out[q + i - c0] = f[i];
 }
 
+/* Whether v looks like a pointer into ELF e. */
+static int dx_is_ptr(const struct dx_elf *e, uint64_t v)
+{
+    return v >= DX_PTR_MIN && v >= e->vmin && v < e->vmax;
+}
+
+/*
+ * What the data word at old offset q (virtual address vq, segment s) is: 8 for an aligned
+ * 64-bit pointer into its ELF; 4 for an aligned 32-bit offset from the field itself into the
+ * ELF's code (.eh_frame's PC-relative addresses, jump tables relative to themselves), unless it
+ * is the upper half of a pointer; 0 otherwise. Reads q-4 .. q+8 only.
+ */
+static unsigned dx_data_kind(const struct dx_image *io, const struct dx_seg *s,
+                             const struct dx_win *w, uint64_t q, uint64_t vq, uint64_t lim)
+{
+    const struct dx_elf *e = &io->elf[s->elf];
+    int64_t v;
+    uint64_t t;
+
+    if ((vq & 3u) != 0 || lim - q < 4)
+        return 0;
+    if ((vq & 7u) == 0 && lim - q >= 8 && dx_is_ptr(e, dx_w64(w, q)))
+        return 8;
+    if ((vq & 7u) == 4 && q - s->off >= 4 && dx_is_ptr(e, dx_w64(w, q - 4)))
+        return 0;
+    v = (int32_t)dx_w32(w, q);
+    if (v > -(int64_t)DX_PTR_MIN && v < (int64_t)DX_PTR_MIN)
+        return 0;
+    t = vq + (uint64_t)v;
+    for (uint32_t k = 0; k < e->nseg; k++) {
+        const struct dx_seg *c = &io->seg[e->seg0 + k];
+
+        if (t >= c->vaddr && t - c->vaddr < c->filesz)
+            return c->exec ? 4 : 0;
+    }
+    return 0;
+}
+
 void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t w0, size_t wlen,
                         uint64_t r0, uint64_t r1, uint64_t p0, uint64_t c0, uint8_t *out, size_t n)
 {
@@ -1014,6 +1111,7 @@ void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t
             uint8_t f[8];
             unsigned width = 0;
             int imm = 0;
+            unsigned data = 0;
             uint64_t p, t, tn;
             const struct dx_seg *ns;
 
@@ -1025,12 +1123,8 @@ void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t
                 if ((r.vq & 3u) != 0 || lim - q < 4)
                     continue;
             } else {
-                uint64_t v;
-
-                if ((r.vq & 7u) != 0 || lim - q < 8)
-                    continue;
-                v = dx_w64(&w, q);
-                if (v < DX_PTR_MIN || v < e->vmin || v >= e->vmax)
+                data = dx_data_kind(io, s, &w, q, r.vq, lim);
+                if (data == 0)
                     continue;
             }
             p = p0 + (q - r0);
@@ -1056,13 +1150,24 @@ void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t
                 int pair_ok = lim - q >= 8 && ns->off + ns->filesz - p >= 8;
 
                 width = dx_a64(&r, &w, q, pair_ok, f);
-            } else {
+            } else if (data == 8) {
                 if (ns->off + ns->filesz - p < 8 ||
                     dx_target(m, s->elf, dx_w64(&w, q), ns->elf, &tn) != 0)
                     continue;
                 dx_put32(f, (uint32_t)tn);
                 dx_put32(f + 4, (uint32_t)(tn >> 32));
                 width = 8;
+            } else {
+                int64_t d;
+
+                t = r.vq + (uint64_t)(int64_t)(int32_t)dx_w32(&w, q);
+                if (dx_target(m, s->elf, t, ns->elf, &tn) != 0)
+                    continue;
+                d = (int64_t)(tn - r.vp);
+                if (!dx_fits(d, 32))
+                    continue;
+                dx_put32(f, (uint32_t)d);
+                width = 4;
             }
             if (width > 0)
                 dx_emit(q, f, width, c0, out, n);

@@ -8,12 +8,19 @@
 #   1. the simulated firmware must boot a slot holding a complete image (v1 in A or v2 in B);
 #   2. sdv slot boot must settle the state and the install log must verify;
 #   3. a retried update must succeed: install, reboot into the new slot holding v2, committed.
-# Runs: SDV_POWERLOSS_RUNS (default 100); seed: SDV_POWERLOSS_SEED (default: random, printed).
+# Runs: RUNS if given, else SDV_POWERLOSS_RUNS; "extended" as RUNS means SDV_POWERLOSS_RUNS
+# and exit 77 (skipped) when it is unset. Seed: SDV_POWERLOSS_SEED (default: random, printed).
 # Prints the count of runs and failures; fails on any failure.
+#   run_powerloss.sh SDV SHIM [RUNS|extended]
 set -u
 SDV=$(realpath "$1")
 SHIM=$(realpath "$2")
-RUNS=${SDV_POWERLOSS_RUNS:-100}
+RUNS=${3:-${SDV_POWERLOSS_RUNS:-100}}
+if [ "$RUNS" = extended ]; then
+    [ -n "${SDV_POWERLOSS_RUNS:-}" ] || { echo "skipped: set SDV_POWERLOSS_RUNS=1000 to run"; exit 77; }
+    RUNS=$SDV_POWERLOSS_RUNS
+fi
+case $RUNS in '' | *[!0-9]*) echo "run_powerloss: RUNS must be a number" >&2; exit 2 ;; esac
 SEED=${SDV_POWERLOSS_SEED:-$(( $(date +%s) % 32768 ))}
 RANDOM=$SEED
 # Under AddressSanitizer the shim is preloaded before the ASan runtime: allowed for this test.

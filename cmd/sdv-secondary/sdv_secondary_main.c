@@ -94,6 +94,12 @@ static int install_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+static int64_t install_now(void *ud)
+{
+    (void)ud;
+    return (int64_t)time(NULL);
+}
+
 int main(int argc, char **argv)
 {
     struct sec_config cfg;
@@ -153,6 +159,13 @@ int main(int argc, char **argv)
         sdv_logf(&ctx.log, SDV_LOG_ERROR, "%s", msg);
         goto out;
     }
+    if (cfg.install[0] != '\0') {
+        err = sec_slot_open(&ctx, install_now, msg, sizeof(msg));
+        if (err != SDV_OK) {
+            sdv_logf(&ctx.log, SDV_LOG_ERROR, "%s", msg);
+            goto out;
+        }
+    }
     err = sdv_ecu_link_listen(cfg.listen, &listen_fd, msg, sizeof(msg));
     if (err == SDV_OK)
         err = sdv_ecu_link_bound_addr(listen_fd, bound, sizeof(bound));
@@ -189,6 +202,7 @@ out:
         if (strncmp(cfg.listen, "unix:", 5) == 0)
             unlink(cfg.listen + 5);
     }
+    sec_slot_close(&ctx);
     sdv_key_destroy(key);
     return status;
 }

@@ -12,6 +12,7 @@
 #include <sdv/common.h>
 #include <sdv/crypto.h>
 #include <sdv/ecu_link.h>
+#include <sdv/install.h>
 #include <sdv/limits.h>
 #include <sdv/uptane.h>
 
@@ -32,6 +33,8 @@ struct sec_config {
     char image_root[SEC_PATH_LEN_MAX + 1];        /* initial image repository root (full) */
     char factory_image[SDV_TUF_NAME_LEN_MAX + 1]; /* name of the image before any install */
     char ready_file[SEC_PATH_LEN_MAX + 1];        /* optional: bound address written here */
+    char install[SEC_PATH_LEN_MAX + 1];           /* optional: A/B slots (JSON, sdv/install.h); then
+                                                   * "slot" names the slot holding the factory image */
     int timeout_ms;                               /* per frame */
 };
 
@@ -135,7 +138,25 @@ struct sec_ctx {
     int64_t (*now)(void);           /* wall clock, seconds since the epoch */
     sdv_ecu_link_clock_fn clock_ms; /* monotonic clock for frame timeouts */
     sdv_uptane_random_fn random;    /* nonces */
+    /* A/B installation (config "install"), or NULL: the image replaces the file "slot". */
+    struct sdv_install_config *install_cfg;
+    struct sdv_install *inst;
 };
+
+/* ---- A/B slots (secondary_slot.c) -------------------------------------------------------- */
+
+/* Loads the "install" file, creates the installer (state in STATE_DIR/install) and gives the
+ * boot verdict of this start (a secondary's process start is its boot). */
+enum sdv_err sec_slot_open(struct sec_ctx *ctx, int64_t (*now)(void *), char *errmsg,
+                           size_t errmsg_len);
+void sec_slot_close(struct sec_ctx *ctx);
+
+/* Installs the verified image at path (img) into the inactive slot: written and read back,
+ * activated, a simulated reboot into it, the health check; committed or rolled back (then a
+ * simulated reboot returns to the old slot). SDV_OK only when committed; why says what
+ * happened otherwise. */
+enum sdv_err sec_slot_install(struct sec_ctx *ctx, const char *path, const struct sec_image *img,
+                              char *why, size_t why_len);
 
 /* Serves one primary connection (fd taken) until it closes, times out or breaks the
  * protocol. Returns SDV_OK when the peer closed normally. */

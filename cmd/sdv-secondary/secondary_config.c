@@ -42,6 +42,7 @@ static const struct cfg_key cfg_keys[] = {
         CFG_STR_KEY("image_root", image_root, 0),
         CFG_STR_KEY("factory_image", factory_image, 0),
         CFG_STR_KEY("ready_file", ready_file, 0),
+        CFG_STR_KEY("install", install, 0),
         {"timeout_ms", CFG_INT, offsetof(struct sec_config, timeout_ms), 0, 0},
 };
 #define CFG_KEY_COUNT (sizeof(cfg_keys) / sizeof(cfg_keys[0]))

@@ -324,6 +324,22 @@ static enum next on_install(struct session *s, const struct sdv_ecu_link_msg *m)
     if (s->img != IMG_STAGED || strcmp(m->name, s->target.filepath) != 0)
         return send_result(s, SDV_EINVAL, "INSTALL \"%.200s\": no such verified image", m->name);
     sec_image_from_target(&img, &s->target);
+    if (ctx->inst != NULL) {
+        char why[SDV_INSTALL_REASON_LEN_MAX + 256];
+
+        err = sec_slot_install(ctx, s->staged_path, &img, why, sizeof(why));
+        if (err == SDV_OK) {
+            st->installed = img;
+            st->attack_detected[0] = '\0';
+            err = sec_state_save(ctx->cfg, st);
+        }
+        image_drop(s);
+        if (err != SDV_OK)
+            return send_result(s, err, "installing \"%s\" failed: %s", m->name, why);
+        sdv_logf(&ctx->log, SDV_LOG_INFO, "installed \"%s\" (release counter %llu): %s",
+                 img.filepath, (unsigned long long)img.release_counter, why);
+        return send_result(s, SDV_OK, "installed \"%s\"", img.filepath);
+    }
     /* The name matches the cleanup pattern of sec_state_open (".<slot>.tmp."). */
     if (slash == NULL)
         snprintf(tmp, sizeof(tmp), ".%s.tmp.install", ctx->cfg->slot);

@@ -328,7 +328,7 @@ enum sdv_err sec_state_open(const struct sec_config *cfg, struct sec_state *st,
             return err;
         }
     }
-    if (sec_image_check_file(&st->installed, cfg->slot) != SDV_OK)
+    if (cfg->install[0] == '\0' && sec_image_check_file(&st->installed, cfg->slot) != SDV_OK)
         sdv_logf(log, SDV_LOG_WARN, "slot %s does not match the installed image \"%s\"", cfg->slot,
                  st->installed.filepath);
     return SDV_OK;

@@ -832,10 +832,15 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
 
             done = done && agent_installed_matches(&a->state.ecus[i], &c.targets.items[k]);
         }
-        /* Downloads no longer needed: every image the director names is installed. */
-        for (size_t i = 0; done && i < n_ecus; i++)
-            if (images[i][0] != '\0')
-                sdv_fs_remove(images[i]);
+        /* Downloads no longer needed: every image the director names is installed (also
+         * those of an earlier cycle that ended waiting for a reboot). */
+        for (size_t k = 0; done && k < c.targets.count; k++) {
+            char path[AGENT_PATH_LEN_MAX];
+
+            if (image_path(a, &c.targets.items[k], ".img", path) == SDV_OK &&
+                access(path, F_OK) == 0)
+                sdv_fs_remove(path);
+        }
         res->up_to_date = done && res->manifest_sent;
         if (!res->up_to_date) {
             first = SDV_EINVAL;

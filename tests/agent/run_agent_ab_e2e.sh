@@ -2,7 +2,8 @@
 # run_agent_ab_e2e.sh BIN_DIR [sqlite|postgresql]: A/B installation end to end on 127.0.0.1 with
 # the real sdv-server and sdv-agent, file-backed slots and the file bootloader (simulated
 # reboots):
-#   1. v1 streams into slot B, trial boot, health check passes: committed, reported;
+#   1. v1 streams into slot B, trial boot, health check passes: committed, reported; the
+#      secondary ecu-z1 (sdv-secondary with A/B slots too) installs zone v1 the same way;
 #   2. v2 whose health check fails: rolled back to v1 automatically, reported with its reason
 #      (server view and `sdv vehicle show`), and not retried until a new assignment;
 #   3. v3 that never boots (the firmware's boot counter runs out): back on v1, reported;
@@ -39,7 +40,7 @@ wait_file() { sdv_wait_file "$1" || die "no $1"; }
 
 cd "$W"
 for k in img-root img-targets img-snapshot img-timestamp dir-root dir-targets dir-snapshot \
-         dir-timestamp ecu-main; do
+         dir-timestamp ecu-main ecu-z1; do
     sdv keygen --type ed25519 --out "$k" >/dev/null
 done
 # Releases: the first bytes say whether the health check (health.sh) finds the system healthy.
@@ -49,10 +50,13 @@ mkimg main-v1.bin HEALTHY 300000
 mkimg main-v2.bin BROKEN 300000
 mkimg main-v3.bin HEALTHY 200000
 mkimg main-v4.bin HEALTHY $((4 * 1024 * 1024))
+mkimg zone-v1.bin HEALTHY 100000
 
 sdv_repo_init "$bin/sdv" imagerepo img
 sdv repo add-target imagerepo releases/main-v1.bin --name main/v1.bin \
     --custom '{"release_counter": 1, "hardware_ids": ["hw-main"]}'
+sdv repo add-target imagerepo releases/zone-v1.bin --name zone/v1.bin \
+    --custom '{"release_counter": 1, "hardware_ids": ["hw-zone"]}'
 sdv_repo_publish_all "$bin/sdv" imagerepo img
 
 sdv_server_json "$W" "$TOKEN" "" "$STORE_JSON" >server.json
@@ -62,7 +66,8 @@ pids+=($!)
 wait_file port
 URL=http://127.0.0.1:$(cat port)
 export SDV_SERVER=$URL SDV_TOKEN=$TOKEN
-sdv vehicle register --vin $VIN --primary-key ecu-main.pub.pem --ecu ecu-main:hw-main:ecu-main.pub.pem
+sdv vehicle register --vin $VIN --primary-key ecu-main.pub.pem --ecu ecu-main:hw-main:ecu-main.pub.pem \
+    --ecu ecu-z1:hw-zone:ecu-z1.pub.pem
 curl -sf -H "X-Client-Verified-Identity: $VIN" "$URL/v1/vehicle/director/1.root.json" \
     -o director-root.json
 
@@ -86,10 +91,30 @@ install_json() {
    {"name": "B", "path": "slot-B.img", "size": $slot_size, "bootname": "B"}]}]}
 JSON
 }
+# The secondary ecu-z1: its own A/B slots and file bootloader, no health check.
+mkdir -p sec-z1
+printf 'factory zone\n' >sec-z1/slot-A.img
+: >sec-z1/slot-B.img
+cat >sec-z1/install.json <<JSON
+{"bootloader": "file", "boot_state": "bootstate.json", "initial_version": "factory",
+ "groups": [{"name": "rootfs", "slots": [
+   {"name": "A", "path": "slot-A.img", "size": 1048576, "bootname": "A"},
+   {"name": "B", "path": "slot-B.img", "size": 1048576, "bootname": "B"}]}]}
+JSON
+printf '{"state_dir": "sec-z1/state/install", "ecu": "ecu-z1", "install": %s}\n' \
+    "$(sed 's/"slot-/"sec-z1\/slot-/; s/"bootstate/"sec-z1\/bootstate/' sec-z1/install.json | tr -d '\n')" >z1-slot.json
+"$bin/sdv" slot boot-sim --config z1-slot.json >/dev/null
+{ sdv_secondary_conf "$W" z1 "$W/director-root.json" "$W/imagerepo/metadata/1.root.json" |
+    sed "s|^slot = .*|slot = $W/sec-z1/slot-A.img|; s|^state_dir = .*|state_dir = $W/sec-z1/state|"
+  echo "install = $W/sec-z1/install.json"; } >sec-z1.conf
+"$bin/sdv-secondary" sec-z1.conf >sec-z1.log 2>&1 &
+pids+=($!)
+wait_file sec-z1.ready
 agent_json() { # server URL, extra top-level members
     cat <<JSON
 {"server_url": "$1", "vin": "$VIN", "state_dir": "agent",
  "primary": {"serial": "ecu-main", "hardware_id": "hw-main", "key": "ecu-main.pem"},
+ "secondaries": [{"serial": "ecu-z1", "hardware_id": "hw-zone", "address": "unix:$W/sec-z1.sock"}],
  "director_root": "director-root.json", "image_root": "imagerepo/metadata/1.root.json",
  "download": {"attempts": 2, "backoff_ms": 100}, "install": $(install_json)$2}
 JSON
@@ -135,12 +160,22 @@ publish() { # name file counter
 # 1. v1: streamed into B, trial boot, health check passes, committed (within one `once`:
 #    activation, simulated reboot, verdict, report).
 sdv assign --target main/v1.bin --vin $VIN >/dev/null
+sdv assign --target zone/v1.bin --hardware-id hw-zone >/dev/null
 agent_once 0
 [ "$(booted)" = B ] || die "v1 does not run from slot B"
 cmp releases/main-v1.bin slot-B.img || die "slot B is not v1"
-[ -z "$(ls agent/downloads)" ] || die "a temporary copy of the image was made in agent/downloads"
+main_sha=$(sha256sum releases/main-v1.bin | cut -d' ' -f1)
+for f in agent/downloads/*; do
+    case $f in *"$main_sha"*) die "a temporary copy of the primary's image was made: $f" ;; esac
+done
+[ -z "$(ls agent/downloads)" ] || die "downloads left behind: $(ls agent/downloads)"
 check 'reported == "main/v1.bin" and recs[0]["result"] == "committed" and recs[0]["version_after"] == "main/v1.bin" and recs[0]["version_before"] == "factory" and recs[0]["chain_verified"]'
-echo "ok: v1 committed in slot B and reported"
+z1_booted=$(python3 -c 'import json; print(json.load(open("sec-z1/bootstate.json"))["booted"])')
+[ "$z1_booted" = B ] || die "ecu-z1 does not run from slot B"
+cmp releases/zone-v1.bin sec-z1/slot-B.img || die "ecu-z1's slot B is not zone v1"
+grep -q 'committed in slot B' sec-z1.log || die "ecu-z1 did not commit"
+check '[e for e in v["ecus"] if e["serial"] == "ecu-z1"][0]["reported"]["target"] == "zone/v1.bin"'
+echo "ok: v1 committed in slot B and reported; ecu-z1 committed zone v1 in its slot B"
 
 # 2. v2 fails its health check: rolled back to v1 automatically, reported with the reason.
 publish main/v2.bin main-v2.bin 2

@@ -261,16 +261,27 @@ struct ws_sub {
 
 static int64_t parse_viss_ts(const char *t)
 {
+    static __thread char last[20];
+    static __thread int64_t last_s;
     struct tm tm;
     int us = 0, n = 0;
 
+    /* timegm() per data point would make the subscriber the bottleneck: the seconds part
+     * repeats, so it is converted once per second. */
+    if (strlen(t) > 20 && memcmp(t, last, 19) == 0 && t[19] == '.') {
+        for (int i = 20; i < 26 && t[i] >= '0' && t[i] <= '9'; i++)
+            us = us * 10 + (t[i] - '0');
+        return last_s * 1000000 + us;
+    }
     memset(&tm, 0, sizeof(tm));
     if (sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%6d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &us, &n) < 7)
         return 0;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000000 + us;
+    memcpy(last, t, 19);
+    last_s = (int64_t)timegm(&tm);
+    return last_s * 1000000 + us;
 }
 
 static void ws_note(struct ws_sub *w, const char *text, size_t len)

@@ -387,14 +387,14 @@ void brokerd_viss_handle(struct brokerd_session *s, struct sdv_broker_viss_reque
 static bool drain_one(struct brokerd_session *s, uint32_t sub)
 {
     struct brokerd *d = s->d;
-    struct sdv_broker_viss_dp dp[64];
-    json_t *vals[64];
+    struct sdv_broker_viss_dp dp[BROKERD_EVENTS_PER_PASS];
+    json_t *vals[BROKERD_EVENTS_PER_PASS];
     uint64_t lost = 0;
     size_t k = 0;
     char sid[16];
     enum sdv_err rc;
 
-    while (k < 64) {
+    while (k < BROKERD_EVENTS_PER_PASS) {
         struct sdv_broker_event ev;
         bool got = false;
 

@@ -130,8 +130,21 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
     }
     close(fds[0]);
     res->output[out_len] = '\0';
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    /* The output may end before the process does (it closed its stdout): the deadline still
+     * holds. */
+    for (;;) {
+        pid_t w = waitpid(pid, &status, res->timed_out ? 0 : WNOHANG);
+        if (w == pid || (w < 0 && errno != EINTR))
+            break;
+        if (w == 0 && mono_ms() >= deadline) {
+            res->timed_out = 1;
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+        } else if (w == 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
     if (!res->timed_out)
         kill(-pid, SIGKILL); /* leftovers of the group (a background child of the script) */
     if (WIFEXITED(status))

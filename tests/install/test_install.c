@@ -419,7 +419,9 @@ static void test_health_timeout_rolls_back(void **state)
     struct fx *f = *state;
     struct sdv_install_boot_report r;
 
-    configure(f, "\"health_check\": {\"command\": \"sleep 20\", \"timeout_ms\": 300},");
+    /* The script closes its output first: the deadline must hold without it. */
+    configure(f, "\"health_check\": {\"command\": \"exec >/dev/null 2>&1; sleep 20\", "
+                 "\"timeout_ms\": 300},");
     install_and_reboot(f, &r);
     assert_int_equal(r.event, SDV_INSTALL_EVENT_ROLLED_BACK);
     assert_string_equal(r.reason, "health check timed out after 300 ms");

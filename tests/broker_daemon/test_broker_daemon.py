@@ -268,6 +268,24 @@ async def ws_checks(env):
         m = await viss(ws, {"action": "get", "path": SOC, "requestId": "n7"})
         check(err_of(m)[0] == 403, "purpose token refused outside its signals")
 
+    # Every event is checked again: a subscription stops when its token expires.
+    short = env.mint("read:Vehicle.Speed", exp_in="2")
+    async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                  extra_headers={"Authorization": "Bearer " + short}) as ws:
+        m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "e1"})
+        sid = m.get("subscriptionId")
+        before = await notifications(ws, sid, 3, 3)
+        await asyncio.sleep(2.2)
+        drain_end = time.monotonic() + 1.0
+        while time.monotonic() < drain_end:  # what was queued before the expiry may arrive
+            try:
+                await asyncio.wait_for(ws.recv(), 0.3)
+            except asyncio.TimeoutError:
+                break
+        after = await notifications(ws, sid, 1, 1.0)
+        check(len(before) == 3 and after == [],
+              f"events stop when the token expires ({len(before)} before, {len(after)} after)")
+
     # Invalid and expired tokens, at upgrade or in the request.
     good = env.mint("read:Vehicle.Speed")
     h, p, s = good.split(".")

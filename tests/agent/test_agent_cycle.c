@@ -2,7 +2,10 @@
  * test_agent_cycle.c - lib/agent's update cycle against an in-memory fleet server: a director
  * built with lib/uptane and an image repository built with lib/tuf's repository tooling, served
  * through the agent's transport callbacks. The manifests the agent sends are verified with
- * sdv_uptane_manifest_verify, as the server does.
+ * sdv_uptane_manifest_verify, as the server does. With A/B slots (lib/install, file bootloader):
+ * a tampered stream into the slot is an attack and is never activated; honest bytes are
+ * activated, and committed after the (simulated) reboot, each step's install log record
+ * reported once.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -38,11 +41,14 @@ struct fleet {
     int have_dout;
     /* Transport behaviour and observations. */
     uint64_t fail_after; /* fetch_range: stop with SDV_ENET after this many bytes (0: never) */
+    int tamper;          /* fetch_range: flip one byte of every image served */
     uint64_t offsets[16];
     size_t range_calls;
     unsigned manifests, manifests_verified;
     char last_attack[SDV_UPTANE_ATTACK_LEN_MAX + 1];
     char last_filepath[SDV_TUF_NAME_LEN_MAX + 1];
+    size_t last_log_count;  /* install log records in the last verified primary report */
+    char last_log[4][2048]; /* the first of them */
     uint8_t rnd;
 };
 
@@ -197,6 +203,17 @@ static enum sdv_err fake_fetch_range(void *ud, const char *url, uint64_t offset,
         f->offsets[f->range_calls] = offset;
     f->range_calls++;
     snprintf(path, sizeof(path), "%s/imagerepo/targets/%s", f->dir, name);
+    if (f->tamper) {
+        struct sdv_buf b;
+        enum sdv_err err;
+
+        sdv_buf_init(&b, 64u << 20);
+        assert_int_equal(sdv_fs_read(path, &b), SDV_OK);
+        b.data[b.len / 2] ^= 0x20;
+        err = sink(sink_ud, b.data + offset, b.len - offset);
+        sdv_buf_free(&b);
+        return err;
+    }
     return serve_file(path, offset, max_len, f->fail_after, sink, sink_ud);
 }
 
@@ -218,6 +235,9 @@ static enum sdv_err fake_post(void *ud, const char *url, const void *body, size_
     assert_int_equal(m.report_count, 1);
     snprintf(f->last_attack, sizeof(f->last_attack), "%s", m.reports[0].attack_detected);
     snprintf(f->last_filepath, sizeof(f->last_filepath), "%s", m.reports[0].filepath);
+    f->last_log_count = m.reports[0].install_log_count;
+    for (size_t i = 0; i < m.reports[0].install_log_count && i < 4; i++)
+        snprintf(f->last_log[i], sizeof(f->last_log[i]), "%s", m.reports[0].install_log[i]);
     assert_int_equal(m.manifest_counter, f->manifests);
     sdv_uptane_manifest_free(&m);
     *status = 200;
@@ -465,6 +485,127 @@ static void test_unreachable_secondary_reported_without(void **state)
     sdv_agent_destroy(a);
 }
 
+/* ---- A/B installation ---------------------------------------------------------------------- */
+
+/* File-backed slots A (booted, factory) and B with the file bootloader, powered on. */
+static struct sdv_install_config *ab_config(struct fleet *f)
+{
+    char json[1024], msg[256] = "", booted[8];
+    struct sdv_install_config *cfg = NULL;
+    int degraded = 0;
+
+    snprintf(json, sizeof(json),
+             "{\"bootloader\": \"file\", \"boot_state\": \"boot.json\", \"groups\": [{\"name\": "
+             "\"rootfs\", \"slots\": [{\"name\": \"A\", \"path\": \"slot-a\", \"size\": 1048576, "
+             "\"bootname\": \"A\"}, {\"name\": \"B\", \"path\": \"slot-b\", \"size\": 1048576, "
+             "\"bootname\": \"B\"}]}]}");
+    if (sdv_install_config_parse_text(json, strlen(json), f->dir, &cfg, msg, sizeof(msg)) != SDV_OK)
+        fail_msg("install config: %s", msg);
+    assert_int_equal(sdv_install_boot_sim(cfg, booted, sizeof(booted), &degraded, msg, sizeof(msg)),
+                     SDV_OK);
+    assert_string_equal(booted, "A");
+    return cfg;
+}
+
+static struct sdv_agent *ab_agent_new(struct fleet *f, const struct sdv_install_config *cfg)
+{
+    struct sdv_agent_config c;
+    struct sdv_agent *a = NULL;
+    struct sdv_buf iroot;
+    char msg[512] = "";
+
+    agent_config(f, &c, &iroot);
+    c.download_attempts = 2;
+    c.install = cfg;
+    if (sdv_agent_create(&c, &a, msg, sizeof(msg)) != SDV_OK)
+        fail_msg("agent: %s", msg);
+    sdv_buf_free(&iroot);
+    return a;
+}
+
+/* The installer's state as its state file says (the agent holds the installer's lock). */
+static const char *ab_state(struct fleet *f)
+{
+    static char name[32];
+    struct sdv_buf b;
+    json_t *j = NULL;
+
+    sdv_buf_init(&b, 1 << 20);
+    assert_int_equal(sdv_fs_read(path_in(f, "state/install/install-state.json"), &b), SDV_OK);
+    assert_int_equal(sdv_json_parse(b.data, b.len, &j, NULL, 0), SDV_OK);
+    assert_non_null(json_string_value(json_object_get(j, "state")));
+    snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(j, "state")));
+    json_decref(j);
+    sdv_buf_free(&b);
+    return name;
+}
+
+static void test_ab_tampered_stream_never_activated(void **state)
+{
+    struct fleet *f = *state;
+    struct sdv_install_config *cfg = ab_config(f);
+    struct sdv_agent_result res;
+    struct sdv_agent *a;
+    struct sdv_buf boot;
+    json_t *bj = NULL;
+    char booted[8], msg[256];
+    int degraded;
+
+    release_v1(f);
+    a = ab_agent_new(f, cfg);
+
+    /* A byte changed on the way into the slot: an attack, the transaction aborted, B never
+     * offered to the bootloader, and the failure is the first install log record reported. */
+    f->tamper = 1;
+    assert_int_equal(sdv_agent_cycle(a, UT_NOW + 60, &res), SDV_EHASH);
+    assert_non_null(strstr(res.attack, "does not match its length and hashes"));
+    assert_false(res.reboot_required);
+    assert_string_equal(ab_state(f), "idle");
+    sdv_buf_init(&boot, 4096);
+    assert_int_equal(sdv_fs_read(path_in(f, "boot.json"), &boot), SDV_OK);
+    assert_int_equal(sdv_json_parse(boot.data, boot.len, &bj, NULL, 0), SDV_OK);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(bj, "order"), 0)), "A");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(bj, "left"), "B")), 0);
+    json_decref(bj);
+    sdv_buf_free(&boot);
+    assert_non_null(strstr(f->last_attack, "does not match"));
+    assert_string_equal(f->last_filepath, "none");
+    assert_int_equal(f->last_log_count, 1);
+    assert_non_null(strstr(f->last_log[0], "\"result\":\"failed\""));
+    assert_non_null(strstr(f->last_log[0], "\"seq\":1"));
+
+    /* Honest bytes: written, verified, activated; the reboot is asked for. Not up to date yet,
+     * and the acknowledged record is not sent again. */
+    f->tamper = 0;
+    assert_int_equal(sdv_agent_cycle(a, UT_NOW + 120, &res), SDV_EINVAL);
+    assert_true(res.reboot_required);
+    assert_false(res.up_to_date);
+    assert_string_equal(res.attack, "");
+    assert_non_null(strstr(res.install, "activated main/fw-1.bin in slot B"));
+    assert_string_equal(ab_state(f), "activated");
+    assert_int_equal(f->last_log_count, 0);
+    assert_string_equal(f->last_filepath, "none");
+    sdv_agent_destroy(a);
+
+    /* The reboot, and the agent's next start: trial, no health check configured, committed. */
+    assert_int_equal(sdv_install_boot_sim(cfg, booted, sizeof(booted), &degraded, msg, sizeof(msg)),
+                     SDV_OK);
+    assert_string_equal(booted, "B");
+    a = ab_agent_new(f, cfg);
+    assert_int_equal(sdv_agent_cycle(a, UT_NOW + 180, &res), SDV_OK);
+    assert_true(res.up_to_date);
+    assert_non_null(strstr(res.install, "committed main/fw-1.bin in slot B"));
+    assert_string_equal(ab_state(f), "committed");
+    assert_string_equal(f->last_filepath, "main/fw-1.bin");
+    assert_int_equal(f->last_log_count, 1);
+    assert_non_null(strstr(f->last_log[0], "\"seq\":2"));
+    assert_non_null(strstr(f->last_log[0], "\"result\":\"committed\""));
+    /* No copy of the primary's image was kept outside the slot. */
+    assert_int_not_equal(access(path_in(f, "state/slots/ecu-a"), F_OK), 0);
+    sdv_agent_destroy(a);
+    sdv_install_config_destroy(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +613,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_director_image_mismatch_installs_nothing, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_download_resumes_after_failures, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_ab_tampered_stream_never_activated, setup,
+                                            teardown),
             cmocka_unit_test_setup_teardown(test_unreachable_secondary_reported_without, setup,
                                             teardown),
     };

@@ -74,35 +74,36 @@ pids+=($!)
 sdv_wait_file provider.log 100 "${pids[-1]}" && grep -q "provider ready" provider.log || fail "provider did not start"
 ok "provider attached: Vehicle.Speed, StateOfCharge.Current, Row1 driver HVAC temperature and fan"
 
-app() { "$bin/sdv-vehicle-sim" app --socket broker.sock --token-file "$1.tok" "${@:2}"; }
+# The apps use the sdv command-line client (`sdv signal`) on the same Unix socket.
+app() { "$bin/sdv" signal "$2" --socket broker.sock --token "$1.tok" "${@:3}" 2>&1; }
 
 step "speedometer-app subscribes to Vehicle.Speed"
-out=$(app speedometer-app subscribe Vehicle.Speed --count 5) || fail "subscribe: $out"
-ok "$(tail -n 1 <<<"$out")"
+out=$(app speedometer-app subscribe --count 5 Vehicle.Speed) || fail "subscribe: $out"
+ok "5 events, the last: $(tail -n 1 <<<"$out")"
 
 step "climate-app sets the driver's cabin temperature to 21 C: the vehicle accepts"
 out=$(app climate-app set Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature 21) || fail "set 21: $out"
 ok "$out"
 out=$(app climate-app get Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature) || fail "get: $out"
-[[ $out == *"= 21" ]] || fail "the actual temperature is not 21: $out"
+[[ $out == *"Temperature 21 "* ]] || fail "the actual temperature is not 21: $out"
 ok "actual state published by the vehicle: $out"
 
 step "climate-app asks for 35 C: the vehicle itself rejects it"
 set +e; out=$(app climate-app set Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature 35); rc=$?; set -e
-[ $rc -eq 3 ] && [[ $out == *SDV_EREJECTED* ]] || fail "35 C was not rejected by the provider: $out"
+[ $rc -ne 0 ] && [[ $out == *"rejected by its provider"* ]] || fail "35 C was not rejected by the provider: $out"
 refused "$out"
 
 step "speedometer-app tries to change the cabin temperature: outside its scope"
 set +e; out=$(app speedometer-app set Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature 18); rc=$?; set -e
-[ $rc -eq 3 ] && [[ $out == *SDV_EDENIED* ]] || fail "speedometer-app was not refused: $out"
+[ $rc -ne 0 ] && [[ $out == *"403"* ]] || fail "speedometer-app was not refused: $out"
 refused "$out"
 set +e; out=$(app speedometer-app get Vehicle.Powertrain.TractionBattery.StateOfCharge.Current); rc=$?; set -e
-[ $rc -eq 3 ] && [[ $out == *SDV_EDENIED* ]] || fail "speedometer-app read the battery: $out"
+[ $rc -ne 0 ] && [[ $out == *"403"* ]] || fail "speedometer-app read the battery: $out"
 refused "$out"
 
 step "climate-app actuates the rear fan, which no provider executes"
 set +e; out=$(app climate-app set Vehicle.Cabin.HVAC.Station.Row2.Driver.FanSpeed 40); rc=$?; set -e
-[ $rc -eq 3 ] && [[ $out == *SDV_EUNAVAILABLE* ]] || fail "no provider was not reported: $out"
+[ $rc -ne 0 ] && [[ $out == *"no provider"* ]] || fail "no provider was not reported: $out"
 refused "$out"
 
 step "A VISS v3 client reads over HTTP with the speedometer token (and without one)"

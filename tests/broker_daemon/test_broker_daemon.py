@@ -393,6 +393,25 @@ def local_checks(env):
     check(r.returncode == 3 and "connect" in r.stdout, f"local hello with a bad token: {r.stdout.strip()}")
     r = env.app(env.token_file(env.expired, "expired"), "get", SPEED)
     check(r.returncode == 3, f"local hello with an expired token: {r.stdout.strip()}")
+    # The sdv command-line client against the real daemon.
+    def sig(tok, *args):
+        return subprocess.run([f"{BIN}/sdv", "signal", args[0], "--socket", env.sock, "--token",
+                               tok] + list(args[1:]), capture_output=True, text=True, timeout=20)
+    r = sig(speed, "get", SPEED)
+    check(r.returncode == 0 and r.stdout.startswith(SPEED + " "), f"sdv signal get: {r.stdout}")
+    r = sig(speed, "subscribe", "--count", "3", "--range", "gt:100", SPEED)
+    vals = [float(x.split()[1]) for x in r.stdout.splitlines()]
+    check(r.returncode == 0 and len(vals) == 3 and all(v > 100 for v in vals),
+          f"sdv signal subscribe --range gt:100: {vals}")
+    r = sig(climate, "set", TEMP, "24")
+    check(r.returncode == 0 and "accepted" in r.stdout, f"sdv signal set accepted: {r.stdout}")
+    r = sig(climate, "set", TEMP, "31")
+    check(r.returncode != 0 and "rejected" in r.stderr, f"sdv signal set rejected: {r.stderr}")
+    r = sig(speed, "set", TEMP, "24")
+    check(r.returncode != 0 and "403" in r.stderr, f"sdv signal set outside scope: {r.stderr}")
+    r = sig(climate, "set", TEMP, "23")
+    check(r.returncode == 0, "sdv signal set back to 23")
+
     # A second provider cannot take signals someone else provides.
     prov2 = env.token_file(env.mint("provide:Vehicle"), "prov2")
     r = subprocess.run([f"{BIN}/sdv-vehicle-sim", "provider", "--socket", env.sock,

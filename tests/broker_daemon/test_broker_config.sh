@@ -83,6 +83,25 @@ if command -v openssl >/dev/null && command -v curl >/dev/null; then
         # Nothing was published: 404 unavailable_data, over TLS.
         if [ "$code" = 404 ] && grep -q unavailable_data body.json; then sdv_pass "HTTPS GET over TLS answers ($code)"; else sdv_fail "HTTPS GET: $code $(cat body.json)"; fi
         if curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/Vehicle/Speed"; then sdv_fail "plain http on the TLS port answered"; else sdv_pass "plain http on the TLS port refused"; fi
+        # wss:// with Debian's python3-websockets, trusting the test certificate.
+        py=/usr/bin/python3
+        [ -x "$py" ] || py=python3
+        if "$py" -c 'import websockets' 2>/dev/null; then
+            out=$("$py" - "$port" "$tok" tls.crt <<'PYEOF'
+import asyncio, json, ssl, sys
+import websockets
+async def main():
+    ctx = ssl.create_default_context(cafile=sys.argv[3])
+    ctx.check_hostname = False
+    async with websockets.connect(f"wss://127.0.0.1:{sys.argv[1]}", ssl=ctx, subprotocols=["VISSv3"],
+                                  extra_headers={"Authorization": "Bearer " + sys.argv[2]}) as ws:
+        await ws.send(json.dumps({"action": "get", "path": "Vehicle.Speed", "requestId": "1"}))
+        print(await ws.recv())
+asyncio.run(main())
+PYEOF
+            ) || true
+            if grep -q '"unavailable_data"' <<<"$out"; then sdv_pass "VISS over wss:// answers: $out"; else sdv_fail "wss: $out"; fi
+        fi
     else
         sdv_fail "TLS daemon did not start: $(cat tls.log)"
     fi

@@ -468,6 +468,66 @@ static enum sdv_err target_url(const struct cycle *c, const struct sdv_uptane_ta
     return err;
 }
 
+/* Does custom.delta.<side> describe exactly (length, sha256)? */
+static int delta_side_is(const json_t *delta, const char *side, uint64_t length,
+                         const uint8_t *sha256)
+{
+    const json_t *o = json_object_get(delta, side), *len = json_object_get(o, "length");
+    const char *hex = json_string_value(json_object_get(json_object_get(o, "hashes"), "sha256"));
+    uint8_t d[32];
+    size_t n = 0;
+
+    return json_is_integer(len) && json_integer_value(len) >= 0 &&
+           (uint64_t)json_integer_value(len) == length && hex != NULL && strlen(hex) == 64 &&
+           sdv_hex_decode(hex, 64, d, sizeof(d), &n) == SDV_OK && n == 32 &&
+           memcmp(d, sha256, 32) == 0;
+}
+
+/*
+ * A delta patch for the primary's target t from what its active slot holds (the committed
+ * image of install.json): the image repository's target "<t>.from-<sha256 prefix>.delta",
+ * verified by TUF like any target, whose custom "delta" names exactly that source and t as the
+ * result (length and SHA-256). Anything else: no delta, the full image is fetched.
+ */
+static int find_delta(struct cycle *c, const struct sdv_uptane_target *t, struct agent_delta *d,
+                      struct sdv_buf *url)
+{
+    const struct agent_installed *e = &c->a->state.ecus[0];
+    const struct sdv_tuf_hash *dst = find_hash(t, SDV_HASH_SHA256);
+    const uint8_t *src = NULL;
+    struct sdv_tuf_target dt;
+    char hex[65], name[SDV_TUF_NAME_LEN_MAX + 1];
+    int n;
+
+    for (size_t i = 0; e->present && i < e->hash_count; i++)
+        if (e->hashes[i].alg == SDV_HASH_SHA256)
+            src = e->hashes[i].digest;
+    if (src == NULL || dst == NULL)
+        return 0;
+    sdv_hex_encode(src, 32, hex);
+    n = snprintf(name, sizeof(name), AGENT_DELTA_NAME_FMT, t->filepath, hex);
+    if (n < 0 || (size_t)n >= sizeof(name) ||
+        sdv_tuf_client_find_target(c->image, name, &dt) != SDV_OK)
+        return 0;
+    if (!delta_side_is(json_object_get(dt.custom, "delta"), "source", e->length, src) ||
+        !delta_side_is(json_object_get(dt.custom, "delta"), "result", t->length, dst->digest)) {
+        sdv_logf(&c->a->cfg.log, SDV_LOG_WARN,
+                 "delta %s: its custom \"delta\" does not name the running image and %s; "
+                 "fetching the full image",
+                 name, t->filepath);
+        return 0;
+    }
+    memset(d, 0, sizeof(*d));
+    snprintf(d->target.filepath, sizeof(d->target.filepath), "%s", dt.path);
+    d->target.length = dt.length;
+    d->target.hash_count = dt.hash_count;
+    memcpy(d->target.hashes, dt.hashes, sizeof(d->target.hashes));
+    if (find_hash(&d->target, SDV_HASH_SHA256) == NULL || target_url(c, &d->target, url) != SDV_OK)
+        return 0;
+    d->url = (const char *)url->data;
+    return 1;
+}
+
 static enum sdv_err verify_file(const struct sdv_uptane_target *t, const char *path)
 {
     struct sdv_tuf_target tt;
@@ -740,13 +800,19 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
         }
         todo[i] = t;
         if (i == 0 && a->inst != NULL) {
-            struct sdv_buf url;
+            struct sdv_buf url, durl;
+            struct agent_delta delta;
+            int have_delta;
 
             sdv_buf_init(&url, SDV_URL_LEN_MAX);
+            sdv_buf_init(&durl, SDV_URL_LEN_MAX);
+            have_delta = find_delta(&c, t, &delta, &durl);
             err = target_url(&c, t, &url);
             if (err == SDV_OK)
-                err = agent_slot_write(a, t, (const char *)url.data, res, &refused);
+                err = agent_slot_write(a, t, (const char *)url.data, have_delta ? &delta : NULL,
+                                       res, &refused);
             sdv_buf_free(&url);
+            sdv_buf_free(&durl);
         } else {
             err = fetch_image(&c, t, images[i]);
         }

@@ -108,6 +108,18 @@ enum sdv_err agent_secondary_session(struct sdv_agent *a, const struct sdv_agent
 
 /* ---- A/B installation of the primary (agent_slot.c) ---- */
 
+/* A delta patch the image repository lists for the director's target (found by the cycle):
+ * its own TUF target, whose custom "delta" names the running image as source and the target
+ * as result. */
+struct agent_delta {
+    struct sdv_uptane_target target; /* the patch: path, length, hashes */
+    const char *url;
+};
+
+/* The name under which the image repository publishes the patch from the image whose SHA-256
+ * is source_sha256 to target path: "<path>.from-<first 16 hex digits>.delta". */
+#define AGENT_DELTA_NAME_FMT "%s.from-%.16s.delta"
+
 /* Creates a->inst over config.install with state in a->install_dir. */
 enum sdv_err agent_slot_create(struct sdv_agent *a, char *errmsg, size_t errmsg_len);
 
@@ -122,7 +134,8 @@ enum sdv_err agent_slot_after_boot(struct sdv_agent *a, struct sdv_agent_result 
  * writing" precondition returns SDV_EDENIED with the reason in res->reason and *refused set:
  * retried next cycle, never forced. */
 enum sdv_err agent_slot_write(struct sdv_agent *a, const struct sdv_uptane_target *t,
-                              const char *url, struct sdv_agent_result *res, int *refused);
+                              const char *url, const struct agent_delta *delta,
+                              struct sdv_agent_result *res, int *refused);
 
 /* Activates the written transaction of t (pending := t first). Sets res->reboot_required, or
  * *refused when the "before activating" precondition said no (retried next cycle). */

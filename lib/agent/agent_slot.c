@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sdv/delta.h>
 #include <sdv/ecu_link.h>
 
 #include "agent_int.h"
@@ -279,6 +280,92 @@ static enum sdv_err slot_fetch(struct slot_sink *s, const char *url, uint64_t le
     return err;
 }
 
+/* ---- Delta patches ------------------------------------------------------------------------- */
+
+struct delta_feed {
+    struct sdv_delta_decoder *dec;
+    struct sdv_hash *sha256; /* of the patch bytes, checked against the patch's TUF target */
+    uint64_t got;
+};
+
+static enum sdv_err delta_feed_sink(void *ud, const void *data, size_t len)
+{
+    struct delta_feed *f = ud;
+    enum sdv_err err = sdv_hash_update(f->sha256, data, len);
+
+    f->got += len;
+    return err == SDV_OK ? sdv_delta_decoder_feed(f->dec, data, len) : err;
+}
+
+/*
+ * Writes the image into the slot by applying the patch d (streamed from the network into
+ * lib/delta's decoder) to the active slot (sdv_install_read_base). The result is verified like a
+ * full image (length, SHA-256 streamed and read back, every other hash of t). Returns SDV_OK
+ * (written), an attack error (*attack set: the patch bytes are longer than listed, too slow, or
+ * not the listed bytes), or another error after which the caller fetches the full image. A
+ * patch is not resumed: an interrupted one starts over, or the full image is used.
+ */
+static enum sdv_err slot_apply_delta(struct slot_sink *s, const struct sdv_uptane_target *t,
+                                     const struct agent_delta *d, int *refused, int *attack,
+                                     struct sdv_agent_result *res)
+{
+    const struct sdv_agent_config *cfg = &s->a->cfg;
+    struct delta_feed f;
+    uint8_t digest[32];
+    const uint8_t *want = NULL;
+    enum sdv_err err;
+
+    *attack = 0;
+    memset(&f, 0, sizeof(f));
+    for (size_t i = 0; i < d->target.hash_count; i++)
+        if (d->target.hashes[i].alg == SDV_HASH_SHA256)
+            want = d->target.hashes[i].digest;
+    err = slot_open(s, 0, refused, res);
+    if (err == SDV_OK)
+        err = sdv_hash_create(SDV_HASH_SHA256, &f.sha256);
+    if (err == SDV_OK)
+        err = sdv_delta_decoder_create(sdv_install_read_base, s->a->inst, slot_write, s, NULL,
+                                       &f.dec);
+    if (err != SDV_OK)
+        goto out;
+    sdv_logf(&cfg->log, SDV_LOG_INFO, "delta %s (%llu bytes) into the slot, base: the active slot",
+             d->target.filepath, (unsigned long long)d->target.length);
+    err = cfg->fetch_range(cfg->transport_ud, d->url, 0, d->target.length, delta_feed_sink, &f);
+    if (err == SDV_OK && f.got != d->target.length)
+        err = SDV_ENET;
+    if (err == SDV_OK)
+        err = sdv_hash_final(f.sha256, digest);
+    if (err == SDV_OK && (want == NULL || memcmp(digest, want, 32) != 0)) {
+        err = SDV_EHASH;
+        *attack = 1;
+        agent_msgf(res->attack, sizeof(res->attack),
+                   "delta %s: downloaded patch does not match its length and hashes",
+                   d->target.filepath);
+    }
+    if (err == SDV_ETOOBIG || err == SDV_ESLOW) {
+        *attack = 1;
+        agent_msgf(res->attack, sizeof(res->attack), "delta %s: %s", d->target.filepath,
+                   err == SDV_ETOOBIG ? "server sent more than the patch's length"
+                                      : "transfer stayed below the minimum speed (slow "
+                                        "retrieval)");
+    }
+    if (err == SDV_OK)
+        err = sdv_delta_decoder_finish(f.dec);
+    if (err == SDV_OK)
+        err = sdv_install_write_close(s->a->inst);
+    if (err == SDV_OK)
+        err = extra_hashes_match(s, t);
+    if (err != SDV_OK && !*attack)
+        sdv_logf(&cfg->log, SDV_LOG_WARN, "delta %s failed (%s%s%s); fetching the full image",
+                 d->target.filepath, sdv_strerror(err),
+                 sdv_delta_decoder_errmsg(f.dec) != NULL && f.dec != NULL ? ": " : "",
+                 f.dec != NULL ? sdv_delta_decoder_errmsg(f.dec) : "");
+out:
+    sdv_delta_decoder_destroy(f.dec);
+    sdv_hash_destroy(f.sha256);
+    return err;
+}
+
 /* Starts (or continues) the transaction of version; an older one not yet activated is
  * abandoned for it. */
 static enum sdv_err slot_begin(struct sdv_agent *a, const char *version,
@@ -308,8 +395,10 @@ static enum sdv_err slot_begin(struct sdv_agent *a, const char *version,
 }
 
 enum sdv_err agent_slot_write(struct sdv_agent *a, const struct sdv_uptane_target *t,
-                              const char *url, struct sdv_agent_result *res, int *refused)
+                              const char *url, const struct agent_delta *delta,
+                              struct sdv_agent_result *res, int *refused)
 {
+    int attack = 0, from_delta = 0;
     struct sdv_install_status st;
     struct sdv_install_image img;
     struct slot_sink s;
@@ -343,7 +432,16 @@ enum sdv_err agent_slot_write(struct sdv_agent *a, const struct sdv_uptane_targe
     for (size_t i = 0; i < t->hash_count && err == SDV_OK; i++)
         if (t->hashes[i].alg != SDV_HASH_SHA256)
             err = sdv_hash_create(t->hashes[i].alg, &s.extra[s.extra_count++]);
-    for (int round = 0; err == SDV_OK && round < 2; round++) {
+    if (err == SDV_OK && delta != NULL) {
+        err = slot_apply_delta(&s, t, delta, refused, &attack, res);
+        from_delta = err == SDV_OK;
+        if (err != SDV_OK && !attack && !*refused) {
+            err = SDV_OK; /* the full image, from byte 0 */
+            resume = 0;
+            res->attack[0] = '\0';
+        }
+    }
+    for (int round = 0; err == SDV_OK && !from_delta && round < 2; round++) {
         err = slot_open(&s, resume, refused, res);
         if (err != SDV_OK)
             break;
@@ -371,9 +469,14 @@ enum sdv_err agent_slot_write(struct sdv_agent *a, const struct sdv_uptane_targe
     for (size_t i = 0; i < s.extra_count; i++)
         sdv_hash_destroy(s.extra[i]);
     if (err == SDV_OK) {
-        sdv_logf(&a->cfg.log, SDV_LOG_INFO, "primary %s: %s written and verified in the slot",
-                 a->cfg.primary_serial, version);
+        sdv_logf(&a->cfg.log, SDV_LOG_INFO, "primary %s: %s written and verified in the slot%s",
+                 a->cfg.primary_serial, version, from_delta ? " (from a delta patch)" : "");
         return SDV_OK;
+    }
+    if (attack) {
+        agent_msgf(res->reason, sizeof(res->reason), "ECU image %s: %s", t->filepath, res->attack);
+        sdv_install_abort(a->inst, res->attack);
+        return err;
     }
     if (err == SDV_EHASH || err == SDV_ETOOBIG || err == SDV_ESLOW) {
         agent_msgf(res->attack, sizeof(res->attack), "image %s: %s", t->filepath,

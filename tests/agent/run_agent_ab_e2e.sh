@@ -9,7 +9,11 @@
 #   3. v3 that never boots (the firmware's boot counter runs out): back on v1, reported;
 #   4. kill -9 of the agent while v4 streams into the slot (through a throttling proxy): the
 #      half-written slot is never activated; the next run resumes with a Range request from the
-#      last checkpoint and commits v4.
+#      last checkpoint and commits v4;
+#   5. v5 published with a delta patch from v4 (its own TUF target, custom "delta" naming source
+#      and result): the agent streams the patch through lib/delta's decoder (base: the active
+#      slot) into the inactive slot, never fetching the full v5; a patch from another source is
+#      ignored (full image).
 # KEEP=1 keeps the work dir. With "postgresql" the store is SDV_TEST_PG_URL (pg_harness.sh).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR/../.. source=scripts/lib-test.sh
@@ -236,4 +240,53 @@ cmp releases/main-v4.bin slot-A.img || die "slot A is not v4"
 check 'reported == "main/v4.bin" and recs[0]["result"] == "committed" and recs[0]["version_after"] == "main/v4.bin" and all(r["chain_verified"] for r in recs)'
 "$bin/sdv" slot log --config slot.json --verify >/dev/null || die "the install log does not verify"
 echo "ok: killed with $written bytes in the slot; resumed at byte $resumed; v4 committed"
-echo "A/B e2e: commit, health-check rollback, boot-counter rollback, kill -9 resume"
+
+# 5. Delta: v5 is v4 with a few changes; the patch from v4 is published as its own target.
+python3 - <<'PY'
+data = bytearray(open("releases/main-v4.bin", "rb").read())
+for off in (100000, 2000000, 3500000):
+    data[off:off + 64] = b"v5 changed these bytes" + bytes(42)
+open("releases/main-v5.bin", "wb").write(data)
+PY
+"$bin/sdv" delta diff releases/main-v4.bin releases/main-v5.bin releases/v5.delta >/dev/null
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+len() { stat -c %s "$1"; }
+delta_custom() { # source file, result file
+    printf '{"delta": {"source": {"length": %s, "hashes": {"sha256": "%s"}}, "result": {"length": %s, "hashes": {"sha256": "%s"}}}}' \
+        "$(len "$1")" "$(sha "$1")" "$(len "$2")" "$(sha "$2")"
+}
+sdv repo add-target imagerepo releases/v5.delta \
+    --name "main/v5.bin.from-$(sha releases/main-v4.bin | cut -c1-16).delta" \
+    --custom "$(delta_custom releases/main-v4.bin releases/main-v5.bin)"
+curl -sf -X PUT -H "Authorization: Bearer $TOKEN" --data-binary @releases/v5.delta \
+    "$URL/v1/admin/artifacts" >/dev/null
+publish main/v5.bin main-v5.bin 5
+: >agent.log
+agent_once 0
+grep -q 'from a delta patch' agent.log || die "v5 was not installed from the delta"
+grep -q 'path=/v1/vehicle/image/targets/main/[0-9a-f]*\.v5\.bin\.from-' server.log ||
+    die "no patch download in the server's log"
+! grep -q 'path=/v1/vehicle/image/targets/main/[0-9a-f]*\.v5\.bin ' server.log ||
+    die "the full v5 image was downloaded"
+[ "$(booted)" = B ] || die "v5 does not run from slot B"
+cmp releases/main-v5.bin slot-B.img || die "slot B is not v5"
+check 'reported == "main/v5.bin" and recs[0]["result"] == "committed" and recs[0]["version_after"] == "main/v5.bin"'
+echo "ok: v5 installed from a $(len releases/v5.delta)-byte delta patch (full image $(len releases/main-v5.bin) bytes)"
+
+# A patch whose custom names another source is not used: v6 comes as the full image.
+cp releases/main-v5.bin releases/main-v6.bin
+printf 'v6' | dd of=releases/main-v6.bin bs=1 seek=1000 conv=notrunc status=none
+"$bin/sdv" delta diff releases/main-v5.bin releases/main-v6.bin releases/v6.delta >/dev/null
+sdv repo add-target imagerepo releases/v6.delta \
+    --name "main/v6.bin.from-$(sha releases/main-v5.bin | cut -c1-16).delta" \
+    --custom "$(delta_custom releases/main-v4.bin releases/main-v6.bin)"
+curl -sf -X PUT -H "Authorization: Bearer $TOKEN" --data-binary @releases/v6.delta \
+    "$URL/v1/admin/artifacts" >/dev/null
+publish main/v6.bin main-v6.bin 6
+: >agent.log
+agent_once 0
+grep -q 'does not name the running image' agent.log || die "the mismatching delta was not refused"
+! grep -q 'from a delta patch' agent.log || die "v6 came from a patch with the wrong source"
+cmp releases/main-v6.bin slot-A.img || die "slot A is not v6"
+echo "ok: a patch naming another source is ignored; v6 installed from the full image"
+echo "A/B e2e: commit, health-check rollback, boot-counter rollback, kill -9 resume, delta"

@@ -176,6 +176,9 @@ async def ws_checks(env):
             await ws.send(bad)
             m = json.loads(await asyncio.wait_for(ws.recv(), 5))
             check(err_of(m) == (400, "bad_request"), f"bad request refused with 400: {bad}")
+        await ws.send(b"\x00\x01binary")
+        m = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        check(err_of(m) == (400, "bad_request"), f"a binary WebSocket message is refused: {m}")
         # Actuation through the provider: accepted, rejected by it, no provider, bad value.
         m = await viss(ws, {"action": "set", "path": TEMP, "value": "22", "requestId": "s1"})
         check(m.get("action") == "set" and "error" not in m and m.get("requestId") == "s1",
@@ -411,6 +414,21 @@ def local_checks(env):
     check(r.returncode != 0 and "403" in r.stderr, f"sdv signal set outside scope: {r.stderr}")
     r = sig(climate, "set", TEMP, "23")
     check(r.returncode == 0, "sdv signal set back to 23")
+
+    # Garbage on the Unix socket closes that connection only; the daemon keeps serving.
+    import socket as pysocket
+    raw = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    raw.connect(env.sock)
+    raw.sendall(b"GET / HTTP/1.1\r\n\r\n" + bytes(range(256)))
+    raw.settimeout(5)
+    try:
+        closed = raw.recv(4096) == b""
+    except OSError:
+        closed = True
+    raw.close()
+    r = env.app(speed, "get", SPEED)
+    check(closed and r.returncode == 0, "garbage on the Unix socket: that connection is closed, "
+                                        "the next client is served")
 
     # A second provider cannot take signals someone else provides.
     prov2 = env.token_file(env.mint("provide:Vehicle"), "prov2")

@@ -5,6 +5,9 @@
  * the base check and exercise the block and stream parsers; the first input byte picks how the
  * rest is cut into feeds.
  *
+ * The old image holds a gzip member, so seeds have compressed regions (old ones decompressed
+ * into OLD', new ones recompressed by the decoder's output stage).
+ *
  * Checked properties: no crash or out-of-bounds access (the old image is read only through a
  * callback that aborts on any read outside it); a failure carries a reason and stays failed;
  * the decoder's reported working memory never exceeds its limit (1 MiB here, so that hostile
@@ -23,11 +26,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_OLD_LEN    4096u
 #define FUZZ_MEMORY_MAX (1u << 20)
 
+/* A gzip member (deflate level 9) of 1080 bytes of text, at FUZZ_GZIP_AT in the old image, so
+ * that patches against it have old and new compressed regions. */
+#define FUZZ_GZIP_AT 1024u
+static const uint8_t fuzz_gzip[] = {
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x4b, 0xce, 0xcf, 0x2d, 0x28,
+        0x4a, 0x2d, 0x2e, 0x4e, 0x4d, 0x51, 0x48, 0xcb, 0xcc, 0x49, 0x55, 0xc8, 0xcc, 0x53, 0x28,
+        0xc9, 0x48, 0x55, 0xc8, 0xcf, 0x49, 0x51, 0xc8, 0xcc, 0x4d, 0x4c, 0x4f, 0xd5, 0x51, 0x28,
+        0x4b, 0x2d, 0x2a, 0xce, 0xcc, 0xcf, 0x53, 0x30, 0xd4, 0x53, 0x48, 0x1e, 0x55, 0x3c, 0xaa,
+        0x78, 0x54, 0xf1, 0xa8, 0x62, 0x3d, 0x05, 0x00, 0x88, 0xf7, 0xd1, 0xe1, 0x38, 0x04, 0x00,
+        0x00};
+
 /* The fixed old image: structured enough that real patches against it have copies. */
 static void fuzz_old(uint8_t *old)
 {
     for (unsigned i = 0; i < FUZZ_OLD_LEN; i++)
         old[i] = (uint8_t)((i % 251) ^ (i >> 8) ^ (i % 7 == 0 ? 0x5a : 0));
+    memcpy(old + FUZZ_GZIP_AT, fuzz_gzip, sizeof(fuzz_gzip));
 }
 
 static enum sdv_err old_read(void *ud, uint64_t off, void *buf, size_t len)

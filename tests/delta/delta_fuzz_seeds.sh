@@ -9,11 +9,23 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 python3 - "$work" <<'PY'
-import os, random, sys
+import gzip, lzma, os, random, sys
 w = sys.argv[1]
-old = bytes(((i % 251) ^ (i >> 8) ^ (0x5a if i % 7 == 0 else 0)) & 0xff for i in range(4096))
+old = bytearray(((i % 251) ^ (i >> 8) ^ (0x5a if i % 7 == 0 else 0)) & 0xff for i in range(4096))
+# The gzip member of fuzz_delta_decode.c (FUZZ_GZIP_AT): 1080 bytes of text at level 9.
+text = b'compressed file in the old image, version 1. ' * 24
+gz = gzip.compress(text, 9, mtime=0)
+assert gz.hex() == ('1f8b08000000000002034bcecf2d284a2d2e4e4d5148cbcc4955c8cc5328c94855c8cf4951'
+                   'c8cc4d4c4fd551284b2d2acecccf5330d453481e553caa7854f1a8623d050088f7d1e138040000'), \
+    'the gzip member differs from the one in fuzz_delta_decode.c'
+old[1024:1024 + len(gz)] = gz
+old = bytes(old)
 open(os.path.join(w, 'old'), 'wb').write(old)
 r = random.Random(4)
+# Compressed regions: the gzip member's text edited (a new region recompressed from an old one
+# decompressed), and an xz stream added (its compressor needs more than the harness's 1 MiB).
+gz2 = gzip.compress(text.replace(b'version 1', b'version 2', 3), 9, mtime=0)
+xz = lzma.compress(text * 2, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32, preset=6)
 news = {
     'same': old,
     'edit': old[:1000] + b'\x01\x02\x03' + old[1003:],
@@ -22,6 +34,8 @@ news = {
     'random': bytes(r.randrange(256) for _ in range(700)),
     'moved': old[3000:] + old[:3000],
     'empty': b'',
+    'gzedit': old[:1024] + gz2 + old[1024 + len(gz):],
+    'xzadd': old[:3000] + xz + old[3000:],
 }
 for k, v in news.items():
     open(os.path.join(w, 'new.' + k), 'wb').write(v)
@@ -50,7 +64,7 @@ PY
 
 # Round trip: two bytes choose the split, one the feed size, then OLD|NEW.
 python3 - "$corpus/delta_roundtrip" <<'PY'
-import os, random, sys
+import gzip, os, random, sys
 d = sys.argv[1]
 r = random.Random(5)
 base = bytes(r.randrange(256) for _ in range(1500)) + b'the quick brown fox ' * 40
@@ -63,4 +77,7 @@ seed('insert', base, base[:100] + bytes(range(256)) + base[100:], 17)
 seed('empty-old', b'', base, 1)
 seed('empty-new', base, b'', 5)
 seed('shuffled', base, base[1200:] + base[:1200], 31)
+gz_text = b'a compressed member inside the image ' * 30
+seed('gzip', base[:500] + gzip.compress(gz_text, 6, mtime=0) + base[500:],
+     base[:500] + gzip.compress(gz_text.replace(b'member', b'MEMBER', 2), 6, mtime=0) + base[500:], 9)
 PY

@@ -73,7 +73,7 @@ class Env:
             "audit_log": "audit.log",
             "queue_len": 16,
             "actuation_timeout_ms": 2000,
-            "shutdown_grace_ms": 1500,
+            "shutdown_grace_ms": 700,
         }
         with open(self.config, "w") as f:
             json.dump(cfg, f)

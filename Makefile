@@ -26,11 +26,17 @@ release: deps
 
 demo: release
 	./scripts/demo.sh build/release
+	./scripts/demo_broker.sh build/release
 
 bench: release
 	./build/release/bench/tuf_bench
 	./bench/checkin_bench.sh build/release/bin
 	./bench/delta_bench.sh build/release/bin
+	./bench/install_bench.sh build/release/bin
+	./build/release/bench/broker_core_bench
+	./build/release/bench/broker_auth_bench
+	./build/release/bench/broker_proto_bench
+	./build/release/bench/broker_bench build/release/bin data/vss/vss_release_6.0.json
 
 fuzz:
 	./scripts/install-deps.sh --with-test-tools

@@ -58,6 +58,19 @@ static int manifests(const char *dir)
         in.latest_verified_time = UT_NOW;
         in.attack_detected = i == 1 ? "image repository: sha256 mismatch for zone-2.0.bin" : "";
         in.report_counter = 100 + (uint64_t)i;
+        if (i == 0) { /* the primary carries install log records (lib/install's lines) */
+            static const char *const log[] = {
+                    "{\"ecu\":\"ecu-a\",\"group_slots\":\"rootfs:B\",\"preconditions\":[],"
+                    "\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+                    "\"reason\":\"\",\"result\":\"committed\",\"seq\":1,\"time\":"
+                    "\"2026-01-01T00:00:00Z\",\"version_after\":\"main-2.0.bin\","
+                    "\"version_before\":\"factory\"}",
+                    "{\"seq\":2,\"result\":\"rolled-back\",\"reason\":\"health check failed "
+                    "(exit status 1)\",\"prev\":\"00\"}"};
+
+            in.install_log = log;
+            in.install_log_count = 2;
+        }
         sdv_buf_init(&reports[i], 64 * 1024);
         if (sdv_uptane_report_build(&in, uv->ecu_keys[i], ut_random, &rnd, &reports[i], NULL, &e) !=
             SDV_OK) {

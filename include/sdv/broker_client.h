@@ -81,6 +81,18 @@ struct sdv_broker_client_signal {
 enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cfg,
                                        struct sdv_broker_client **out, char *err, size_t err_len);
 
+/*
+ * Adopts fd, a stream socket already connected to the broker whose session someone else opened:
+ * a launcher such as `sdv app run` connects, says HELLO with the app's token, reads HELLO_OK and
+ * hands the socket to the sandboxed app (docs/app-sandbox.md), which may not create sockets
+ * itself. Nothing is sent or read here; the session has the launcher's token. cfg->socket_path,
+ * cfg->name and cfg->token are ignored; the rest applies as for connect. fd is taken: closed by
+ * sdv_broker_client_destroy(), and here on failure. SDV_OK with *out; SDV_EINVAL (err says why)
+ * when fd is not a stream socket, SDV_ENOMEM.
+ */
+enum sdv_err sdv_broker_client_adopt(const struct sdv_broker_client_config *cfg, int fd,
+                                     struct sdv_broker_client **out, char *err, size_t err_len);
+
 /* Closes the connection and frees everything. NULL is a no-op. */
 void sdv_broker_client_destroy(struct sdv_broker_client *c);
 

@@ -359,6 +359,31 @@ static struct sdv_broker_str str_of(const char *s)
     return r;
 }
 
+/* A client without a connection (fd -1), or NULL when out of memory. */
+static struct sdv_broker_client *client_new(const struct sdv_broker_client_config *cfg)
+{
+    struct sdv_broker_client *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->fd = -1;
+    c->timeout_ms = cfg->timeout_ms != 0 ? cfg->timeout_ms : SDV_BROKER_CLIENT_TIMEOUT_MS_DEFAULT;
+    c->on_actuate = cfg->on_actuate;
+    c->on_lost = cfg->on_lost;
+    c->ud = cfg->ud;
+    c->clock = cfg->clock;
+    c->clock_ud = cfg->clock_ud;
+    sdv_buf_init(&c->req, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
+    sdv_buf_init(&c->out, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
+    c->rbuf = malloc(CLIENT_RBUF_LEN);
+    c->entries = calloc(SDV_BROKER_BATCH_MAX, sizeof(*c->entries));
+    if (c->rbuf == NULL || c->entries == NULL || sdv_broker_decoder_create(0, &c->dec) != SDV_OK) {
+        sdv_broker_client_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
 enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cfg,
                                        struct sdv_broker_client **out, char *err, size_t err_len)
 {
@@ -371,22 +396,9 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
     *out = NULL;
     if (err != NULL && err_len > 0)
         err[0] = '\0';
-    c = calloc(1, sizeof(*c));
+    c = client_new(cfg);
     if (c == NULL)
         return SDV_ENOMEM;
-    c->fd = -1;
-    c->timeout_ms = cfg->timeout_ms != 0 ? cfg->timeout_ms : SDV_BROKER_CLIENT_TIMEOUT_MS_DEFAULT;
-    c->on_actuate = cfg->on_actuate;
-    c->on_lost = cfg->on_lost;
-    c->ud = cfg->ud;
-    c->clock = cfg->clock;
-    c->clock_ud = cfg->clock_ud;
-    sdv_buf_init(&c->req, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
-    sdv_buf_init(&c->out, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
-    c->rbuf = malloc(CLIENT_RBUF_LEN);
-    c->entries = calloc(SDV_BROKER_BATCH_MAX, sizeof(*c->entries));
-    if (c->rbuf == NULL || c->entries == NULL || sdv_broker_decoder_create(0, &c->dec) != SDV_OK)
-        goto fail;
     if (cfg->socket_path == NULL || strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
         rc = cfail(c, SDV_EINVAL, "socket path missing or longer than %zu bytes",
                    sizeof(sun.sun_path) - 1);
@@ -421,6 +433,34 @@ fail:
         snprintf(err, err_len, "%s", c->errmsg[0] != '\0' ? c->errmsg : sdv_strerror(rc));
     sdv_broker_client_destroy(c);
     return rc;
+}
+
+enum sdv_err sdv_broker_client_adopt(const struct sdv_broker_client_config *cfg, int fd,
+                                     struct sdv_broker_client **out, char *err, size_t err_len)
+{
+    struct sdv_broker_client *c;
+    int type = 0;
+    socklen_t len = sizeof(type);
+
+    *out = NULL;
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+        if (err != NULL && err_len > 0)
+            snprintf(err, err_len, "fd %d is not a stream socket connected to the broker", fd);
+        if (fd >= 0)
+            close(fd);
+        return SDV_EINVAL;
+    }
+    c = client_new(cfg);
+    if (c == NULL) {
+        close(fd);
+        return SDV_ENOMEM;
+    }
+    c->fd = fd;
+    c->next_request_id = 1; /* the launcher's HELLO had request id 1 */
+    *out = c;
+    return SDV_OK;
 }
 
 enum sdv_err sdv_broker_client_lookup(struct sdv_broker_client *c, const char *const *paths,

@@ -487,10 +487,11 @@ static void test_unreachable_secondary_reported_without(void **state)
 
 /* ---- A/B installation ---------------------------------------------------------------------- */
 
-/* File-backed slots A (booted, factory) and B with the file bootloader, powered on. */
-static struct sdv_install_config *ab_config(struct fleet *f)
+/* File-backed slots A (booted, factory) and B with the file bootloader, powered on; extra
+ * (may be "") adds members to the install object. */
+static struct sdv_install_config *ab_config_with(struct fleet *f, const char *extra)
 {
-    char json[1024], msg[256] = "", booted[8];
+    char json[2048], msg[256] = "", booted[8];
     struct sdv_install_config *cfg = NULL;
     int degraded = 0;
 
@@ -498,13 +499,19 @@ static struct sdv_install_config *ab_config(struct fleet *f)
              "{\"bootloader\": \"file\", \"boot_state\": \"boot.json\", \"groups\": [{\"name\": "
              "\"rootfs\", \"slots\": [{\"name\": \"A\", \"path\": \"slot-a\", \"size\": 1048576, "
              "\"bootname\": \"A\"}, {\"name\": \"B\", \"path\": \"slot-b\", \"size\": 1048576, "
-             "\"bootname\": \"B\"}]}]}");
+             "\"bootname\": \"B\"}]}]%s}",
+             extra);
     if (sdv_install_config_parse_text(json, strlen(json), f->dir, &cfg, msg, sizeof(msg)) != SDV_OK)
         fail_msg("install config: %s", msg);
     assert_int_equal(sdv_install_boot_sim(cfg, booted, sizeof(booted), &degraded, msg, sizeof(msg)),
                      SDV_OK);
     assert_string_equal(booted, "A");
     return cfg;
+}
+
+static struct sdv_install_config *ab_config(struct fleet *f)
+{
+    return ab_config_with(f, "");
 }
 
 static struct sdv_agent *ab_agent_new(struct fleet *f, const struct sdv_install_config *cfg)
@@ -606,6 +613,48 @@ static void test_ab_tampered_stream_never_activated(void **state)
     sdv_install_config_destroy(cfg);
 }
 
+/* UNECE R156's safe-to-update check: a refusing precondition writes nothing, is reported with
+ * its reason, and the update goes ahead by itself once the vehicle is safe again. */
+static void test_ab_precondition_refused_then_retried(void **state)
+{
+    struct fleet *f = *state;
+    struct sdv_install_config *cfg;
+    struct sdv_agent_result res;
+    struct sdv_agent *a;
+    struct stat st;
+    char extra[700];
+    FILE *fp;
+
+    snprintf(extra, sizeof(extra),
+             ", \"precondition\": {\"command\": \"if [ -e '%s/driving' ]; then echo vehicle "
+             "moving at 50 km/h; exit 1; fi\", \"timeout_ms\": 5000}",
+             f->dir);
+    cfg = ab_config_with(f, extra);
+    release_v1(f);
+    fp = fopen(path_in(f, "driving"), "w");
+    assert_non_null(fp);
+    fclose(fp);
+    a = ab_agent_new(f, cfg);
+
+    assert_int_equal(sdv_agent_cycle(a, UT_NOW + 60, &res), SDV_EDENIED);
+    assert_non_null(strstr(res.reason, "not safe to update"));
+    assert_non_null(strstr(res.reason, "vehicle moving at 50 km/h"));
+    assert_string_equal(res.attack, "");
+    assert_false(res.reboot_required);
+    assert_int_equal(f->range_calls, 0);
+    assert_true(stat(path_in(f, "slot-b"), &st) != 0 || st.st_size == 0);
+    assert_int_equal(f->manifests_verified, 1);
+
+    /* Parked: the next cycle installs and activates without anyone forcing it. */
+    assert_int_equal(unlink(path_in(f, "driving")), 0);
+    assert_int_equal(sdv_agent_cycle(a, UT_NOW + 120, &res), SDV_EINVAL);
+    assert_true(res.reboot_required);
+    assert_string_equal(ab_state(f), "activated");
+    assert_int_equal(f->range_calls, 1);
+    sdv_agent_destroy(a);
+    sdv_install_config_destroy(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +663,8 @@ int main(void)
                                             teardown),
             cmocka_unit_test_setup_teardown(test_download_resumes_after_failures, setup, teardown),
             cmocka_unit_test_setup_teardown(test_ab_tampered_stream_never_activated, setup,
+                                            teardown),
+            cmocka_unit_test_setup_teardown(test_ab_precondition_refused_then_retried, setup,
                                             teardown),
             cmocka_unit_test_setup_teardown(test_unreachable_secondary_reported_without, setup,
                                             teardown),

@@ -1,9 +1,9 @@
 /*
  * broker_frame.c - messages of the binary broker protocol: encoder, strict parser and the batch
- * builder for the hot path (docs/broker-protocol.md). Integers are little-endian and written
- * byte by byte, so the code does not depend on the host's byte order or alignment. The parser
- * walks the payload once with a bounds-checked cursor; nothing recurses (arrays hold scalars
- * only).
+ * builder for the hot path (docs/broker-protocol.md). Integers are little-endian and read and
+ * written byte by byte, independent of alignment; array payloads are borrowed from the frame in
+ * place, which needs a little-endian host (checked at compile time). The parser walks the payload
+ * once with a bounds-checked cursor; nothing recurses (arrays hold scalars only).
  */
 #include <math.h>
 #include <stdarg.h>

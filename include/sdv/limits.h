@@ -472,4 +472,22 @@
 #define SDV_BROKER_PERSIST_INTERVAL_MS_DEFAULT 5000u
 #define SDV_BROKER_SNAPSHOT_LEN_MAX            (64u * 1024u * 1024u)
 
+/* ---- sdv app (sandboxed third-party apps, docs/app-sandbox.md) --------------------------- */
+
+/* An app id: 1..64 of a-z 0-9 . _ -, starting with a letter or digit. It names the app's data
+ * directory and its token's subject, so it is kept file-name safe and short. */
+#define SDV_APP_ID_LEN_MAX 64u
+/* Arguments after the executable, each at most 4 KiB: a command line, not a data channel. */
+#define SDV_APP_ARGS_MAX    64u
+#define SDV_APP_ARG_LEN_MAX 4096u
+/* A manifest is a few hundred bytes; 64 KiB bounds what a hostile package can make us parse. */
+#define SDV_APP_MANIFEST_LEN_MAX (64u * 1024u)
+/* The private /tmp of an app whose manifest sets no size: a tmpfs is counted in RAM, so it is
+ * small by default. */
+#define SDV_APP_TMP_MB_DEFAULT 16u
+/* The app's token lives 10 minutes unless --ttl says otherwise, at most a day: the session
+ * ends with it, and a short life bounds what a leaked token is worth. */
+#define SDV_APP_TTL_S_DEFAULT 600u
+#define SDV_APP_TTL_S_MAX     86400u
+
 #endif /* SDV_LIMITS_H */

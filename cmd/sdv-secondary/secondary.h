@@ -158,6 +158,16 @@ void sec_slot_close(struct sec_ctx *ctx);
 enum sdv_err sec_slot_install(struct sec_ctx *ctx, const char *path, const struct sec_image *img,
                               char *why, size_t why_len);
 
+/* Bytes of install log records a secondary puts into one version report: the ECU link bounds a
+ * report at SDV_ECU_LINK_REPORT_LEN_MAX (64 KiB), so half of it. */
+#define SEC_REPORT_LOG_BYTES_MAX (32u * 1024u)
+
+/* The newest install log records (at most SDV_UPTANE_INSTALL_LOG_MAX, together at most
+ * SEC_REPORT_LOG_BYTES_MAX bytes), oldest first, copied into lines[] (caller frees each). A
+ * secondary does not learn which records reached the server, so it sends its newest each time;
+ * the server stores each record once. */
+enum sdv_err sec_slot_log_recent(struct sec_ctx *ctx, char **lines, size_t *count);
+
 /* Serves one primary connection (fd taken) until it closes, times out or breaks the
  * protocol. Returns SDV_OK when the peer closed normally. */
 enum sdv_err sec_session_run(struct sec_ctx *ctx, int fd);

@@ -382,6 +382,8 @@ static enum next on_report_request(struct session *s)
     struct sdv_uptane_report_info info;
     struct sdv_uptane_err ue;
     struct sdv_ecu_link_msg m;
+    char *log[SDV_UPTANE_INSTALL_LOG_MAX];
+    size_t log_count = 0;
     enum sdv_err err;
 
     /* The counter is saved before the report leaves, so no two reports share one. */
@@ -399,8 +401,14 @@ static enum next on_report_request(struct session *s)
     info.latest_verified_time = st->latest_verified_time;
     info.attack_detected = st->attack_detected;
     info.report_counter = st->report_counter;
+    if (ctx->inst != NULL && sec_slot_log_recent(ctx, log, &log_count) == SDV_OK) {
+        info.install_log = (const char *const *)log;
+        info.install_log_count = log_count;
+    }
     sdv_buf_reset(&s->scratch);
     err = sdv_uptane_report_build(&info, ctx->key, ctx->random, NULL, &s->scratch, NULL, &ue);
+    for (size_t i = 0; i < log_count; i++)
+        free(log[i]);
     if (err != SDV_OK)
         return send_result(s, err, "cannot build the version report: %s", ue.msg);
     sdv_ecu_link_msg_init(&m, SDV_ECU_LINK_VERSION_REPORT);

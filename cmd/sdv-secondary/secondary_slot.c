@@ -131,7 +131,14 @@ enum sdv_err sec_slot_install(struct sec_ctx *ctx, const char *path, const struc
 
     why[0] = '\0';
     memset(&im, 0, sizeof(im));
+    snprintf(version, sizeof(version), "%.*s", (int)SDV_INSTALL_VERSION_LEN_MAX, img->filepath);
     err = sdv_install_status(ctx->inst, &st);
+    if (err == SDV_OK && st.state == SDV_INSTALL_ROLLED_BACK && strcmp(st.version, version) == 0) {
+        /* Not again: the primary offers it until the director assigns another image. */
+        snprintf(why, why_len, "%s rolled back on this ECU before (%s); waiting for a new image",
+                 version, st.reason);
+        return SDV_EREJECTED;
+    }
     for (size_t i = 0; err == SDV_OK && i < st.slot_count && im.group == NULL; i++)
         if (st.slots[i].bootname[0] != '\0')
             im.group = st.slots[i].group;
@@ -139,7 +146,6 @@ enum sdv_err sec_slot_install(struct sec_ctx *ctx, const char *path, const struc
         if (img->hashes[i].alg == SDV_HASH_SHA256)
             memcpy(im.sha256, img->hashes[i].digest, 32);
     im.length = img->length;
-    snprintf(version, sizeof(version), "%.*s", (int)SDV_INSTALL_VERSION_LEN_MAX, img->filepath);
     if (err == SDV_OK && (st.state == SDV_INSTALL_DOWNLOADING || st.state == SDV_INSTALL_WRITING ||
                           st.state == SDV_INSTALL_WRITTEN))
         err = sdv_install_abort(ctx->inst, "superseded by a new image from the primary");
@@ -175,5 +181,58 @@ enum sdv_err sec_slot_install(struct sec_ctx *ctx, const char *path, const struc
         return err == SDV_OK ? SDV_EREJECTED : err;
     }
     snprintf(why, why_len, "committed in slot %s", br.booted);
+    return SDV_OK;
+}
+
+struct log_window {
+    char **lines;
+    size_t count;
+    size_t bytes;
+};
+
+/* Keeps the newest records that fit: drops the oldest while the window is too full. */
+static enum sdv_err log_keep(void *ud, uint64_t seq, const char *json, size_t len)
+{
+    struct log_window *w = ud;
+
+    (void)seq;
+    if (len > SEC_REPORT_LOG_BYTES_MAX)
+        return SDV_OK; /* a record this large never fits a report */
+    while (w->count > 0 &&
+           (w->count == SDV_UPTANE_INSTALL_LOG_MAX || w->bytes + len > SEC_REPORT_LOG_BYTES_MAX)) {
+        w->bytes -= strlen(w->lines[0]);
+        free(w->lines[0]);
+        memmove(w->lines, w->lines + 1, (w->count - 1) * sizeof(*w->lines));
+        w->count--;
+    }
+    w->lines[w->count] = strndup(json, len);
+    if (w->lines[w->count] == NULL)
+        return SDV_ENOMEM;
+    w->bytes += len;
+    w->count++;
+    return SDV_OK;
+}
+
+enum sdv_err sec_slot_log_recent(struct sec_ctx *ctx, char **lines, size_t *count)
+{
+    struct log_window w = {lines, 0, 0};
+    uint64_t records = 0;
+    char why[256] = "";
+    enum sdv_err err;
+
+    *count = 0;
+    err = sdv_install_log_verify(sdv_install_log_path(ctx->inst), &records, why, sizeof(why));
+    if (err == SDV_OK)
+        err = sdv_install_log_read(
+                sdv_install_log_path(ctx->inst),
+                records > SDV_UPTANE_INSTALL_LOG_MAX ? records - SDV_UPTANE_INSTALL_LOG_MAX + 1 : 1,
+                log_keep, &w, why, sizeof(why));
+    if (err != SDV_OK) {
+        sdv_logf(&ctx->log, SDV_LOG_ERROR, "install log: %s", why[0] ? why : sdv_strerror(err));
+        for (size_t i = 0; i < w.count; i++)
+            free(lines[i]);
+        return err;
+    }
+    *count = w.count;
     return SDV_OK;
 }

@@ -14,5 +14,6 @@ int sdv_cmd_delta(int argc, char **argv);
 int sdv_cmd_token(int argc, char **argv);
 int sdv_cmd_slot(int argc, char **argv);
 int sdv_cmd_signal(int argc, char **argv);
+int sdv_cmd_app(int argc, char **argv);
 
 #endif

@@ -20,7 +20,9 @@ static void usage(FILE *f)
           "  token        mint and check sdv-broker access tokens (sdv token help)\n"
           "  slot         A/B slots: status, install, boot verdict, log (sdv slot help)\n"
           "  signal       get, set, subscribe and provide vehicle signals on sdv-broker\n"
-          "               (sdv signal help)\n",
+          "               (sdv signal help)\n"
+          "  app          run a third-party app sandboxed, with a token for its manifest's\n"
+          "               scopes and only its broker connection (sdv app help)\n",
           f);
 }
 
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return sdv_cmd_slot(argc - 1, argv + 1);
     if (strcmp(argv[1], "signal") == 0)
         return sdv_cmd_signal(argc - 1, argv + 1);
+    if (strcmp(argv[1], "app") == 0)
+        return sdv_cmd_app(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(stdout);

@@ -1,0 +1,354 @@
+/*
+ * sdv_cmd_app.c - `sdv app`: runs a third-party app in a sandbox with a token for exactly its
+ * manifest's grants (docs/app-sandbox.md). The launcher mints the token, connects to the broker
+ * and says HELLO with it, then hands the greeted socket to the app: the app never holds the
+ * token and cannot open another connection.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sdv/broker_auth.h>
+#include <sdv/broker_client.h>
+#include <sdv/common.h>
+#include <sdv/crypto.h>
+#include <sdv/limits.h>
+
+#include "app_sandbox.h"
+#include "sdv_cmds.h"
+
+/* Exit status when the launcher itself fails (as podman and docker do): the app's own statuses
+ * stay distinguishable. */
+#define APP_EXIT_LAUNCHER 125
+
+static void app_usage(FILE *f)
+{
+    fputs("usage: sdv app run --manifest M.json --broker-socket PATH --issuer-key KEY.pem\n"
+          "                   --aud AUDIENCE [--kid ID] [--vin VIN] [--ttl SECONDS]\n"
+          "                   [--data-dir DIR] [--user UID:GID]\n"
+          "         runs the app in its own namespaces with a seccomp filter; its only way out\n"
+          "         is the broker connection at fd 3 (SDV_BROKER_FD), opened with a token for\n"
+          "         exactly the manifest's scopes or purpose; DIR/<app id> is its /data. Exits\n"
+          "         with the app's status (128+N for signal N), 125 if the launch failed\n"
+          "       sdv app check --manifest M.json\n"
+          "         validates a manifest and prints what it asks for\n"
+          "       sdv app token --manifest M.json --issuer-key KEY.pem --aud AUDIENCE [--kid ID]\n"
+          "                   [--vin VIN] [--ttl SECONDS]\n"
+          "         prints the token `run` would present (for inspection with sdv token verify)\n",
+          f);
+}
+
+static int app_fail(const char *what, const char *where)
+{
+    fprintf(stderr, "sdv app: %s (%s)\n", what, where);
+    return APP_EXIT_LAUNCHER;
+}
+
+struct app_opts {
+    const char *manifest, *socket, *key, *aud, *kid, *vin, *ttl, *data_dir, *user;
+};
+
+static int app_parse(int argc, char **argv, struct app_opts *o)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } opts[] = {
+            {"--manifest", offsetof(struct app_opts, manifest)},
+            {"--broker-socket", offsetof(struct app_opts, socket)},
+            {"--issuer-key", offsetof(struct app_opts, key)},
+            {"--aud", offsetof(struct app_opts, aud)},
+            {"--kid", offsetof(struct app_opts, kid)},
+            {"--vin", offsetof(struct app_opts, vin)},
+            {"--ttl", offsetof(struct app_opts, ttl)},
+            {"--data-dir", offsetof(struct app_opts, data_dir)},
+            {"--user", offsetof(struct app_opts, user)},
+    };
+
+    for (int i = 2; i < argc; i++) {
+        size_t k;
+
+        for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+            if (strcmp(argv[i], opts[k].name) == 0)
+                break;
+        }
+        if (k == sizeof(opts) / sizeof(opts[0]))
+            return app_fail(argv[i][0] == '-' ? "unknown option" : "unexpected argument", argv[i]);
+        if (i + 1 >= argc)
+            return app_fail("option needs a value", argv[i]);
+        *(const char **)((char *)o + opts[k].off) = argv[++i];
+    }
+    if (o->manifest == NULL)
+        return app_fail("--manifest is required", "command line");
+    return 0;
+}
+
+/* Reads and validates the manifest; errors name the file and the member. */
+static int load_manifest(const char *path, struct sdv_app_manifest *m)
+{
+    char err[300], dir[PATH_MAX];
+    struct sdv_buf b;
+    json_t *doc = NULL;
+    enum sdv_err rc;
+
+    sdv_buf_init(&b, SDV_APP_MANIFEST_LEN_MAX);
+    rc = sdv_fs_read(path, &b);
+    if (rc != SDV_OK) {
+        sdv_buf_free(&b);
+        fprintf(stderr, "sdv app: %s: %s\n", path,
+                rc == SDV_ETOOBIG ? "larger than 64 KiB, not a manifest" : sdv_strerror(rc));
+        return APP_EXIT_LAUNCHER;
+    }
+    rc = sdv_json_parse(b.data, b.len, &doc, err, sizeof(err));
+    sdv_buf_free(&b);
+    if (rc == SDV_OK) {
+        snprintf(dir, sizeof(dir), "%s", path);
+        rc = sdv_app_manifest_parse(doc, dirname(dir), m, err, sizeof(err));
+        json_decref(doc);
+    }
+    if (rc != SDV_OK) {
+        sdv_app_manifest_free(m);
+        fprintf(stderr, "sdv app: %s: %s\n", path, rc == SDV_ENOMEM ? "out of memory" : err);
+        return APP_EXIT_LAUNCHER;
+    }
+    return 0;
+}
+
+/* Mints the app's token with the same signing code as `sdv token mint`. */
+static int mint_token(const struct app_opts *o, const struct sdv_app_manifest *m,
+                      struct sdv_buf *out, int64_t *exp_s)
+{
+    struct sdv_key *key = NULL;
+    unsigned long ttl = SDV_APP_TTL_S_DEFAULT;
+    char jti[33], sub[8 + SDV_APP_ID_LEN_MAX];
+    uint8_t rnd[16];
+    time_t now = time(NULL);
+    json_t *c;
+    enum sdv_err err;
+
+    if (o->key == NULL || o->aud == NULL)
+        return app_fail("--issuer-key and --aud are required", "command line");
+    if (o->ttl != NULL) {
+        char *end;
+
+        errno = 0;
+        ttl = strtoul(o->ttl, &end, 10);
+        if (errno != 0 || *end != '\0' || end == o->ttl || ttl == 0 || ttl > SDV_APP_TTL_S_MAX)
+            return app_fail("--ttl must be 1..86400 seconds", o->ttl);
+    }
+    err = sdv_key_load_pem_file(o->key, &key);
+    if (err != SDV_OK)
+        return app_fail(sdv_strerror(err), o->key);
+    if (!sdv_key_has_private(key)) {
+        sdv_key_destroy(key);
+        return app_fail("not a private key", o->key);
+    }
+    if (sdv_random_bytes(rnd, sizeof(rnd)) != SDV_OK) {
+        sdv_key_destroy(key);
+        return app_fail("no randomness", "jti");
+    }
+    sdv_hex_encode(rnd, sizeof(rnd), jti);
+    snprintf(sub, sizeof(sub), "app:%s", m->id);
+    *exp_s = (int64_t)now + (int64_t)ttl;
+    c = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "sub", sub, "client_id", m->id, "aud", o->aud,
+                  "iat", (json_int_t)now, "exp", (json_int_t)*exp_s, "jti", jti);
+    if (c == NULL || (m->scope != NULL && json_object_set_new(c, "scope", json_string(m->scope))) ||
+        (m->purpose != NULL && json_object_set_new(c, "purpose", json_string(m->purpose))) ||
+        (o->vin != NULL && json_object_set_new(c, "vin", json_string(o->vin)))) {
+        json_decref(c);
+        sdv_key_destroy(key);
+        return app_fail("cannot build the claims (not UTF-8?)", "token");
+    }
+    err = sdv_auth_token_mint(key, o->kid, c, out);
+    json_decref(c);
+    sdv_key_destroy(key);
+    if (err != SDV_OK)
+        return app_fail(err == SDV_EUNSUPPORTED ? "only Ed25519 and P-256 keys sign access tokens"
+                                                : sdv_strerror(err),
+                        o->key);
+    return 0;
+}
+
+static int parse_user(const char *s, uid_t *uid, gid_t *gid)
+{
+    unsigned long u, g;
+    char *end;
+
+    errno = 0;
+    u = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != ':' || u == 0 || u > 0x7fffffffUL)
+        return -1;
+    s = end + 1;
+    g = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || g == 0 || g > 0x7fffffffUL)
+        return -1;
+    *uid = (uid_t)u;
+    *gid = (gid_t)g;
+    return 0;
+}
+
+static int app_run(const struct app_opts *o)
+{
+    struct sdv_app_manifest m;
+    struct sdv_broker_client_config cfg;
+    struct sdv_broker_client *client = NULL;
+    struct sdv_app_sandbox sb;
+    struct sdv_buf token;
+    char err[512], exe[PATH_MAX], data[PATH_MAX], name[16 + SDV_APP_ID_LEN_MAX];
+    struct stat st;
+    int64_t exp_s = 0;
+    int rc, fd = -1, status = 0;
+
+    memset(&sb, 0, sizeof(sb));
+    sb.uid = 65534; /* nobody */
+    sb.gid = 65534; /* nogroup */
+    if (o->socket == NULL)
+        return app_fail("--broker-socket is required", "command line");
+    if (o->user != NULL && parse_user(o->user, &sb.uid, &sb.gid) != 0)
+        return app_fail("--user must be UID:GID, both non-zero", o->user);
+    if ((rc = load_manifest(o->manifest, &m)) != 0)
+        return rc;
+    sdv_buf_init(&token, SDV_AUTH_TOKEN_LEN_MAX);
+    rc = APP_EXIT_LAUNCHER;
+    if (realpath(m.executable, exe) == NULL || stat(exe, &st) != 0 || !S_ISREG(st.st_mode) ||
+        access(exe, X_OK) != 0) {
+        fprintf(stderr, "sdv app: %s: executable %s: %s\n", o->manifest, m.executable,
+                errno != 0 ? strerror(errno) : "not a regular file");
+        goto out;
+    }
+    free(m.executable);
+    m.executable = strdup(exe);
+    if (m.executable == NULL)
+        goto out;
+    if (o->data_dir != NULL) {
+        /* DIR holds every app's data directory; this app sees only DIR/<id>. */
+        char dir[PATH_MAX];
+
+        if (snprintf(dir, sizeof(dir), "%s/%s", o->data_dir, m.id) >= (int)sizeof(dir) ||
+            sdv_fs_mkdir_p(dir, 0700) != SDV_OK || realpath(dir, data) == NULL) {
+            fprintf(stderr, "sdv app: data directory %s/%s: %s\n", o->data_dir, m.id,
+                    strerror(errno));
+            goto out;
+        }
+        if (geteuid() == 0 && chown(data, sb.uid, sb.gid) != 0) {
+            fprintf(stderr, "sdv app: chown %s: %s\n", data, strerror(errno));
+            goto out;
+        }
+        sb.data_dir = data;
+    }
+    if (mint_token(o, &m, &token, &exp_s) != 0)
+        goto out;
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(name, sizeof(name), "app:%s", m.id);
+    cfg.socket_path = o->socket;
+    cfg.name = name;
+    cfg.token = (const char *)token.data;
+    if (sdv_broker_client_connect(&cfg, &client, err, sizeof(err)) != SDV_OK) {
+        fprintf(stderr, "sdv app: %s: the broker refused the app's session: %s\n", m.id, err);
+        goto out;
+    }
+    /* The greeted socket outlives the client object: the app adopts it. */
+    fd = dup(sdv_broker_client_fd(client));
+    sdv_broker_client_destroy(client);
+    if (fd < 0) {
+        fprintf(stderr, "sdv app: dup: %s\n", strerror(errno));
+        goto out;
+    }
+    sb.manifest = &m;
+    sb.broker_fd = fd;
+    sb.token_exp_s = exp_s;
+    fflush(NULL);
+    if (sdv_app_sandbox_run(&sb, &status, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sdv app: %s: %s\n", m.id, err);
+        goto out;
+    }
+    if (WIFEXITED(status)) {
+        rc = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+
+        fprintf(stderr, "sdv app: %s killed by signal %d (%s)%s\n", m.id, sig, strsignal(sig),
+                sig == SIGSYS ? ": a system call the sandbox forbids" : "");
+        rc = 128 + sig;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    sdv_buf_free(&token);
+    sdv_app_manifest_free(&m);
+    return rc;
+}
+
+static int app_check(const struct app_opts *o)
+{
+    struct sdv_app_manifest m;
+    const struct sdv_app_limits *l = &m.limits;
+
+    if (load_manifest(o->manifest, &m) != 0)
+        return APP_EXIT_LAUNCHER;
+    printf("app %s\nexecutable %s\n", m.id, m.executable);
+    for (size_t i = 1; i < m.argc; i++)
+        printf("arg %s\n", m.argv[i]);
+    if (m.scope != NULL)
+        printf("scope %s\n", m.scope);
+    else
+        printf("purpose %s\n", m.purpose);
+    printf("limits memory_mb=%llu cpu_s=%llu open_files=%llu processes=%llu file_size_mb=%llu "
+           "tmp_mb=%llu\n",
+           (unsigned long long)l->memory_mb, (unsigned long long)l->cpu_s,
+           (unsigned long long)l->open_files, (unsigned long long)l->processes,
+           (unsigned long long)l->file_size_mb,
+           (unsigned long long)(l->tmp_mb != 0 ? l->tmp_mb : SDV_APP_TMP_MB_DEFAULT));
+    sdv_app_manifest_free(&m);
+    return 0;
+}
+
+static int app_token(const struct app_opts *o)
+{
+    struct sdv_app_manifest m;
+    struct sdv_buf token;
+    int64_t exp_s;
+    int rc;
+
+    if (load_manifest(o->manifest, &m) != 0)
+        return APP_EXIT_LAUNCHER;
+    sdv_buf_init(&token, SDV_AUTH_TOKEN_LEN_MAX);
+    rc = mint_token(o, &m, &token, &exp_s);
+    if (rc == 0)
+        printf("%s\n", (const char *)token.data);
+    sdv_buf_free(&token);
+    sdv_app_manifest_free(&m);
+    return rc;
+}
+
+int sdv_cmd_app(int argc, char **argv)
+{
+    struct app_opts o = {0};
+
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        app_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "check") != 0 &&
+        strcmp(argv[1], "token") != 0) {
+        app_usage(stderr);
+        return app_fail("unknown subcommand", argv[1]);
+    }
+    if (app_parse(argc, argv, &o) != 0)
+        return APP_EXIT_LAUNCHER;
+    if (strcmp(argv[1], "run") == 0)
+        return app_run(&o);
+    if (strcmp(argv[1], "check") == 0)
+        return app_check(&o);
+    return app_token(&o);
+}

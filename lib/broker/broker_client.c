@@ -359,6 +359,17 @@ static struct sdv_broker_str str_of(const char *s)
     return r;
 }
 
+/* Writes wait at most the timeout for a broker that stopped reading (best effort: a sandbox may
+ * refuse the option, and then writes block as long as the broker does not read). */
+static void set_send_timeout(struct sdv_broker_client *c)
+{
+    struct timeval tv;
+
+    tv.tv_sec = c->timeout_ms / 1000;
+    tv.tv_usec = (long)(c->timeout_ms % 1000) * 1000;
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 /* A client without a connection (fd -1), or NULL when out of memory. */
 static struct sdv_broker_client *client_new(const struct sdv_broker_client_config *cfg)
 {
@@ -390,7 +401,6 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     struct sdv_broker_client *c;
     struct sdv_broker_msg m, answer;
-    struct timeval tv;
     enum sdv_err rc = SDV_ENOMEM;
 
     *out = NULL;
@@ -410,10 +420,7 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
         rc = cfail(c, SDV_ENET, "connect to %s: %s", cfg->socket_path, strerror(errno));
         goto fail;
     }
-    /* Writes wait at most the timeout for a broker that stopped reading. */
-    tv.tv_sec = c->timeout_ms / 1000;
-    tv.tv_usec = (long)(c->timeout_ms % 1000) * 1000;
-    (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    set_send_timeout(c);
     sdv_broker_msg_init(&m, SDV_BROKER_MSG_HELLO, 0);
     m.version = SDV_BROKER_PROTO_VERSION;
     m.name = str_of(cfg->name);
@@ -459,6 +466,7 @@ enum sdv_err sdv_broker_client_adopt(const struct sdv_broker_client_config *cfg,
     }
     c->fd = fd;
     c->next_request_id = 1; /* the launcher's HELLO had request id 1 */
+    set_send_timeout(c);
     *out = c;
     return SDV_OK;
 }

@@ -387,6 +387,37 @@ static void test_deadline_with_events(void **state)
     sdv_broker_client_destroy(st.c);
 }
 
+/* A launcher connects and greets; the app adopts the socket and works on the session. */
+static void test_adopt(void **state)
+{
+    struct sdv_broker_client_config cfg = {0};
+    struct sdv_broker_client *launcher, *app = NULL;
+    struct sdv_broker_client_signal sig;
+    const char *path = "Vehicle.Speed";
+    struct sdv_broker_value v;
+    char err[256];
+    int fd, p[2];
+
+    (void)state;
+    launcher = connect_as("launcher", "good", NULL, NULL, NULL);
+    fd = dup(sdv_broker_client_fd(launcher));
+    assert_true(fd >= 0);
+    sdv_broker_client_destroy(launcher);
+    assert_int_equal(sdv_broker_client_adopt(&cfg, fd, &app, err, sizeof(err)), SDV_OK);
+    assert_int_equal(sdv_broker_client_fd(app), fd);
+    assert_int_equal(sdv_broker_client_lookup(app, &path, 1, &sig), SDV_OK);
+    assert_int_equal(sig.id, 1);
+    assert_int_equal(sdv_broker_client_get(app, sig.id, &v, NULL), SDV_OK);
+    sdv_broker_client_destroy(app);
+    /* Not a socket: refused, and the descriptor is closed. */
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(sdv_broker_client_adopt(&cfg, p[0], &app, err, sizeof(err)), SDV_EINVAL);
+    assert_null(app);
+    assert_non_null(strstr(err, "not a stream socket"));
+    assert_int_equal(close(p[0]), -1); /* already closed by adopt */
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +425,7 @@ int main(void)
             cmocka_unit_test(test_app_and_provider),
             cmocka_unit_test(test_publish_many),
             cmocka_unit_test(test_deadline_with_events),
+            cmocka_unit_test(test_adopt),
     };
 
     return cmocka_run_group_tests(tests, server_start, server_stop);

@@ -284,13 +284,18 @@ static void drop_bounding(int rfd)
         die(rfd, "clear ambient capabilities: %s", strerror(errno));
 }
 
-/* Empties the permitted, effective and inheritable sets. */
-static void clear_caps(int rfd)
+/* Empties the permitted, effective and inheritable sets, except keep (a capability number, or
+ * -1 for none). */
+static void clear_caps(int rfd, int keep)
 {
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2];
 
     memset(data, 0, sizeof(data));
+    if (keep >= 0) {
+        data[keep / 32].effective = 1u << (keep % 32);
+        data[keep / 32].permitted = 1u << (keep % 32);
+    }
     if (syscall(SYS_capset, &hdr, data) != 0)
         die(rfd, "drop capabilities: %s", strerror(errno));
 }
@@ -430,7 +435,7 @@ static void exec_app(int rfd, const struct sdv_app_sandbox *s, int broker_fd)
             die(rfd, "switch to uid %u gid %u: %s", (unsigned)s->uid, (unsigned)s->gid,
                 strerror(errno));
     }
-    clear_caps(rfd);
+    clear_caps(rfd, -1);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         die(rfd, "no_new_privs: %s", strerror(errno));
 
@@ -507,10 +512,11 @@ static void run_init(int rfd, int sync_fd, const struct sdv_app_sandbox *s)
         exec_app(rfd, s, s->broker_fd);
     }
     g_app_pid = app;
-    /* The init keeps nothing the app could borrow: no broker socket, no capabilities. */
+    /* The init keeps nothing the app could borrow: no broker socket, no capabilities but
+     * CAP_KILL, which it needs to pass signals on to an app running as another user. */
     close(s->broker_fd);
     drop_bounding(rfd);
-    clear_caps(rfd);
+    clear_caps(rfd, CAP_KILL);
     (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     for (;;) {
         int st;

@@ -93,6 +93,15 @@ static struct sdv_broker_client *adopt(void)
     return c;
 }
 
+static void refused(struct sdv_broker_client *c, const char *path, enum sdv_err rc)
+{
+    printf("refused %s: %s: %s\n", path, sdv_errname(rc), sdv_broker_client_errmsg(c));
+    if (rc == SDV_ENET || rc == SDV_EPARSE)
+        g_failed = 1;
+    else
+        g_refused = 1;
+}
+
 static int lookup(struct sdv_broker_client *c, const char *path,
                   struct sdv_broker_client_signal *sig)
 {
@@ -100,8 +109,7 @@ static int lookup(struct sdv_broker_client *c, const char *path,
     enum sdv_err rc = sdv_broker_client_lookup(c, paths, 1, sig);
 
     if (rc != SDV_OK) {
-        printf("failed %s: %s\n", path, sdv_broker_client_errmsg(c));
-        g_failed = 1;
+        refused(c, path, rc);
         return -1;
     }
     if (sig->status != 0) {
@@ -110,15 +118,6 @@ static int lookup(struct sdv_broker_client *c, const char *path,
         return -1;
     }
     return 0;
-}
-
-static void refused(struct sdv_broker_client *c, const char *path, enum sdv_err rc)
-{
-    printf("refused %s: %s: %s\n", path, sdv_errname(rc), sdv_broker_client_errmsg(c));
-    if (rc == SDV_ENET || rc == SDV_EPARSE)
-        g_failed = 1;
-    else
-        g_refused = 1;
 }
 
 static void do_read(struct sdv_broker_client *c, const char *path)

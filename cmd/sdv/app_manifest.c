@@ -25,6 +25,11 @@ static enum sdv_err mfail(char *err, size_t err_len, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err, err_len, fmt, ap);
         va_end(ap);
+        /* Names and values quoted from the manifest must not carry terminal controls. */
+        for (char *p = err; *p != '\0'; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        }
     }
     return SDV_EPARSE;
 }

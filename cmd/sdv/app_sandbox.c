@@ -414,17 +414,6 @@ static void exec_app(int rfd, const struct sdv_app_sandbox *s, int broker_fd)
     /* Everything else the launcher had open closes at exec (the report pipe stays until then). */
     if (close_range(SDV_APP_BROKER_FD + 1, ~0u, CLOSE_RANGE_CLOEXEC) != 0)
         die(rfd, "close inherited descriptors: %s", strerror(errno));
-    if (l->memory_mb != 0)
-        set_limit(rfd, RLIMIT_AS, "memory (RLIMIT_AS)", l->memory_mb << 20);
-    if (l->cpu_s != 0)
-        set_limit(rfd, RLIMIT_CPU, "CPU time (RLIMIT_CPU)", l->cpu_s);
-    if (l->open_files != 0)
-        set_limit(rfd, RLIMIT_NOFILE, "open files (RLIMIT_NOFILE)", l->open_files);
-    if (l->processes != 0)
-        set_limit(rfd, RLIMIT_NPROC, "processes (RLIMIT_NPROC)", l->processes);
-    if (l->file_size_mb != 0)
-        set_limit(rfd, RLIMIT_FSIZE, "file size (RLIMIT_FSIZE)", l->file_size_mb << 20);
-    set_limit(rfd, RLIMIT_CORE, "core dumps (RLIMIT_CORE)", 0);
     if (chdir(s->data_dir != NULL ? SANDBOX_DATA_DIR : "/") != 0)
         die(rfd, "chdir: %s", strerror(errno));
     drop_bounding(rfd);
@@ -455,6 +444,19 @@ static void exec_app(int rfd, const struct sdv_app_sandbox *s, int broker_fd)
     envp[n] = NULL;
 
     load_seccomp(rfd);
+    /* Limits last: building the filter allocates, and a small address space limit must not
+     * starve it (nor a sanitizer runtime of the launcher's code still running here). */
+    if (l->memory_mb != 0)
+        set_limit(rfd, RLIMIT_AS, "memory (RLIMIT_AS)", l->memory_mb << 20);
+    if (l->cpu_s != 0)
+        set_limit(rfd, RLIMIT_CPU, "CPU time (RLIMIT_CPU)", l->cpu_s);
+    if (l->open_files != 0)
+        set_limit(rfd, RLIMIT_NOFILE, "open files (RLIMIT_NOFILE)", l->open_files);
+    if (l->processes != 0)
+        set_limit(rfd, RLIMIT_NPROC, "processes (RLIMIT_NPROC)", l->processes);
+    if (l->file_size_mb != 0)
+        set_limit(rfd, RLIMIT_FSIZE, "file size (RLIMIT_FSIZE)", l->file_size_mb << 20);
+    set_limit(rfd, RLIMIT_CORE, "core dumps (RLIMIT_CORE)", 0);
     execve(exe, m->argv, envp);
     die(rfd, "execute %s (%s in the sandbox): %s", m->executable, exe, strerror(errno));
 }

@@ -34,6 +34,9 @@
  * (common instruction sequences matched elsewhere), and each step costs patch bytes. 32, 64,
  * 128 and 256 measured on Go and Rust executables: 128 was best or within 0.3% on each. */
 #define DX_RUN_MIN 128u
+/* Entries of the decoder's page index of the steps (4 bytes each): pages grow beyond 4 KiB on
+ * images above 256 MiB. */
+#define DX_PAGES_MAX 65536u
 /* Bounds of virtual addresses in a map, so that sums never overflow. */
 #define DX_VADDR_MAX (1ull << 62)
 /* Values below this are not taken for absolute pointers: small integers are far more common
@@ -53,6 +56,7 @@ struct dx_elf {
     uint32_t seg0, nseg; /* its segments: seg[seg0 .. seg0 + nseg), ordered by offset */
     uint8_t arch;
     uint64_t vmin, vmax; /* lowest and highest (exclusive) virtual address of its segments */
+    uint64_t xmin, xmax; /* the same over the file-backed part of its executable segments */
 };
 
 struct dx_image {
@@ -72,6 +76,11 @@ struct delta_xmap {
     struct dx_image img[2]; /* 0: OLD, 1: NEW */
     struct dx_step *step;   /* ordered by old_off, strictly increasing */
     uint32_t nstep;
+    /* Index of the steps by old offset: page[i] is the first step with old_off > i << pshift
+     * (npage entries), so a lookup searches only the steps of one page. */
+    uint32_t *page;
+    uint32_t npage;
+    unsigned pshift;
 };
 
 /* ---- ELF discovery (encoder) ---- */
@@ -441,6 +450,8 @@ static const char *dx_get_image(struct dx_reader *r, struct dx_image *im)
         e.arch = arch;
         e.vmin = UINT64_MAX;
         e.vmax = 0;
+        e.xmin = UINT64_MAX;
+        e.xmax = 0;
         for (uint64_t k = 0; k < ns; k++) {
             uint64_t gap, filesz, vaddr, bss;
             uint8_t flags;
@@ -467,6 +478,12 @@ static const char *dx_get_image(struct dx_reader *r, struct dx_image *im)
                     e.vmin = vaddr;
                 if (vaddr + s->memsz > e.vmax)
                     e.vmax = vaddr + s->memsz;
+            }
+            if (im->seg != NULL && flags != 0) {
+                if (vaddr < e.xmin)
+                    e.xmin = vaddr;
+                if (vaddr + filesz > e.xmax)
+                    e.xmax = vaddr + filesz;
             }
             prev_end += gap + filesz;
             nseg++;
@@ -539,6 +556,7 @@ void delta_xmap_free(struct delta_xmap *m)
         free(m->img[i].seg);
     }
     free(m->step);
+    free(m->page);
     free(m);
 }
 
@@ -562,7 +580,12 @@ enum sdv_err delta_xmap_parse(const uint8_t *p, size_t len, uint64_t old_len, ui
         delta_xmap_free(m);
         return delta_fail(errmsg, errmsg_len, SDV_EPARSE, "reference map: %s", why);
     }
-    mem = sizeof(*m) + m->nstep * sizeof(*m->step);
+    /* Pages of at least 4 KiB, at most DX_PAGES_MAX of them. */
+    m->pshift = 12;
+    while ((old_len >> m->pshift) >= DX_PAGES_MAX)
+        m->pshift++;
+    m->npage = (uint32_t)(old_len >> m->pshift) + 1;
+    mem = sizeof(*m) + m->nstep * sizeof(*m->step) + m->npage * sizeof(*m->page);
     for (unsigned i = 0; i < 2; i++)
         mem += m->img[i].nelf * sizeof(struct dx_elf) + m->img[i].nseg * sizeof(struct dx_seg);
     if (mem > mem_max) {
@@ -577,12 +600,18 @@ enum sdv_err delta_xmap_parse(const uint8_t *p, size_t len, uint64_t old_len, ui
             goto nomem;
     }
     m->step = malloc(m->nstep * sizeof(*m->step));
-    if (m->step == NULL)
+    m->page = malloc(m->npage * sizeof(*m->page));
+    if (m->step == NULL || m->page == NULL)
         goto nomem;
     why = dx_get_all(p, len, m);
     if (why != NULL) { /* the first pass accepted the same bytes */
         delta_xmap_free(m);
         return delta_fail(errmsg, errmsg_len, SDV_EPARSE, "reference map: %s", why);
+    }
+    for (uint32_t i = 0, k = 0; i < m->npage; i++) {
+        while (k < m->nstep && m->step[k].old_off <= (uint64_t)i << m->pshift)
+            k++;
+        m->page[i] = k;
     }
     *out = m;
     *mem_out = mem;
@@ -675,9 +704,15 @@ static int dx_target(const struct delta_xmap *m, uint32_t eo, uint64_t va, uint3
         return -1;
     if (va - s->vaddr < s->filesz) {
         uint64_t fo = s->off + (va - s->vaddr), fn;
-        uint32_t lo = 0, hi = m->nstep;
+        uint64_t pg = fo >> m->pshift;
+        uint32_t lo, hi;
 
-        /* The last step at or before fo. */
+        /* The last step at or before fo: the steps after the page's start and up to the next
+         * page's start are the only candidates besides the one before them. */
+        if (pg >= m->npage)
+            return -1;
+        lo = m->page[pg];
+        hi = pg + 1 < m->npage ? m->page[pg + 1] : m->nstep;
         while (lo < hi) {
             uint32_t mid = lo + (hi - lo) / 2;
 
@@ -722,6 +757,11 @@ static uint8_t dx_b(const struct dx_win *w, uint64_t i)
 
 static uint32_t dx_w32(const struct dx_win *w, uint64_t i)
 {
+    if (i >= w->w0 && i - w->w0 <= w->len && w->len - (i - w->w0) >= 4) {
+        const uint8_t *p = w->p + (i - w->w0);
+
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    }
     return (uint32_t)dx_b(w, i) | (uint32_t)dx_b(w, i + 1) << 8 | (uint32_t)dx_b(w, i + 2) << 16 |
            (uint32_t)dx_b(w, i + 3) << 24;
 }
@@ -922,12 +962,25 @@ static int dx_x86_imm(uint8_t b3, uint8_t op, uint8_t modrm)
 
 /* Whether a 32-bit displacement relative to the end of its instruction starts at q; *imm gets
  * the immediate bytes between the field and that end. Reads only q-3..q-1. */
+/* Bytes that may precede an x86-64 displacement field (E8, E9, the second byte of 0F 8x, a
+ * RIP-relative ModRM byte), as a 256-bit set. */
+static const uint64_t dx_x86_before[4] = {0x2020202020202020ull, 0, 0xFFFFull, 0x30000000000ull};
+
+static int dx_x86_maybe(uint8_t b)
+{
+    return (int)((dx_x86_before[b >> 6] >> (b & 63u)) & 1u);
+}
+
 static int dx_x86_field(const struct dx_win *w, uint64_t q, int *imm)
 {
-    uint8_t b1 = q >= 1 ? dx_b(w, q - 1) : 0, b2 = q >= 2 ? dx_b(w, q - 2) : 0;
-    uint8_t b3 = q >= 3 ? dx_b(w, q - 3) : 0;
+    uint8_t b1 = q >= 1 ? dx_b(w, q - 1) : 0, b2, b3;
 
     *imm = 0;
+    /* Most bytes are none of the three forms: decide on the byte before first. */
+    if (!dx_x86_maybe(b1))
+        return 0;
+    b2 = q >= 2 ? dx_b(w, q - 2) : 0;
+    b3 = q >= 3 ? dx_b(w, q - 3) : 0;
     if (q >= 1 && (b1 == 0xE8 || b1 == 0xE9))
         return 1;
     if (q >= 2 && b2 == 0x0F && (b1 & 0xF0) == 0x80)
@@ -1084,6 +1137,8 @@ static unsigned dx_data_kind(const struct dx_image *io, const struct dx_seg *s,
     if (v > -(int64_t)DX_PTR_MIN && v < (int64_t)DX_PTR_MIN)
         return 0;
     t = vq + (uint64_t)v;
+    if (t < e->xmin || t >= e->xmax)
+        return 0;
     for (uint32_t k = 0; k < e->nseg; k++) {
         const struct dx_seg *c = &io->seg[e->seg0 + k];
 
@@ -1099,6 +1154,7 @@ void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t
     const struct dx_image *io = &m->img[0], *in = &m->img[1];
     const struct dx_win w = {win, w0, wlen};
     uint64_t qlo = c0 >= r0 + 7 ? c0 - 7 : r0, qhi = c0 + n < r1 ? c0 + n : r1;
+    const struct dx_seg *ns_last = NULL; /* the new segment of the last field */
 
     for (uint32_t si = dx_seg_first(io, qlo); si < io->nseg && io->seg[si].off < qhi; si++) {
         const struct dx_seg *s = &io->seg[si];
@@ -1107,8 +1163,20 @@ void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t
         uint64_t b = send < qhi ? send : qhi;
         /* The last byte a field may cover: inside the run and the segment. */
         uint64_t lim = send < r1 ? send : r1;
+        /* x86-64 code: every byte; AArch64 code and data: every 4th (virtual address % 4 = 0,
+         * the only places these fields start). */
+        unsigned stride = s->exec && e->arch == DELTA_EXEC_ARCH_X86_64 ? 1u : 4u;
 
-        for (uint64_t q = a; q < b; q++) {
+        if (stride == 4)
+            a += (4u - ((s->vaddr + (a - s->off)) & 3u)) & 3u;
+        for (uint64_t q = a; q < b; q += stride) {
+            if (stride == 1) {
+                /* Skip to the next byte that may end an opcode, straight in the window. */
+                while (q < b && q > w0 && q - w0 <= wlen && !dx_x86_maybe(win[q - 1 - w0]))
+                    q++;
+                if (q == b)
+                    break;
+            }
             struct dx_ref r;
             uint8_t f[8];
             unsigned width = 0;
@@ -1130,7 +1198,10 @@ void delta_xmap_predict(const struct delta_xmap *m, const uint8_t *win, uint64_t
                     continue;
             }
             p = p0 + (q - r0);
-            ns = dx_seg_at(in, p);
+            if (ns_last != NULL && p >= ns_last->off && p - ns_last->off < ns_last->filesz)
+                ns = ns_last;
+            else
+                ns = ns_last = dx_seg_at(in, p);
             if (ns == NULL || ns->off + ns->filesz - p < 4)
                 continue;
             r.m = m;

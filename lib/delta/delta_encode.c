@@ -453,6 +453,10 @@ static enum sdv_err enc_plan(struct enc *e)
     /* The encoder predicts with the map as the decoder will read it back. */
     err = delta_xmap_parse(e->xsec.data, e->xsec.len, e->old_len, e->new_len, DELTA_EXEC_MEM_MAX,
                            &e->xmap, &mem, why, sizeof(why));
+    if (err == SDV_ETOOBIG) { /* the decoder would refuse it: plain bytes */
+        sdv_buf_reset(&e->xsec);
+        return SDV_OK;
+    }
     if (err == SDV_OK) {
         struct delta_xmap_info in;
 

@@ -232,6 +232,19 @@ static enum sdv_err dx_put_image(struct sdv_buf *b, const struct dx_image *im)
     return err;
 }
 
+static uint64_t dx_pages(uint64_t old_len, unsigned *shift);
+
+/* Decoder memory of a map (what delta_xmap_parse() counts). */
+static size_t dx_mem(const struct dx_image *io, const struct dx_image *in, size_t nstep)
+{
+    unsigned shift;
+
+    return sizeof(struct delta_xmap) + nstep * sizeof(struct dx_step) +
+           dx_pages(io->len, &shift) * sizeof(uint32_t) +
+           (io->nelf + in->nelf) * sizeof(struct dx_elf) +
+           (io->nseg + in->nseg) * sizeof(struct dx_seg);
+}
+
 static int dx_u64_cmp(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -374,8 +387,10 @@ enum sdv_err delta_xmap_build(const uint8_t *old, uint64_t old_len, const uint8_
             err = SDV_ENOMEM;
             goto out;
         }
-        if (nst <= DX_STEPS_MAX)
+        if (nst <= DX_STEPS_MAX && dx_mem(&im[0], &im[1], nst) <= DELTA_EXEC_MEM_MAX)
             break;
+        if (nst == 0 || run_min > old_len)
+            goto out; /* even the ELF tables do not fit: no map */
         run_min *= 2;
     }
     if (nst == 0)
@@ -547,6 +562,15 @@ static const char *dx_get_all(const uint8_t *p, size_t len, struct delta_xmap *m
     return NULL;
 }
 
+/* Pages of the step index: at least 4 KiB each, at most DX_PAGES_MAX of them. */
+static uint64_t dx_pages(uint64_t old_len, unsigned *shift)
+{
+    *shift = 12;
+    while ((old_len >> *shift) >= DX_PAGES_MAX)
+        (*shift)++;
+    return (old_len >> *shift) + 1;
+}
+
 void delta_xmap_free(struct delta_xmap *m)
 {
     if (m == NULL)
@@ -580,11 +604,7 @@ enum sdv_err delta_xmap_parse(const uint8_t *p, size_t len, uint64_t old_len, ui
         delta_xmap_free(m);
         return delta_fail(errmsg, errmsg_len, SDV_EPARSE, "reference map: %s", why);
     }
-    /* Pages of at least 4 KiB, at most DX_PAGES_MAX of them. */
-    m->pshift = 12;
-    while ((old_len >> m->pshift) >= DX_PAGES_MAX)
-        m->pshift++;
-    m->npage = (uint32_t)(old_len >> m->pshift) + 1;
+    m->npage = (uint32_t)dx_pages(old_len, &m->pshift);
     mem = sizeof(*m) + m->nstep * sizeof(*m->step) + m->npage * sizeof(*m->page);
     for (unsigned i = 0; i < 2; i++)
         mem += m->img[i].nelf * sizeof(struct dx_elf) + m->img[i].nseg * sizeof(struct dx_seg);

@@ -3,7 +3,8 @@
 # directory: sdv-broker serves the COVESA VSS 6.0 catalog; a simulated vehicle provider publishes
 # speed and battery and executes cabin-climate actuation; a climate app may actuate the cabin
 # HVAC, a speedometer app may only read the speed, and its actuation request is refused; a VISS
-# client reads over HTTP; the audit log's chain is checked. Finishes in seconds; exits non-zero
+# client reads over HTTP; the audit log's chain is checked; a third-party app runs sandboxed
+# (sdv app run) with only its broker connection. Finishes in seconds; exits non-zero
 # as soon as something does not behave.
 # Usage: scripts/demo_broker.sh [BUILD_DIR] (default build/release)
 set -euo pipefail
@@ -119,6 +120,34 @@ step "The audit log records every actuation and every denial, hash-chained"
 "$bin/sdv" token audit-verify audit.log >verify.txt || fail "audit chain broken: $(cat verify.txt)"
 ok "$(cat verify.txt)"
 grep '"result":"denied"' audit.log | tail -n 1 | sed 's/^/   /'
+
+# ---- sandboxed third-party app (sdv app run, docs/app-sandbox.md) ----------------------------
+step "A third-party app runs sandboxed (sdv app run): a token for its manifest's scope, its broker socket, nothing else"
+if [ -x "$bin/sdv-app-probe" ]; then
+    cat >speedo-sandboxed.json <<EOF
+{"id": "speedo-sandboxed", "executable": "$bin/sdv-app-probe", "scopes": ["read:Vehicle.Speed"],
+ "args": ["read", "Vehicle.Speed", "set", "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature", "18",
+          "escape-tcp", "127.0.0.1", "$port", "escape-unix", "$work/broker.sock", "escape-file", "$work/issuer.pem",
+          "escape-procs"],
+ "limits": {"open_files": 32, "tmp_mb": 4}}
+EOF
+    set +e
+    out=$("$bin/sdv" app run --manifest speedo-sandboxed.json --broker-socket broker.sock --issuer-key issuer.pem \
+        --aud vehicle-api --vin WVWZZZ1JZXW000001 --ttl 60 --data-dir apps 2>&1)
+    rc=$?
+    set -e
+    if [[ $out == *"cannot create namespaces"* ]]; then
+        printf '   (skipped: this kernel cannot create the namespaces: %s)\n' "$out"
+    else
+        [ $rc -eq 3 ] && [[ $out == *"read Vehicle.Speed = "* ]] && [[ $out != *ESCAPED* ]] ||
+            fail "sandboxed app (status $rc): $out"
+        ok "$(grep '^read' <<<"$out")"
+        refused "$(grep '^refused' <<<"$out")"
+        grep '^escape' <<<"$out" | sed 's/^escape /   ✔ contained: /'
+    fi
+else
+    printf '   (skipped: %s/sdv-app-probe is not built)\n' "$bin"
+fi
 
 step "SIGTERM: sdv-broker saves the last values and exits"
 kill "${pids[0]}"

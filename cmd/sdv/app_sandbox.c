@@ -490,6 +490,9 @@ static void run_init(int rfd, int sync_fd, const struct sdv_app_sandbox *s)
     /* When the launcher dies, so does the sandbox (the kernel then kills the whole PID
      * namespace). */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* The init is a copy of the launcher's memory and environment. Not dumpable, its /proc files
+     * (mem, environ, fd) are closed to an app running as the same user (user namespace mode). */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* Wait until the launcher has written our user namespace's maps (if any). */
     if (read(sync_fd, &go, 1) != 1)
         die(rfd, "the launcher went away");

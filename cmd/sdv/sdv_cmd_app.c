@@ -219,10 +219,14 @@ static int app_run(const struct app_opts *o)
         return rc;
     sdv_buf_init(&token, SDV_AUTH_TOKEN_LEN_MAX);
     rc = APP_EXIT_LAUNCHER;
-    if (realpath(m.executable, exe) == NULL || stat(exe, &st) != 0 || !S_ISREG(st.st_mode) ||
-        access(exe, X_OK) != 0) {
+    if (realpath(m.executable, exe) == NULL || stat(exe, &st) != 0 || access(exe, X_OK) != 0) {
         fprintf(stderr, "sdv app: %s: executable %s: %s\n", o->manifest, m.executable,
-                errno != 0 ? strerror(errno) : "not a regular file");
+                strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "sdv app: %s: executable %s: not a regular file\n", o->manifest,
+                m.executable);
         goto out;
     }
     free(m.executable);
@@ -256,9 +260,11 @@ static int app_run(const struct app_opts *o)
         fprintf(stderr, "sdv app: %s: the broker refused the app's session: %s\n", m.id, err);
         goto out;
     }
-    /* The greeted socket outlives the client object: the app adopts it. */
+    /* The greeted socket outlives the client object: the app adopts it. The token is not needed
+     * any more; it must not linger in the memory the sandbox's init is cloned from. */
     fd = dup(sdv_broker_client_fd(client));
     sdv_broker_client_destroy(client);
+    explicit_bzero(token.data, token.len);
     if (fd < 0) {
         fprintf(stderr, "sdv app: dup: %s\n", strerror(errno));
         goto out;

@@ -82,7 +82,7 @@ app speedo '["read:Vehicle.Speed"]' '["limits", "read", "'$SPEED'", "read", "'$S
     "set", "'$TEMP'", "18",
     "escape-tcp", "127.0.0.1", "9", "escape-unix", "'$work/broker.sock'", "escape-socketpair",
     "escape-file", "'$work/apps/climate/secret.txt'", "escape-file", "/data/../climate/secret.txt",
-    "escape-file", "'$work/iss.pem'", "escape-procs", "escape-net", "escape-ptrace",
+    "escape-file", "'$work/iss.pem'", "escape-file", "/proc/1/environ", "escape-procs", "escape-net", "escape-ptrace",
     "escape-mount", "escape-userns", "write-data", "notes", "hello", "read-data", "notes"]' \
     '{"open_files": 32, "file_size_mb": 2, "cpu_s": 30}'
 run speedo.json
@@ -99,6 +99,7 @@ for e in "tcp socket: blocked (Operation not permitted)" \
     "file $work/apps/climate/secret.txt: blocked (No such file or directory)" \
     "file /data/../climate/secret.txt: blocked (No such file or directory)" \
     "file $work/iss.pem: blocked (No such file or directory)" \
+    "file /proc/1/environ: blocked (Permission denied)" \
     "ptrace: blocked (Operation not permitted)" "mount: blocked (Operation not permitted)" \
     "unshare user namespace: blocked (Operation not permitted)"; do
     if has "^escape $e"; then sdv_pass "sandboxed: $e"; else sdv_fail "not blocked: $e" "$(grep "^escape" run.out)"; fi
@@ -251,15 +252,16 @@ if [ $rc -eq 143 ] && [ $ms -lt 3000 ]; then sdv_pass "SIGTERM stops the app in 
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     mkdir -p nr && cp "$bin/sdv" "$bin/sdv-app-probe" iss.pem nr/ && chmod 755 "$work" nr && chmod 644 nr/iss.pem
     chmod 666 broker.sock
-    printf '{"id": "nr", "executable": "sdv-app-probe", "args": ["limits", "read", "%s", "escape-tcp", "127.0.0.1", "9", "escape-procs", "escape-ptrace"], "scopes": ["read:Vehicle.Speed"]}\n' "$SPEED" >nr/nr.json
+    printf '{"id": "nr", "executable": "sdv-app-probe", "args": ["limits", "read", "%s", "escape-tcp", "127.0.0.1", "9", "escape-procs", "escape-ptrace", "escape-file", "/proc/1/environ", "escape-file", "/proc/1/mem"], "scopes": ["read:Vehicle.Speed"]}\n' "$SPEED" >nr/nr.json
     (cd nr && setpriv --reuid=65534 --regid=65534 --clear-groups ./sdv app run --manifest nr.json \
         --broker-socket "$work/broker.sock" --issuer-key iss.pem --aud vehicle-api >../run.out 2>&1)
     rc=$?
     if [ $rc -ne 0 ] && has "cannot create namespaces"; then
         echo "SKIP (part): !!! unprivileged user namespaces are disabled here: $(cat run.out)"
     elif [ $rc -eq 0 ] && has "^read $SPEED = " && has "^escape tcp socket: blocked" &&
-        has "^escape procs: sees 2: 1 2$" && has "^escape ptrace: blocked" && has "^identity uid=65534 .*pid=2"; then
-        sdv_pass "as an unprivileged user (user namespace): same isolation"
+        has "^escape procs: sees 2: 1 2$" && has "^escape ptrace: blocked" && has "^identity uid=65534 .*pid=2" &&
+        has "^escape file /proc/1/environ: blocked" && has "^escape file /proc/1/mem: blocked"; then
+        sdv_pass "as an unprivileged user (user namespace): same isolation, the init's memory and environment closed"
     else
         sdv_fail "unprivileged launcher (status $rc)" "$(cat run.out)"
     fi

@@ -490,13 +490,14 @@ static void run_init(int rfd, int sync_fd, const struct sdv_app_sandbox *s)
     /* When the launcher dies, so does the sandbox (the kernel then kills the whole PID
      * namespace). */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    /* The init is a copy of the launcher's memory and environment. Not dumpable, its /proc files
-     * (mem, environ, fd) are closed to an app running as the same user (user namespace mode). */
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* Wait until the launcher has written our user namespace's maps (if any). */
     if (read(sync_fd, &go, 1) != 1)
         die(rfd, "the launcher went away");
     close(sync_fd);
+    /* The init is a copy of the launcher's memory and environment. Not dumpable, its /proc files
+     * (mem, environ, fd) are closed to an app running as the same user (user namespace mode).
+     * Only now: the launcher had to open our uid_map and gid_map first. */
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (sethostname(s->manifest->id, strlen(s->manifest->id)) != 0)
         die(rfd, "sethostname: %s", strerror(errno));
     build_root(rfd, s);

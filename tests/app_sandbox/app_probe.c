@@ -20,6 +20,8 @@
  *   escape-userns          create a user namespace
  *   forbidden-bpf          call bpf(2), which the sandbox punishes by killing the app
  *   limits                 print its rlimits and identity
+ *   threads                start and join a thread        "threads: ok" (clone3 is ENOSYS in
+ *                          the sandbox; the C library must fall back to clone)
  *
  * A blocked attempt prints "blocked"; one that works prints "ESCAPED". Exit status: 2 when
  * something escaped, else 3 when the broker refused a request, 1 on other failures, 0.
@@ -30,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,6 +334,26 @@ static void print_limits(void)
     }
 }
 
+static void *thread_main(void *arg)
+{
+    return arg;
+}
+
+static void run_thread(void)
+{
+    pthread_t t;
+    void *ret = NULL;
+    int rc = pthread_create(&t, NULL, thread_main, (void *)&g_failed);
+
+    if (rc != 0) {
+        printf("threads: %s\n", strerror(rc));
+        g_failed = 1;
+        return;
+    }
+    pthread_join(t, &ret);
+    printf("threads: %s\n", ret == (void *)&g_failed ? "ok" : "wrong result");
+}
+
 int main(int argc, char **argv)
 {
     struct sdv_broker_client *c = NULL;
@@ -387,6 +410,8 @@ int main(int argc, char **argv)
             long r = syscall(SYS_bpf, 0, NULL, 0);
 
             outcome("bpf", r >= 0);
+        } else if (strcmp(a, "threads") == 0) {
+            run_thread();
         } else if (strcmp(a, "limits") == 0) {
             print_limits();
         } else {

@@ -83,7 +83,8 @@ app speedo '["read:Vehicle.Speed"]' '["limits", "read", "'$SPEED'", "read", "'$S
     "escape-tcp", "127.0.0.1", "9", "escape-unix", "'$work/broker.sock'", "escape-socketpair",
     "escape-file", "'$work/apps/climate/secret.txt'", "escape-file", "/data/../climate/secret.txt",
     "escape-file", "'$work/iss.pem'", "escape-file", "/proc/1/environ", "escape-procs", "escape-net", "escape-ptrace",
-    "escape-mount", "escape-userns", "write-data", "notes", "hello", "read-data", "notes"]' \
+    "escape-mount", "escape-userns", "write-data", "notes", "hello", "read-data", "notes",
+    "threads"]' \
     '{"open_files": 32, "file_size_mb": 2, "cpu_s": 30}'
 run speedo.json
 if has "^read $SPEED = [0-9]"; then sdv_pass "speedo reads Vehicle.Speed"; else sdv_fail "speedo read" "$(cat run.out)"; fi
@@ -121,10 +122,22 @@ if has "^identity uid=$app_uid .*pid=2 host=speedo" && has "^limit nofile 32$" &
 else
     sdv_fail "identity/limits" "$(grep -E '^(identity|limit)' run.out)"
 fi
+has "^threads: ok$" && sdv_pass "threads work (clone3 refused with ENOSYS, clone allowed)" || sdv_fail "threads" "$(grep threads run.out)"
 if [ "$(stat -c %a apps/climate)" = 700 ] && [ "$(stat -c %a apps/speedo)" = 700 ]; then
     sdv_pass "data directories are private (0700)"
 else
     sdv_fail "data directory modes" "$(ls -l apps)"
+fi
+
+# --user: another unprivileged user for the app, who then owns its data directory.
+if [ "$(id -u)" = 0 ]; then
+    app owner '["read:Vehicle.Speed"]' '["limits", "write-data", "f", "x"]'
+    run owner.json --user 4242:4343
+    if [ $rc -eq 0 ] && has "^identity uid=4242 gid=4343 " && [ "$(stat -c %u:%g apps/owner/f)" = 4242:4343 ]; then
+        sdv_pass "--user 4242:4343 runs the app as that user, owning its data"
+    else
+        sdv_fail "--user (status $rc)" "$(cat run.out; ls -ln apps/owner)"
+    fi
 fi
 
 # 3. A system program as the app: the kernel's view of the sandbox, from inside.

@@ -257,6 +257,11 @@ static int delta_diff(int argc, char **argv)
         for (unsigned i = 0; i < SDV_DELTA_STREAMS; i++)
             fprintf(stderr, "sdv delta:   %-7s raw %" PRIu64 " compressed %" PRIu64 "\n",
                     stream_names[i], st.raw_len[i], st.comp_len[i]);
+        fprintf(stderr,
+                "sdv delta: compressed regions: %" PRIu64 " old decompressed, %" PRIu64
+                " new recompressed on the device (%" PRIu64 " bytes), %" PRIu64
+                " changed new streams left as bytes\n",
+                st.old_regions, st.new_regions, st.new_regions_len, st.regions_kept_raw);
     }
     rc = 0;
 out:

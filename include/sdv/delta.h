@@ -100,8 +100,8 @@ struct sdv_delta_stats {
     uint64_t old_regions;                 /* compressed regions of OLD decompressed into OLD' */
     uint64_t new_regions;                 /* regions of NEW recompressed on the device */
     uint64_t new_regions_len;             /* their compressed bytes in NEW */
-    uint64_t regions_kept_raw;            /* NEW streams left as bytes (unchanged or not
-                                             reproducible); encoder only */
+    uint64_t regions_kept_raw;            /* changed NEW streams no trial reproduced, left
+                                             as bytes; encoder only */
     char codec_versions[96];              /* libraries that made the new regions, "" if none */
 };
 

@@ -623,12 +623,23 @@ enum sdv_err delta_renc_prepare(struct delta_renc *r, const uint8_t *old, size_t
         if (!so.f[i].same && so.f[i].dec_mem > old_dec_mem)
             old_dec_mem = so.f[i].dec_mem;
     }
+    /* Streams found in both images need nothing more: drop their decompressed bytes now. */
+    for (size_t i = 0; i < sn.n; i++)
+        if (sn.f[i].same) {
+            free(sn.f[i].data);
+            sn.f[i].data = NULL;
+        }
+    for (size_t i = 0; i < so.n; i++)
+        if (so.f[i].same) {
+            free(so.f[i].data);
+            so.f[i].data = NULL;
+        }
     sn.trials = 1;
     err = run_workers(&sn, threads);
     if (err != SDV_OK)
         goto out;
     for (size_t i = 0; i < sn.n; i++)
-        if (!sn.f[i].reproduced)
+        if (!sn.f[i].reproduced && !sn.f[i].same)
             r->kept_raw++;
     err = build_old(r, &so, old, old_len);
     if (err == SDV_OK)

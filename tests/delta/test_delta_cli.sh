@@ -100,6 +100,25 @@ cmp -s -n "$(stat -c %s new)" slot new && fail "slot: looks complete after a fai
 "$sdv" delta diff --codec xz old new p_xz && "$sdv" delta apply old p_xz o_xz && cmp o_xz new
 expect_fail 'in-place patching' "$sdv" delta apply old patch old
 
+# Compressed content: an .xz file (the xz tool, same liblzma) whose text changed is recompressed
+# on the device; info names the libraries that made the regions. (A gzip member made by GNU gzip
+# is decompressed but stays bytes: its deflate is not zlib's.)
+# (100 KB of text: its compressor, with the dictionary cut to the input, needs 2.7 MiB on the
+# device; a 1 MB input would need 12 MiB, above SDV_DELTA_REGION_CODEC_MEM_MAX, and stay bytes.)
+head -c 100000 old >t_old
+sed -e 's/^1240$/changed/' t_old >t_new
+{ head -c 3000 old; xz -6 -c t_old; tail -c 2000 old; } >gz_old
+{ head -c 3000 old; xz -6 -c t_new; tail -c 2000 old; } >gz_new
+"$sdv" delta diff -v gz_old gz_new gz_patch 2>gz_diff.txt
+grep -q 'compressed regions: 1 old decompressed, 1 new recompressed' gz_diff.txt ||
+    fail "diff -v: regions: $(cat gz_diff.txt)"
+"$sdv" delta info gz_patch >gz_info.txt
+grep -qx 'new_regions: 1' gz_info.txt || fail "info: new regions"
+grep -qx 'old_regions: 1' gz_info.txt || fail "info: old regions"
+grep -q '^region_libraries: liblzma .* zstd .* zlib ' gz_info.txt || fail "info: libraries"
+[ "$(stat -c %s gz_patch)" -lt 3000 ] || fail "xz patch too large: $(stat -c %s gz_patch)"
+"$sdv" delta apply gz_old gz_patch gz_out && cmp gz_out gz_new || fail "xz region: wrong output"
+
 # Usage errors.
 expect_fail 'usage' "$sdv" delta
 expect_fail 'usage' "$sdv" delta diff old new

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,12 +20,28 @@
 
 extern char **environ;
 
-static int64_t mono_ms(void)
+/* The deadline is a monotonic timerfd armed once: the kernel keeps the time, so the library reads
+ * no clock of its own (STYLE) and a step of the wall clock cannot stretch or cut a timeout. */
+static int deadline_arm(uint32_t timeout_ms)
 {
-    struct timespec ts;
+    struct itimerspec its = {{0, 0}, {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L}};
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (timeout_ms == 0)
+        its.it_value.tv_nsec = 1; /* already due: a zero it_value would disarm the timer */
+    if (fd >= 0 && timerfd_settime(fd, 0, &its, NULL) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Non-zero once the deadline of tfd has passed, waiting at most wait_ms for it. */
+static int deadline_passed(int tfd, int wait_ms)
+{
+    struct pollfd pfd = {tfd, POLLIN, 0};
+
+    return poll(&pfd, 1, wait_ms) > 0 && (pfd.revents & POLLIN) != 0;
 }
 
 /* Runs in the forked child: only async-signal-safe calls until exec (the parent may have
@@ -51,9 +68,8 @@ static void child(char *const argv[], char *const *envp, int out_fd)
 enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *const *envv,
                              struct sdv_buf *all, struct install_cmd_result *res)
 {
-    int fds[2], status = 0;
+    int fds[2], status = 0, tfd;
     size_t out_len = 0;
-    int64_t deadline;
     pid_t pid;
 
     char **envp;
@@ -68,19 +84,27 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
     envp = calloc(n_env + n_extra + 1, sizeof(*envp));
     if (envp == NULL)
         return SDV_ENOMEM;
-    /* Ours first: the first of two equal names wins in getenv(). */
+    /* Ours first: the first of two equal names wins when the child looks a name up. */
     for (size_t i = 0; i < n_extra; i++)
         envp[i] = envv[i];
     for (size_t i = 0; i < n_env; i++)
         envp[n_extra + i] = environ[i];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
+    tfd = deadline_arm(timeout_ms);
+    if (tfd < 0) {
         free(envp);
         return sdv_err_from_errno(errno);
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        int en = errno;
+        free(envp);
+        close(tfd);
+        return sdv_err_from_errno(en);
     }
     pid = fork();
     if (pid < 0) {
         int en = errno;
         free(envp);
+        close(tfd);
         close(fds[0]);
         close(fds[1]);
         install_msgf(res->output, sizeof(res->output), "cannot start: %s", strerror(en));
@@ -94,24 +118,22 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
     close(fds[1]);
     setpgid(pid, pid); /* also from the parent: the group exists before any kill */
     res->started = 1;
-    deadline = mono_ms() + timeout_ms;
     for (;;) {
-        struct pollfd pfd = {fds[0], POLLIN, 0};
-        int64_t left = deadline - mono_ms();
+        struct pollfd pfd[2] = {{fds[0], POLLIN, 0}, {tfd, POLLIN, 0}};
         char buf[4096];
         ssize_t n;
         int r;
 
-        if (left <= 0) {
+        r = poll(pfd, 2, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0 && (pfd[1].revents & POLLIN) != 0) {
             res->timed_out = 1;
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             break;
         }
-        r = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r == 0)
+        if (r <= 0 || pfd[0].revents == 0)
             continue;
         n = read(fds[0], buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
@@ -136,15 +158,13 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
         pid_t w = waitpid(pid, &status, res->timed_out ? 0 : WNOHANG);
         if (w == pid || (w < 0 && errno != EINTR))
             break;
-        if (w == 0 && mono_ms() >= deadline) {
+        if (w == 0 && deadline_passed(tfd, 10)) {
             res->timed_out = 1;
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
-        } else if (w == 0) {
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
         }
     }
+    close(tfd);
     if (!res->timed_out)
         kill(-pid, SIGKILL); /* leftovers of the group (a background child of the script) */
     if (WIFEXITED(status))

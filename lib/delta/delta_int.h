@@ -169,7 +169,7 @@ enum sdv_err delta_decompress(struct delta_dctx *d, uint8_t codec, const uint8_t
  * spans more than two), and up to DELTA_REGION_CACHE_MAX when its memory limit leaves room
  * (every miss costs a whole region's decompression). */
 #define DELTA_REGION_CACHE     2u
-#define DELTA_REGION_CACHE_MAX 32u
+#define DELTA_REGION_CACHE_MAX 128u
 /* Memory the decoder leaves free beside its region cache: an old region's decompressor
  * (its dictionary is cut to the region) and allocator slack. */
 #define DELTA_REGION_SPARE (1024u * 1024u)

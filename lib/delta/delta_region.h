@@ -31,6 +31,10 @@
 /* What inflate allocates (state and a 32 KiB window), rounded up. */
 #define DELTA_INFLATE_MEM (64u * 1024u)
 
+/* Decoder memory the encoder keeps free for more old-region cache slots (by shrinking its blocks)
+ * when the old regions' decompressed bytes exceed two slots. */
+#define DELTA_REGION_CACHE_WISH (6u * 1024u * 1024u)
+
 /* Parameter trials per new stream in the encoder (the previous stream's parameters first). */
 #define DELTA_REGION_TRIALS_MAX 12u
 

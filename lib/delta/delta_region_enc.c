@@ -647,10 +647,18 @@ enum sdv_err delta_renc_prepare(struct delta_renc *r, const uint8_t *old, size_t
     if (err != SDV_OK)
         goto out;
     big = r->old_max > r->new_max ? r->old_max : r->new_max;
-    if (r->old_regions > 0 || r->new_regions > 0)
+    if (r->old_regions > 0 || r->new_regions > 0) {
+        /* Besides the two cache slots the decoder needs, room for more: every cache miss costs
+         * a whole region's decompression (on the squashfs pair 2 MiB blocks and a 4 MiB cache
+         * gave 11,900 misses, 1 MiB blocks and a 7 MiB cache 8,100, for a patch 0.6 % larger). */
+        size_t wish = r->old_virt_len - old_len;
+
+        if (wish > DELTA_REGION_CACHE_WISH)
+            wish = DELTA_REGION_CACHE_WISH;
         r->region_mem = DELTA_REGION_CACHE * (size_t)r->old_max + r->new_max +
                         delta_region_comp_cap(big) +
-                        (codec_mem > old_dec_mem ? codec_mem : old_dec_mem);
+                        (codec_mem > old_dec_mem ? codec_mem : old_dec_mem) + wish;
+    }
     sdv_logf(log, SDV_LOG_DEBUG,
              "delta: regions: %zu old streams (%llu decompressed into OLD'), %zu new streams "
              "(%llu recompressed on the device, %llu left as bytes)",

@@ -170,9 +170,11 @@ enum sdv_err delta_decompress(struct delta_dctx *d, uint8_t codec, const uint8_t
  * (every miss costs a whole region's decompression). */
 #define DELTA_REGION_CACHE     2u
 #define DELTA_REGION_CACHE_MAX 128u
-/* Memory the decoder leaves free beside its region cache: an old region's decompressor
- * (its dictionary is cut to the region) and allocator slack. */
-#define DELTA_REGION_SPARE (1024u * 1024u)
+/* Memory the decoder leaves free beside its region cache: an old region's decompressor (its
+ * dictionary is cut to the region), allocator slack, and the rest of the process (libraries,
+ * stack: about 2 MiB for `sdv delta apply`), so that a whole process under a 16 MiB limit stays
+ * under 16 MiB. */
+#define DELTA_REGION_SPARE (3u * 1024u * 1024u)
 
 struct delta_section_hdr {
     uint8_t type;

@@ -35,6 +35,10 @@
  * when the old regions' decompressed bytes exceed two slots. */
 #define DELTA_REGION_CACHE_WISH (6u * 1024u * 1024u)
 
+/* What a decoding process holds besides the decoder (libraries, stack), kept out of the
+ * encoder's 16 MiB budget so that `sdv delta apply` as a whole stays under 16 MiB. */
+#define DELTA_PROCESS_SLACK (2u * 1024u * 1024u)
+
 /* Parameter trials per new stream in the encoder (the previous stream's parameters first). */
 #define DELTA_REGION_TRIALS_MAX 12u
 

@@ -641,9 +641,11 @@ enum sdv_err delta_renc_prepare(struct delta_renc *r, const uint8_t *old, size_t
     for (size_t i = 0; i < sn.n; i++)
         if (!sn.f[i].reproduced && !sn.f[i].same)
             r->kept_raw++;
-    err = build_old(r, &so, old, old_len);
-    if (err == SDV_OK)
-        err = build_new(r, &sn, new_data, new_len, &codec_mem);
+    /* Decompressed old contents serve the matching of decompressed new contents: without a new
+     * region they would only cost the decoder memory and time. */
+    err = build_new(r, &sn, new_data, new_len, &codec_mem);
+    if (err == SDV_OK && r->new_regions > 0)
+        err = build_old(r, &so, old, old_len);
     if (err != SDV_OK)
         goto out;
     big = r->old_max > r->new_max ? r->old_max : r->new_max;
@@ -699,7 +701,8 @@ static size_t base_need(uint32_t block_len, size_t sections_len)
 uint32_t delta_renc_block_len(const struct delta_renc *r, uint32_t block_len, size_t sections_len)
 {
     while (block_len > SDV_DELTA_BLOCK_LEN_MIN &&
-           base_need(block_len, sections_len) + r->region_mem > SDV_DELTA_DECODER_MEMORY_MAX)
+           base_need(block_len, sections_len) + r->region_mem >
+                   SDV_DELTA_DECODER_MEMORY_MAX - DELTA_PROCESS_SLACK)
         block_len /= 2;
     return block_len < SDV_DELTA_BLOCK_LEN_MIN ? SDV_DELTA_BLOCK_LEN_MIN : block_len;
 }

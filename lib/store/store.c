@@ -338,6 +338,25 @@ enum sdv_err store_check_u64(struct sdv_store *s, const char *what, uint64_t v)
     return SDV_OK;
 }
 
+enum sdv_err store_vin_page(struct sdv_store *s, const char *vin, int64_t before_id, size_t limit,
+                            struct store_param p[3])
+{
+    enum sdv_err err = store_check(s);
+
+    if (err == SDV_OK)
+        err = store_check_id(s, "VIN", vin);
+    if (err == SDV_OK && (limit == 0 || limit > SDV_STORE_PAGE_MAX || before_id < 0)) {
+        store_errf(s, "page size must be 1 to %d and before_id not negative", SDV_STORE_PAGE_MAX);
+        err = SDV_EINVAL;
+    }
+    if (err != SDV_OK)
+        return err;
+    p[0] = store_text(vin);
+    p[1] = store_int(before_id > 0 ? before_id : INT64_MAX);
+    p[2] = store_int((int64_t)limit);
+    return SDV_OK;
+}
+
 enum sdv_err store_col_i64(struct sdv_store *s, const char *col, int64_t *out)
 {
     char *end;

@@ -118,6 +118,13 @@ enum sdv_err store_check_doc(struct sdv_store *s, const char *what, const char *
 /* Validates a uint64 that must fit a BIGINT. */
 enum sdv_err store_check_u64(struct sdv_store *s, const char *what, uint64_t v);
 
+/* Checks the handle and the arguments of one page of a vehicle's rows, newest first (a VIN;
+ * before_id 0 for the newest page, else the id the page continues below; limit 1 to
+ * SDV_STORE_PAGE_MAX), then fills p with $1 the VIN, $2 the id bound, $3 the limit, for a query
+ * "... WHERE vin = $1 AND id < $2 ORDER BY id DESC LIMIT $3". SDV_EINVAL with a message. */
+enum sdv_err store_vin_page(struct sdv_store *s, const char *vin, int64_t before_id, size_t limit,
+                            struct store_param p[3]);
+
 /* Column decoding: strict decimal int64 / non-negative uint64 / boolean (0, 1, t, f); a copy of
  * a text column (NULL stays NULL, *out set). SDV_EIO on a malformed value, SDV_ENOMEM. */
 enum sdv_err store_col_i64(struct sdv_store *s, const char *col, int64_t *out);

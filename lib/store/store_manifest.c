@@ -307,18 +307,9 @@ enum sdv_err sdv_store_manifest_history(struct sdv_store *s, const char *vin, in
 
     *out = NULL;
     *count = 0;
-    err = store_check(s);
-    if (err == SDV_OK)
-        err = store_check_id(s, "VIN", vin);
-    if (err == SDV_OK && (limit == 0 || limit > SDV_STORE_PAGE_MAX || before_id < 0)) {
-        store_errf(s, "page size must be 1 to %d and before_id not negative", SDV_STORE_PAGE_MAX);
-        err = SDV_EINVAL;
-    }
+    err = store_vin_page(s, vin, before_id, limit, p);
     if (err != SDV_OK)
         return err;
-    p[0] = store_text(vin);
-    p[1] = store_int(before_id > 0 ? before_id : INT64_MAX);
-    p[2] = store_int((int64_t)limit);
     err = s->be->query(s,
                        "SELECT " MANIFEST_COLS " FROM manifests WHERE vin = $1 AND id < $2"
                        " ORDER BY id DESC LIMIT $3",

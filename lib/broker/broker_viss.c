@@ -656,18 +656,6 @@ enum sdv_err sdv_broker_viss_request_parse(const char *data, size_t len,
     return err;
 }
 
-/* Value of a hex digit, -1 for anything else. */
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * The query of an HTTP GET: exactly "filter=<percent-encoded JSON filter>" (VISS HTTP search
  * read, "GET /Vehicle/Cabin?filter={...}"). The decoded filter is kept in root for its strings.
@@ -693,14 +681,14 @@ static enum sdv_err http_filter(struct vp *p, const char *q)
         return SDV_ENOMEM;
     for (i = 0; i < n; i++) {
         if (q[i] == '%') {
-            int hi = i + 2 < n ? hexval(q[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(q[i + 2]) : -1;
+            uint8_t byte;
+            size_t got;
 
-            if (hi < 0 || lo < 0) {
+            if (i + 2 >= n || sdv_hex_decode(q + i + 1, 2, &byte, 1, &got) != SDV_OK) {
                 free(text);
                 return vp_fail(p, "Missing or invalid filter: bad percent escape at byte %zu", i);
             }
-            text[k++] = (char)(hi * 16 + lo);
+            text[k++] = (char)byte;
             i += 2;
         } else {
             text[k++] = q[i] == '+' ? ' ' : q[i];

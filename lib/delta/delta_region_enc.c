@@ -422,6 +422,8 @@ static enum sdv_err scan_image(struct scan *s, const uint8_t *img, size_t len, u
         err = add_candidates(s, magic_gzip, sizeof(magic_gzip), DELTA_REGION_DEFLATE, &cap);
     if (err != SDV_OK)
         return err;
+    if (s->n == 0)
+        return SDV_OK;
     qsort(s->f, s->n, sizeof(*s->f), found_cmp);
     err = run_workers(s, threads);
     if (err != SDV_OK)
@@ -463,7 +465,8 @@ static uint8_t *sha_set(const struct scan *s)
         return NULL;
     for (size_t i = 0; i < s->n; i++)
         memcpy(set + i * 32, s->f[i].sha, 32);
-    qsort(set, s->n, 32, sha_cmp);
+    if (s->n > 0)
+        qsort(set, s->n, 32, sha_cmp);
     return set;
 }
 

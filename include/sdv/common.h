@@ -119,6 +119,43 @@ char *sdv_buf_steal(struct sdv_buf *b, size_t *len_out);
  * SDV_OK stops the producer, which then returns that same error. */
 typedef enum sdv_err (*sdv_sink_fn)(void *ud, const void *data, size_t len);
 
+/* ---- Length-prefixed frames ------------------------------------------------------------- */
+
+/*
+ * The byte-gathering half of an incremental decoder of length-prefixed frames (a fixed-size
+ * header, then a payload whose length the header announces), shared by the ECU link and the
+ * broker protocol. Bytes arrive in any split. The owner validates the header once
+ * header_got == header_len and only then announces the payload length with
+ * sdv_frame_acc_expect(), so a hostile length is refused before any payload byte is buffered.
+ * The payload buffer grows to the largest announced length and is reused for later frames.
+ * The fields may be read by the owner; only these functions change them.
+ */
+#define SDV_FRAME_HEADER_LEN_MAX 16u
+struct sdv_frame_acc {
+    uint8_t header[SDV_FRAME_HEADER_LEN_MAX];
+    size_t header_len; /* fixed header size of the protocol */
+    size_t header_got;
+    uint8_t *payload; /* owned; NULL until a non-empty payload was expected */
+    uint32_t payload_cap;
+    uint32_t payload_len; /* announced by the current, validated header */
+    uint32_t payload_got;
+};
+
+/* Starts an empty accumulator for headers of header_len (1 to SDV_FRAME_HEADER_LEN_MAX) bytes.
+ * Allocates nothing. */
+void sdv_frame_acc_init(struct sdv_frame_acc *a, size_t header_len);
+/* Frees the payload buffer; NULL is a no-op. */
+void sdv_frame_acc_free(struct sdv_frame_acc *a);
+/* Takes the header bytes still missing from the len bytes at p; returns how many it took. */
+size_t sdv_frame_acc_header(struct sdv_frame_acc *a, const uint8_t *p, size_t len);
+/* Announces the payload length of the frame whose header is complete and validated, growing
+ * the buffer to hold it. SDV_ENOMEM (the accumulator is unchanged). */
+enum sdv_err sdv_frame_acc_expect(struct sdv_frame_acc *a, uint32_t payload_len);
+/* Takes the payload bytes still missing from the len bytes at p; returns how many it took. */
+size_t sdv_frame_acc_payload(struct sdv_frame_acc *a, const uint8_t *p, size_t len);
+/* Forgets the current frame (after it was handed out, or on a reset); keeps the buffer. */
+void sdv_frame_acc_next(struct sdv_frame_acc *a);
+
 /* ---- Files ------------------------------------------------------------------------------ */
 
 /*

@@ -13,14 +13,9 @@
 #include "broker_proto_int.h"
 
 struct sdv_broker_decoder {
-    uint8_t header[SDV_BROKER_HEADER_LEN];
-    size_t header_got;
+    struct sdv_frame_acc acc; /* the payload grows to the largest announced length */
     uint8_t type;
     uint32_t request_id;
-    uint32_t payload_len; /* announced by the validated header */
-    uint32_t payload_got;
-    uint8_t *payload; /* grows to the largest announced length, never past the bound */
-    uint32_t payload_cap;
     uint32_t payload_max;
     enum sdv_err failed; /* sticky error */
     char errmsg[160];
@@ -33,6 +28,7 @@ enum sdv_err sdv_broker_decoder_create(uint32_t payload_max, struct sdv_broker_d
     *out = NULL;
     if (d == NULL)
         return SDV_ENOMEM;
+    sdv_frame_acc_init(&d->acc, SDV_BROKER_HEADER_LEN);
     d->payload_max = payload_max == 0 || payload_max > SDV_BROKER_FRAME_PAYLOAD_MAX
                              ? SDV_BROKER_FRAME_PAYLOAD_MAX
                              : payload_max;
@@ -44,15 +40,13 @@ void sdv_broker_decoder_destroy(struct sdv_broker_decoder *d)
 {
     if (d == NULL)
         return;
-    free(d->payload);
+    sdv_frame_acc_free(&d->acc);
     free(d);
 }
 
 void sdv_broker_decoder_reset(struct sdv_broker_decoder *d)
 {
-    d->header_got = 0;
-    d->payload_len = 0;
-    d->payload_got = 0;
+    sdv_frame_acc_next(&d->acc);
     d->failed = SDV_OK;
     d->errmsg[0] = '\0';
 }
@@ -77,8 +71,8 @@ static enum sdv_err fail(struct sdv_broker_decoder *d, enum sdv_err code, const 
     return code;
 }
 
-/* Validates a complete header h and records type, request id and length. */
-static enum sdv_err check_header(struct sdv_broker_decoder *d, const uint8_t *h)
+/* Validates a complete header h, records type and request id, and gives the payload length. */
+static enum sdv_err check_header(struct sdv_broker_decoder *d, const uint8_t *h, uint32_t *len_out)
 {
     uint32_t len = broker_get_u32(h + 4);
     uint16_t flags = broker_get_u16(h + 2);
@@ -99,12 +93,11 @@ static enum sdv_err check_header(struct sdv_broker_decoder *d, const uint8_t *h)
                     sdv_broker_msg_type_name(h[1]), (unsigned)len, (unsigned)d->payload_max);
     d->type = h[1];
     d->request_id = broker_get_u32(h + 8);
-    d->payload_len = len;
-    d->payload_got = 0;
+    *len_out = len;
     return SDV_OK;
 }
 
-static void emit(struct sdv_broker_decoder *d, const uint8_t *payload,
+static void emit(struct sdv_broker_decoder *d, const uint8_t *payload, uint32_t len,
                  struct sdv_broker_frame *frame, bool *complete)
 {
     static const uint8_t empty[1];
@@ -115,11 +108,9 @@ static void emit(struct sdv_broker_decoder *d, const uint8_t *payload,
     frame->type = d->type;
     frame->request_id = d->request_id;
     frame->payload = payload;
-    frame->len = d->payload_len;
+    frame->len = len;
     *complete = true;
-    d->header_got = 0;
-    d->payload_len = 0;
-    d->payload_got = 0;
+    sdv_frame_acc_next(&d->acc);
 }
 
 enum sdv_err sdv_broker_decoder_feed(struct sdv_broker_decoder *d, const uint8_t *p, size_t len,
@@ -127,69 +118,45 @@ enum sdv_err sdv_broker_decoder_feed(struct sdv_broker_decoder *d, const uint8_t
                                      bool *complete)
 {
     size_t used = 0;
-    enum sdv_err err;
+    uint32_t plen = 0;
+    enum sdv_err err = SDV_OK;
 
     *consumed = 0;
     *complete = false;
     if (d->failed != SDV_OK)
         return d->failed;
     /* Fast path: between frames with a whole frame in the input, return it in place. */
-    if (d->header_got == 0 && len >= SDV_BROKER_HEADER_LEN) {
-        err = check_header(d, p);
+    if (d->acc.header_got == 0 && len >= SDV_BROKER_HEADER_LEN) {
+        err = check_header(d, p, &plen);
         if (err != SDV_OK)
             return err;
-        if (len - SDV_BROKER_HEADER_LEN >= d->payload_len) {
-            *consumed = SDV_BROKER_HEADER_LEN + d->payload_len;
-            emit(d, p + SDV_BROKER_HEADER_LEN, frame, complete);
+        if (len - SDV_BROKER_HEADER_LEN >= plen) {
+            *consumed = SDV_BROKER_HEADER_LEN + plen;
+            emit(d, p + SDV_BROKER_HEADER_LEN, plen, frame, complete);
             return SDV_OK;
         }
-        memcpy(d->header, p, SDV_BROKER_HEADER_LEN);
-        d->header_got = SDV_BROKER_HEADER_LEN;
-        used = SDV_BROKER_HEADER_LEN;
-    }
-    if (d->header_got < SDV_BROKER_HEADER_LEN) {
-        size_t n = SDV_BROKER_HEADER_LEN - d->header_got;
-
-        if (n > len - used)
-            n = len - used;
-        if (n > 0)
-            memcpy(d->header + d->header_got, p + used, n);
-        d->header_got += n;
-        used += n;
-        if (d->header_got < SDV_BROKER_HEADER_LEN) {
+        used = sdv_frame_acc_header(&d->acc, p, SDV_BROKER_HEADER_LEN);
+    } else if (d->acc.header_got < SDV_BROKER_HEADER_LEN) {
+        used = sdv_frame_acc_header(&d->acc, p, len);
+        if (d->acc.header_got < SDV_BROKER_HEADER_LEN) {
             *consumed = used;
             return SDV_OK;
         }
-        err = check_header(d, d->header);
+        err = check_header(d, d->acc.header, &plen);
         if (err != SDV_OK) {
             *consumed = used;
             return err;
         }
     }
-    if (d->payload_len > d->payload_cap) {
-        uint8_t *np = realloc(d->payload, d->payload_len);
-
-        if (np == NULL) {
-            *consumed = used;
-            return fail(d, SDV_ENOMEM, "out of memory for a %u-byte payload",
-                        (unsigned)d->payload_len);
-        }
-        d->payload = np;
-        d->payload_cap = d->payload_len;
+    /* A header completed by this feed announces its payload now. */
+    if (used > 0 && sdv_frame_acc_expect(&d->acc, plen) != SDV_OK) {
+        *consumed = used;
+        return fail(d, SDV_ENOMEM, "out of memory for a %u-byte payload", (unsigned)plen);
     }
-    {
-        size_t n = d->payload_len - d->payload_got;
-
-        if (n > len - used)
-            n = len - used;
-        if (n > 0)
-            memcpy(d->payload + d->payload_got, p + used, n);
-        d->payload_got += (uint32_t)n;
-        used += n;
-    }
+    used += sdv_frame_acc_payload(&d->acc, p + used, len - used);
     *consumed = used;
-    if (d->payload_got == d->payload_len)
-        emit(d, d->payload, frame, complete);
+    if (d->acc.payload_got == d->acc.payload_len)
+        emit(d, d->acc.payload, d->acc.payload_len, frame, complete);
     return SDV_OK;
 }
 
@@ -197,12 +164,12 @@ enum sdv_err sdv_broker_decoder_finish(struct sdv_broker_decoder *d)
 {
     if (d->failed != SDV_OK)
         return d->failed;
-    if (d->header_got > 0 && d->header_got < SDV_BROKER_HEADER_LEN)
-        return fail(d, SDV_EPARSE, "truncated frame header (%zu of %u bytes)", d->header_got,
+    if (d->acc.header_got > 0 && d->acc.header_got < SDV_BROKER_HEADER_LEN)
+        return fail(d, SDV_EPARSE, "truncated frame header (%zu of %u bytes)", d->acc.header_got,
                     SDV_BROKER_HEADER_LEN);
-    if (d->header_got == SDV_BROKER_HEADER_LEN)
+    if (d->acc.header_got == SDV_BROKER_HEADER_LEN)
         return fail(d, SDV_EPARSE, "truncated %s payload (%u of %u bytes)",
-                    sdv_broker_msg_type_name(d->type), (unsigned)d->payload_got,
-                    (unsigned)d->payload_len);
+                    sdv_broker_msg_type_name(d->type), (unsigned)d->acc.payload_got,
+                    (unsigned)d->acc.payload_len);
     return SDV_OK;
 }

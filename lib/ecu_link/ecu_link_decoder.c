@@ -11,13 +11,8 @@
 #include "ecu_link_int.h"
 
 struct sdv_ecu_link_decoder {
-    uint8_t header[SDV_ECU_LINK_HEADER_LEN];
-    size_t header_got;
+    struct sdv_frame_acc acc; /* the payload grows to the largest announced length */
     unsigned type;
-    uint32_t payload_len; /* announced by the validated header */
-    uint32_t payload_got;
-    uint8_t *payload; /* grows to the largest announced length, never past the bound */
-    uint32_t payload_cap;
     uint32_t payload_len_max; /* a caller's lower bound for every type, or 0 */
     enum sdv_err failed;      /* sticky error */
     char errmsg[160];
@@ -31,6 +26,7 @@ enum sdv_err sdv_ecu_link_decoder_create(uint32_t payload_len_max,
     *out = NULL;
     if (d == NULL)
         return SDV_ENOMEM;
+    sdv_frame_acc_init(&d->acc, SDV_ECU_LINK_HEADER_LEN);
     d->payload_len_max = payload_len_max;
     *out = d;
     return SDV_OK;
@@ -40,16 +36,14 @@ void sdv_ecu_link_decoder_destroy(struct sdv_ecu_link_decoder *d)
 {
     if (d == NULL)
         return;
-    free(d->payload);
+    sdv_frame_acc_free(&d->acc);
     free(d);
 }
 
 void sdv_ecu_link_decoder_reset(struct sdv_ecu_link_decoder *d)
 {
-    d->header_got = 0;
+    sdv_frame_acc_next(&d->acc);
     d->type = 0;
-    d->payload_len = 0;
-    d->payload_got = 0;
     d->failed = SDV_OK;
     d->errmsg[0] = '\0';
 }
@@ -61,9 +55,10 @@ const char *sdv_ecu_link_decoder_errmsg(const struct sdv_ecu_link_decoder *d)
 
 size_t sdv_ecu_link_decoder_want(const struct sdv_ecu_link_decoder *d)
 {
-    if (d->header_got < SDV_ECU_LINK_HEADER_LEN)
-        return SDV_ECU_LINK_HEADER_LEN - d->header_got;
-    return d->payload_len - d->payload_got; /* > 0: an empty payload completes with its header */
+    if (d->acc.header_got < SDV_ECU_LINK_HEADER_LEN)
+        return SDV_ECU_LINK_HEADER_LEN - d->acc.header_got;
+    /* > 0: an empty payload completes with its header */
+    return d->acc.payload_len - d->acc.payload_got;
 }
 
 static enum sdv_err fail(struct sdv_ecu_link_decoder *d, enum sdv_err code, const char *fmt, ...)
@@ -84,8 +79,8 @@ static enum sdv_err fail(struct sdv_ecu_link_decoder *d, enum sdv_err code, cons
 /* Validates a complete header and prepares the payload buffer. */
 static enum sdv_err header_done(struct sdv_ecu_link_decoder *d)
 {
-    uint32_t len = ecu_link_get_u32(d->header + 2), max, min;
-    unsigned magic = d->header[0];
+    uint32_t len = ecu_link_get_u32(d->acc.header + 2), max, min;
+    unsigned magic = d->acc.header[0];
 
     if ((magic & 0xF0u) != (SDV_ECU_LINK_MAGIC_VERSION & 0xF0u))
         return fail(d, SDV_EPARSE, "bad magic byte 0x%02x (expected 0x%02x)", magic,
@@ -93,7 +88,7 @@ static enum sdv_err header_done(struct sdv_ecu_link_decoder *d)
     if (magic != SDV_ECU_LINK_MAGIC_VERSION)
         return fail(d, SDV_EPARSE, "unsupported protocol version %u (this side speaks %u)",
                     magic & 0x0Fu, SDV_ECU_LINK_MAGIC_VERSION & 0x0Fu);
-    d->type = d->header[1];
+    d->type = d->acc.header[1];
     if (d->type == 0 || d->type > SDV_ECU_LINK_TYPE_MAX)
         return fail(d, SDV_EPARSE, "unknown message type %u", d->type);
     max = sdv_ecu_link_payload_len_max(d->type);
@@ -106,16 +101,8 @@ static enum sdv_err header_done(struct sdv_ecu_link_decoder *d)
     if (len < min)
         return fail(d, SDV_EPARSE, "%s frame announces %u payload bytes, at least %u",
                     sdv_ecu_link_type_name(d->type), len, min);
-    if (len > d->payload_cap) {
-        uint8_t *p = realloc(d->payload, len);
-
-        if (p == NULL)
-            return fail(d, SDV_ENOMEM, "out of memory for a payload of %u bytes", len);
-        d->payload = p;
-        d->payload_cap = len;
-    }
-    d->payload_len = len;
-    d->payload_got = 0;
+    if (sdv_frame_acc_expect(&d->acc, len) != SDV_OK)
+        return fail(d, SDV_ENOMEM, "out of memory for a payload of %u bytes", len);
     return SDV_OK;
 }
 
@@ -132,38 +119,21 @@ enum sdv_err sdv_ecu_link_decoder_feed(struct sdv_ecu_link_decoder *d, const uin
         return d->failed;
     /* Stops right after one frame: the loop runs at most once per header or payload. */
     while (used < len) {
-        if (d->header_got < SDV_ECU_LINK_HEADER_LEN) {
-            size_t n = SDV_ECU_LINK_HEADER_LEN - d->header_got;
-
-            if (n > len - used)
-                n = len - used;
-            memcpy(d->header + d->header_got, p + used, n);
-            d->header_got += n;
-            used += n;
-            if (d->header_got < SDV_ECU_LINK_HEADER_LEN)
+        if (d->acc.header_got < SDV_ECU_LINK_HEADER_LEN) {
+            used += sdv_frame_acc_header(&d->acc, p + used, len - used);
+            if (d->acc.header_got < SDV_ECU_LINK_HEADER_LEN)
                 break;
             err = header_done(d);
             if (err != SDV_OK)
                 break;
         }
-        if (d->payload_got < d->payload_len) {
-            size_t n = d->payload_len - d->payload_got;
-
-            if (n > len - used)
-                n = len - used;
-            if (n > 0)
-                memcpy(d->payload + d->payload_got, p + used, n);
-            d->payload_got += (uint32_t)n;
-            used += n;
-        }
-        if (d->payload_got == d->payload_len) {
+        used += sdv_frame_acc_payload(&d->acc, p + used, len - used);
+        if (d->acc.payload_got == d->acc.payload_len) {
             frame->type = d->type;
-            frame->payload = d->payload_len > 0 ? d->payload : (const uint8_t *)"";
-            frame->len = d->payload_len;
+            frame->payload = d->acc.payload_len > 0 ? d->acc.payload : (const uint8_t *)"";
+            frame->len = d->acc.payload_len;
             *complete = 1;
-            d->header_got = 0;
-            d->payload_len = 0;
-            d->payload_got = 0;
+            sdv_frame_acc_next(&d->acc);
             break;
         }
     }
@@ -175,15 +145,15 @@ enum sdv_err sdv_ecu_link_decoder_finish(struct sdv_ecu_link_decoder *d)
 {
     if (d->failed != SDV_OK)
         return d->failed;
-    if (d->header_got == 0)
+    if (d->acc.header_got == 0)
         return SDV_OK;
-    if (d->header_got < SDV_ECU_LINK_HEADER_LEN)
+    if (d->acc.header_got < SDV_ECU_LINK_HEADER_LEN)
         return fail(d, SDV_EPARSE,
                     "truncated frame: the stream ended after %u of %u header "
                     "bytes",
-                    (unsigned)d->header_got, SDV_ECU_LINK_HEADER_LEN);
+                    (unsigned)d->acc.header_got, SDV_ECU_LINK_HEADER_LEN);
     return fail(d, SDV_EPARSE,
                 "truncated frame: the stream ended after %u of %u payload bytes "
                 "of a %s frame",
-                d->payload_got, d->payload_len, sdv_ecu_link_type_name(d->type));
+                d->acc.payload_got, d->acc.payload_len, sdv_ecu_link_type_name(d->type));
 }

@@ -91,6 +91,73 @@ static uint16_t dx_u16(const uint8_t *p)
 }
 
 /*
+ * Without -z separate-code (the default of GNU ld on AArch64 and of older toolchains) the
+ * executable segment also holds .rodata, .eh_frame and the dynamic tables. When the ELF has
+ * section headers, each executable segment is cut into the part before its first executable
+ * section, the part from there to the end of its last one (code), and the rest, so that the
+ * data parts are predicted as data. The map's format is unchanged: they are just segments.
+ */
+static void dx_split_code(struct dx_image *im, struct dx_elf *e, const uint8_t *img, uint64_t len,
+                          uint64_t at)
+{
+    const uint8_t *h = img + at;
+    uint64_t shoff = delta_get_u64(h + 40);
+    uint16_t shentsize = dx_u16(h + 58), shnum = dx_u16(h + 60);
+    struct dx_seg piece[DX_ELF_SEGS_MAX];
+    uint32_t n = 0;
+
+    if (shentsize != 64 || shnum == 0 || shoff > len - at ||
+        (uint64_t)shnum * 64u > len - at - shoff)
+        return;
+    for (uint32_t k = 0; k < e->nseg; k++) {
+        const struct dx_seg *sg = &im->seg[e->seg0 + k];
+        uint64_t xlo = UINT64_MAX, xhi = 0, end = sg->off + sg->filesz;
+        uint64_t cut[4];
+        unsigned ncut = 0;
+
+        for (unsigned i = 0; sg->exec && i < shnum; i++) {
+            const uint8_t *sh = h + shoff + (uint64_t)i * 64u;
+            uint64_t flags = delta_get_u64(sh + 8), off = delta_get_u64(sh + 24);
+            uint64_t size = delta_get_u64(sh + 32);
+
+            /* SHF_ALLOC and SHF_EXECINSTR, not SHT_NOBITS, inside this segment. */
+            if ((flags & 6u) != 6u || delta_get_u32(sh + 4) == 8 || size == 0 || off > len - at ||
+                size > len - at - off || at + off < sg->off || at + off + size > end)
+                continue;
+            if (at + off < xlo)
+                xlo = at + off;
+            if (at + off + size > xhi)
+                xhi = at + off + size;
+        }
+        cut[ncut++] = sg->off;
+        if (xhi > 0) {
+            if (xlo > sg->off)
+                cut[ncut++] = xlo;
+            if (xhi < end)
+                cut[ncut++] = xhi;
+        }
+        cut[ncut] = end;
+        if (n + ncut > DX_ELF_SEGS_MAX)
+            return; /* too many pieces: keep the segments whole */
+        for (unsigned c = 0; c < ncut; c++) {
+            struct dx_seg *p = &piece[n++];
+
+            *p = *sg;
+            p->off = cut[c];
+            p->filesz = cut[c + 1] - cut[c];
+            p->vaddr = sg->vaddr + (cut[c] - sg->off);
+            p->memsz = c + 1 == ncut ? sg->memsz - (cut[c] - sg->off) : p->filesz;
+            p->exec = xhi == 0 ? sg->exec : (uint8_t)(cut[c] == xlo || (xlo == sg->off && c == 0));
+        }
+    }
+    if (e->seg0 + n > DX_SEGS_MAX)
+        return;
+    memcpy(&im->seg[e->seg0], piece, n * sizeof(*piece));
+    im->nseg = e->seg0 + n;
+    e->nseg = n;
+}
+
+/*
  * Parses the ELF64 little-endian executable or shared object at img[at..]; appends its
  * file-backed PT_LOAD segments (ordered, disjoint, inside the image) to im. 0 if accepted.
  */
@@ -139,8 +206,10 @@ static int dx_elf_add(struct dx_image *im, const uint8_t *img, uint64_t len, uin
             continue;
         if (off > len - at || filesz > len - at - off || memsz < filesz || vaddr >= DX_VADDR_MAX ||
             memsz >= DX_VADDR_MAX - vaddr || at + off < end || e->nseg == DX_ELF_SEGS_MAX ||
-            im->nseg == DX_SEGS_MAX)
+            im->nseg == DX_SEGS_MAX) {
+            im->nseg = e->seg0;
             return -1;
+        }
         s = &im->seg[im->nseg];
         s->off = at + off;
         s->filesz = filesz;
@@ -160,6 +229,7 @@ static int dx_elf_add(struct dx_image *im, const uint8_t *img, uint64_t len, uin
         im->nseg = e->seg0;
         return -1;
     }
+    dx_split_code(im, e, img, len, at);
     im->nelf++;
     return 0;
 }

@@ -53,7 +53,7 @@ struct scan {
 
 struct worker {
     struct scan *s;
-    size_t from, to;
+    size_t from, step; /* first chunk, chunks between two of this worker's */
     enum sdv_err err;
     pthread_t thread;
 };
@@ -126,6 +126,9 @@ static size_t gzip_header_len(const uint8_t *p, size_t len)
         pos += 2;
     return pos < len ? pos : 0;
 }
+
+/* Streams a worker takes at a time (the unit of work and of parameter carry-over). */
+#define SCAN_CHUNK 32u
 
 /* Memory the encoder lets liblzma take to decompress a stream it examines (xz -9 needs 65 MiB). */
 #define SCAN_XZ_MEM_MAX (128u * 1024u * 1024u)
@@ -346,8 +349,19 @@ static void *worker_main(void *arg)
         w->err = SDV_ENOMEM;
         goto done;
     }
-    for (size_t i = w->from; i < w->to; i++) {
+    /* Worker k takes chunks k, k + nworkers, ...; the previous stream's parameters do not
+     * cross a chunk boundary, so the parameters found do not depend on the number of workers. */
+    for (size_t i = w->from * SCAN_CHUNK; i < s->n; i++) {
         struct found *f = &s->f[i];
+
+        if (i % SCAN_CHUNK == 0) {
+            if (i != w->from * SCAN_CHUNK)
+                i += (w->step - 1) * SCAN_CHUNK;
+            if (i >= s->n)
+                break;
+            f = &s->f[i];
+            prev_kind = 0;
+        }
 
         if (!s->trials) {
             probe(s, f, &c, scratch, out);
@@ -374,12 +388,12 @@ static enum sdv_err run_workers(struct scan *s, unsigned threads)
     unsigned t = threads == 0 ? 1 : threads;
     enum sdv_err err = SDV_OK;
 
-    if (t > s->n)
-        t = s->n == 0 ? 1 : (unsigned)s->n;
+    if (t > (s->n + SCAN_CHUNK - 1) / SCAN_CHUNK)
+        t = s->n == 0 ? 1 : (unsigned)((s->n + SCAN_CHUNK - 1) / SCAN_CHUNK);
     for (unsigned i = 0; i < t; i++) {
         w[i].s = s;
-        w[i].from = s->n * i / t;
-        w[i].to = s->n * (i + 1) / t;
+        w[i].from = i;
+        w[i].step = t;
         w[i].err = SDV_OK;
     }
     if (t == 1) {

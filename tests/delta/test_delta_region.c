@@ -572,13 +572,84 @@ static void test_resume_regions(void **state)
     sdv_buf_free(&new_img);
 }
 
+/* The patch does not depend on the number of threads (parameters found included). */
+static void test_threads_deterministic(void **state)
+{
+    struct sdv_buf old, new_img, p1, p3;
+    struct sdv_delta_encode_opts o;
+
+    (void)state;
+    /* 80 small deflate streams (more than two workers' chunks of 32), levels 1 and 9 in turn
+     * with a neutral XFL, so that which parameters are tried first matters. */
+    sdv_buf_init(&old, 1u << 24);
+    sdv_buf_init(&new_img, 1u << 24);
+    for (unsigned i = 0; i < 80; i++) {
+        uint8_t t[3000], c[4000];
+        z_stream zs;
+
+        for (int side = 0; side < 2; side++) {
+            struct sdv_buf *b = side == 0 ? &old : &new_img;
+            static const uint8_t hdr[] = {0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3};
+            uint8_t tr[8];
+
+            fill_text(t, sizeof(t), 100 + i);
+            if (side == 1)
+                t[1000] = '#';
+            memset(&zs, 0, sizeof(zs));
+            assert_int_equal(deflateInit2(&zs, i % 2 ? 9 : 1, Z_DEFLATED, -15, 8, 0), Z_OK);
+            zs.next_in = t;
+            zs.avail_in = sizeof(t);
+            zs.next_out = c;
+            zs.avail_out = sizeof(c);
+            assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+            delta_put_u32(tr, (uint32_t)crc32(0, t, sizeof(t)));
+            delta_put_u32(tr + 4, sizeof(t));
+            assert_int_equal(sdv_buf_append(b, hdr, sizeof(hdr)), SDV_OK);
+            assert_int_equal(sdv_buf_append(b, c, zs.total_out), SDV_OK);
+            assert_int_equal(sdv_buf_append(b, tr, sizeof(tr)), SDV_OK);
+            deflateEnd(&zs);
+            put_random(b, 100, i);
+        }
+    }
+    memset(&o, 0, sizeof(o));
+    o.threads = 1;
+    sdv_buf_init(&p1, 1u << 26);
+    sdv_buf_init(&p3, 1u << 26);
+    assert_int_equal(
+            sdv_delta_encode(old.data, old.len, new_img.data, new_img.len, &o, buf_sink, &p1, NULL),
+            SDV_OK);
+    o.threads = 3;
+    assert_int_equal(
+            sdv_delta_encode(old.data, old.len, new_img.data, new_img.len, &o, buf_sink, &p3, NULL),
+            SDV_OK);
+    assert_int_equal(p1.len, p3.len);
+    assert_memory_equal(p1.data, p3.data, p1.len);
+    {
+        struct img pi = {p1.data, p1.len};
+        struct sdv_delta_header h;
+        struct sdv_delta_stats st;
+
+        assert_int_equal(sdv_delta_info(mem_read, &pi, p1.len, &h, &st, NULL, 0), SDV_OK);
+        assert_int_equal(st.new_regions, 80);
+    }
+    sdv_buf_free(&p1);
+    sdv_buf_free(&p3);
+    sdv_buf_free(&old);
+    sdv_buf_free(&new_img);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_kinds),          cmocka_unit_test(test_not_reproducible),
-            cmocka_unit_test(test_unchanged),      cmocka_unit_test(test_region_mismatch),
-            cmocka_unit_test(test_hostile_tables), cmocka_unit_test(test_unknown_section),
-            cmocka_unit_test(test_memory_refused), cmocka_unit_test(test_resume_regions),
+            cmocka_unit_test(test_kinds),
+            cmocka_unit_test(test_not_reproducible),
+            cmocka_unit_test(test_unchanged),
+            cmocka_unit_test(test_region_mismatch),
+            cmocka_unit_test(test_hostile_tables),
+            cmocka_unit_test(test_unknown_section),
+            cmocka_unit_test(test_memory_refused),
+            cmocka_unit_test(test_resume_regions),
+            cmocka_unit_test(test_threads_deterministic),
     };
 
     if (argc > 1)

@@ -133,116 +133,98 @@ uint64_t broker_hash(const void *p, size_t n)
 
 /* ---- Element access ---- */
 
+/* Reads an unsigned integer of sz (1, 2, 4 or 8) bytes in host order at q. */
+static uint64_t load_uint(const uint8_t *q, size_t sz)
+{
+    uint16_t u16;
+    uint32_t u32;
+    uint64_t u64;
+
+    switch (sz) {
+    case 1:
+        return q[0];
+    case 2:
+        memcpy(&u16, q, 2);
+        return u16;
+    case 4:
+        memcpy(&u32, q, 4);
+        return u32;
+    default:
+        memcpy(&u64, q, 8);
+        return u64;
+    }
+}
+
+/* Writes the low sz (1, 2, 4 or 8) bytes of v in host order at p. */
+static void store_uint(uint8_t *p, size_t sz, uint64_t v)
+{
+    uint16_t u16 = (uint16_t)v;
+    uint32_t u32 = (uint32_t)v;
+
+    switch (sz) {
+    case 1:
+        p[0] = (uint8_t)v;
+        break;
+    case 2:
+        memcpy(p, &u16, 2);
+        break;
+    case 4:
+        memcpy(p, &u32, 4);
+        break;
+    default:
+        memcpy(p, &v, 8);
+        break;
+    }
+}
+
 /* Reads packed element k of an array of element type e into a scalar value. */
 static void elem_read(enum sdv_broker_datatype e, const uint8_t *p, uint32_t k,
                       struct sdv_broker_value *out)
 {
     size_t sz = dt_table[e].size;
     const uint8_t *q = p + (size_t)k * sz;
-    int8_t i8;
-    int16_t i16;
-    int32_t i32;
-    uint16_t u16;
-    uint32_t u32;
 
     memset(out, 0, sizeof(*out));
     out->type = e;
     out->count = 1;
-    switch (e) {
-    case SDV_BROKER_DT_BOOLEAN:
+    if (dt_signed(e)) {
+        uint64_t sign = (uint64_t)1 << (8 * sz - 1);
+
+        /* Sign extension of the sz-byte two's complement value. */
+        out->v.i = (int64_t)((load_uint(q, sz) ^ sign) - sign);
+    } else if (dt_unsigned(e)) {
+        out->v.u = load_uint(q, sz);
+    } else if (e == SDV_BROKER_DT_BOOLEAN) {
         out->v.b = q[0] != 0;
-        break;
-    case SDV_BROKER_DT_INT8:
-        memcpy(&i8, q, 1);
-        out->v.i = i8;
-        break;
-    case SDV_BROKER_DT_INT16:
-        memcpy(&i16, q, 2);
-        out->v.i = i16;
-        break;
-    case SDV_BROKER_DT_INT32:
-        memcpy(&i32, q, 4);
-        out->v.i = i32;
-        break;
-    case SDV_BROKER_DT_INT64:
-        memcpy(&out->v.i, q, 8);
-        break;
-    case SDV_BROKER_DT_UINT8:
-        out->v.u = q[0];
-        break;
-    case SDV_BROKER_DT_UINT16:
-        memcpy(&u16, q, 2);
-        out->v.u = u16;
-        break;
-    case SDV_BROKER_DT_UINT32:
-        memcpy(&u32, q, 4);
-        out->v.u = u32;
-        break;
-    case SDV_BROKER_DT_UINT64:
-        memcpy(&out->v.u, q, 8);
-        break;
-    case SDV_BROKER_DT_FLOAT:
+    } else if (e == SDV_BROKER_DT_FLOAT) {
         memcpy(&out->v.f, q, 4);
-        break;
-    case SDV_BROKER_DT_DOUBLE:
+    } else if (e == SDV_BROKER_DT_DOUBLE) {
         memcpy(&out->v.d, q, 8);
-        break;
-    default:
-        break;
     }
 }
 
 /* Writes scalar s (element type e) packed at p. */
 static void elem_write(enum sdv_broker_datatype e, const struct sdv_broker_value *s, uint8_t *p)
 {
-    int8_t i8;
-    int16_t i16;
-    int32_t i32;
-    uint16_t u16;
-    uint32_t u32;
-
-    switch (e) {
-    case SDV_BROKER_DT_BOOLEAN:
+    if (dt_signed(e))
+        store_uint(p, dt_table[e].size, (uint64_t)s->v.i);
+    else if (dt_unsigned(e))
+        store_uint(p, dt_table[e].size, s->v.u);
+    else if (e == SDV_BROKER_DT_BOOLEAN)
         p[0] = s->v.b ? 1 : 0;
-        break;
-    case SDV_BROKER_DT_INT8:
-        i8 = (int8_t)s->v.i;
-        memcpy(p, &i8, 1);
-        break;
-    case SDV_BROKER_DT_INT16:
-        i16 = (int16_t)s->v.i;
-        memcpy(p, &i16, 2);
-        break;
-    case SDV_BROKER_DT_INT32:
-        i32 = (int32_t)s->v.i;
-        memcpy(p, &i32, 4);
-        break;
-    case SDV_BROKER_DT_INT64:
-        memcpy(p, &s->v.i, 8);
-        break;
-    case SDV_BROKER_DT_UINT8:
-        p[0] = (uint8_t)s->v.u;
-        break;
-    case SDV_BROKER_DT_UINT16:
-        u16 = (uint16_t)s->v.u;
-        memcpy(p, &u16, 2);
-        break;
-    case SDV_BROKER_DT_UINT32:
-        u32 = (uint32_t)s->v.u;
-        memcpy(p, &u32, 4);
-        break;
-    case SDV_BROKER_DT_UINT64:
-        memcpy(p, &s->v.u, 8);
-        break;
-    case SDV_BROKER_DT_FLOAT:
+    else if (e == SDV_BROKER_DT_FLOAT)
         memcpy(p, &s->v.f, 4);
-        break;
-    case SDV_BROKER_DT_DOUBLE:
+    else if (e == SDV_BROKER_DT_DOUBLE)
         memcpy(p, &s->v.d, 8);
-        break;
-    default:
-        break;
-    }
+}
+
+/* Scalar k of v: element k of an array, v itself otherwise. */
+static void scalar_at(const struct sdv_broker_value *v, uint32_t k, struct sdv_broker_value *s)
+{
+    if (SDV_BROKER_DT_IS_ARRAY(v->type))
+        elem_read(SDV_BROKER_DT_ELEMENT(v->type), v->v.p, k, s);
+    else
+        *s = *v;
 }
 
 void broker_value_elem(const struct sdv_broker_value *v, uint32_t k, const char **str_pos,
@@ -277,10 +259,7 @@ struct broker_num broker_num_of(const struct sdv_broker_value *v, uint32_t k)
     struct sdv_broker_value s;
     enum sdv_broker_datatype e = SDV_BROKER_DT_ELEMENT(v->type);
 
-    if (SDV_BROKER_DT_IS_ARRAY(v->type))
-        elem_read(e, v->v.p, k, &s);
-    else
-        s = *v;
+    scalar_at(v, k, &s);
     if (dt_signed(e)) {
         n.is_int = true;
         n.i = s.v.i;
@@ -422,10 +401,7 @@ void broker_num_text(const struct sdv_broker_value *v, uint32_t k, char *out, si
     struct sdv_broker_value s;
     enum sdv_broker_datatype e = SDV_BROKER_DT_ELEMENT(v->type);
 
-    if (SDV_BROKER_DT_IS_ARRAY(v->type))
-        elem_read(e, v->v.p, k, &s);
-    else
-        s = *v;
+    scalar_at(v, k, &s);
     if (e == SDV_BROKER_DT_BOOLEAN)
         snprintf(out, out_len, "%s", s.v.b ? "true" : "false");
     else if (dt_signed(e))

@@ -274,29 +274,9 @@ out:
     return rc;
 }
 
-static enum sdv_err fd_pread_all(int fd, uint64_t off, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sdv_err_from_errno(errno);
-        if (n == 0)
-            return SDV_EIO; /* the file is shorter than the patch says */
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return SDV_OK;
-}
-
 static enum sdv_err old_read(void *ud, uint64_t off, void *buf, size_t len)
 {
-    return fd_pread_all(*(int *)ud, off, buf, len);
+    return sdv_fs_pread_all(*(int *)ud, buf, len, off);
 }
 
 /* Where apply writes the new image. */
@@ -509,7 +489,7 @@ out:
 
 static enum sdv_err patch_read(void *ud, uint64_t off, void *buf, size_t len)
 {
-    return fd_pread_all(*(int *)ud, off, buf, len);
+    return sdv_fs_pread_all(*(int *)ud, buf, len, off);
 }
 
 static int delta_info(int argc, char **argv)

@@ -174,6 +174,13 @@ enum sdv_err sdv_fs_write_atomic(const char *path, const void *data, size_t len,
  */
 enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len);
 
+/*
+ * Reads exactly len bytes at offset off of fd into buf, retrying on EINTR and short reads,
+ * without moving the file offset. Returns SDV_OK, SDV_EIO when the file ends first, or the
+ * mapped errno of a failed pread(). Safe from several threads, even on the same descriptor.
+ */
+enum sdv_err sdv_fs_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
 /* Reads a whole file into out (which must be initialised; its max bounds the size).
  * SDV_ENOENT if missing, SDV_ETOOBIG if larger than out->max. */
 enum sdv_err sdv_fs_read(const char *path, struct sdv_buf *out);

@@ -88,6 +88,27 @@ enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len)
     return SDV_OK;
 }
 
+enum sdv_err sdv_fs_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+    uint8_t *p = buf;
+
+    assert(buf != NULL || len == 0);
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, (off_t)off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sdv_err_from_errno(errno);
+        if (n == 0)
+            return SDV_EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return SDV_OK;
+}
+
 /*
  * Creates a fresh temporary file next to path, named ".<base>.tmp.<16 hex digits>", with
  * O_EXCL so that it is never someone else's file. On success *tmp_out is malloc'd.

@@ -474,25 +474,6 @@ static int same_file(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-static enum sdv_err pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-    uint8_t *p = buf;
-
-    while (len > 0) {
-        ssize_t n = pread(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return sdv_err_from_errno(errno);
-        if (n == 0)
-            return SDV_EIO;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return SDV_OK;
-}
-
 static enum sdv_err io_buffer(struct sdv_install *inst)
 {
     if (inst->io == NULL)
@@ -511,7 +492,7 @@ static enum sdv_err hash_fd(struct sdv_install *inst, int fd, uint64_t len, stru
         h = own;
     for (uint64_t off = 0; e == SDV_OK && off < len;) {
         size_t n = len - off < SDV_INSTALL_IO_LEN ? (size_t)(len - off) : SDV_INSTALL_IO_LEN;
-        e = pread_all(fd, inst->io, n, off);
+        e = sdv_fs_pread_all(fd, inst->io, n, off);
         if (e == SDV_OK)
             e = sdv_hash_update(h, inst->io, n);
         off += n;
@@ -766,7 +747,7 @@ enum sdv_err sdv_install_read_target(void *ud, uint64_t off, void *buf, size_t l
 
     if (inst == NULL || inst->fd < 0)
         return SDV_EINVAL;
-    return pread_all(inst->fd, buf, len, off);
+    return sdv_fs_pread_all(inst->fd, buf, len, off);
 }
 
 enum sdv_err sdv_install_read_base(void *ud, uint64_t off, void *buf, size_t len)
@@ -775,7 +756,7 @@ enum sdv_err sdv_install_read_base(void *ud, uint64_t off, void *buf, size_t len
 
     if (inst == NULL || inst->base_fd < 0)
         return SDV_EINVAL;
-    return pread_all(inst->base_fd, buf, len, off);
+    return sdv_fs_pread_all(inst->base_fd, buf, len, off);
 }
 
 enum sdv_err sdv_install_activate(struct sdv_install *inst, int *refused)

@@ -128,6 +128,23 @@ static int booted_slot(struct sdv_install *inst, const struct install_bootenv *e
     return s;
 }
 
+/* Loads the boot environment and the booted slot; SDV_EINVAL ("cannot tell the booted slot",
+ * then what) when neither the kernel command line nor the file backend says which it is. */
+static enum sdv_err boot_load_booted(struct sdv_install *inst, struct install_bootenv *env,
+                                     const char *what, int *booted)
+{
+    enum sdv_err e = boot_load(inst, env);
+
+    if (e != SDV_OK)
+        return e;
+    *booted = booted_slot(inst, env);
+    if (*booted < 0) {
+        ERRF(inst, "cannot tell the booted slot%s", what);
+        return SDV_EINVAL;
+    }
+    return SDV_OK;
+}
+
 static const char *running_version(const struct sdv_install *inst, int booted)
 {
     const char *v;
@@ -399,14 +416,11 @@ enum sdv_err sdv_install_begin(struct sdv_install *inst, const char *version,
              cfg->groups[cfg->boot_group].name);
         return SDV_EINVAL;
     }
-    if ((e = boot_load(inst, &env)) != SDV_OK)
+    e = boot_load_booted(inst, &env,
+                         " (no sdv.slot= on the kernel command line): refusing to write anything",
+                         &booted);
+    if (e != SDV_OK)
         return e;
-    booted = booted_slot(inst, &env);
-    if (booted < 0) {
-        ERRF(inst, "cannot tell the booted slot (no sdv.slot= on the kernel command line): "
-                   "refusing to write anything");
-        return SDV_EINVAL;
-    }
     {
         size_t target = ((size_t)booted + 1) % cfg->slot_count;
         for (size_t i = 0; i < count; i++) {
@@ -903,13 +917,9 @@ enum sdv_err sdv_install_boot(struct sdv_install *inst, struct sdv_install_boot_
     inst->errmsg[0] = '\0';
     if ((e = flush_log(inst)) != SDV_OK)
         return e;
-    if ((e = boot_load(inst, &env)) != SDV_OK)
+    e = boot_load_booted(inst, &env, " (no sdv.slot= on the kernel command line)", &booted);
+    if (e != SDV_OK)
         return e;
-    booted = booted_slot(inst, &env);
-    if (booted < 0) {
-        ERRF(inst, "cannot tell the booted slot (no sdv.slot= on the kernel command line)");
-        return SDV_EINVAL;
-    }
     if (st->state == SDV_INSTALL_ACTIVATED && (size_t)booted != st->target) {
         if (env.order[0] != st->target) {
             /* The activation never reached the bootloader (power loss in between). */
@@ -974,7 +984,9 @@ enum sdv_err sdv_install_boot(struct sdv_install *inst, struct sdv_install_boot_
     return SDV_OK;
 }
 
-enum sdv_err sdv_install_mark_good(struct sdv_install *inst)
+/* Marks the booted slot good or bad. When it is the target of an update that just booted, that
+ * update commits (good) or rolls back (bad, for reason). */
+static enum sdv_err mark_booted(struct sdv_install *inst, int good, const char *reason)
 {
     struct install_bootenv env;
     int booted;
@@ -983,39 +995,26 @@ enum sdv_err sdv_install_mark_good(struct sdv_install *inst)
     if (inst == NULL)
         return SDV_EINVAL;
     inst->errmsg[0] = '\0';
-    if ((e = boot_load(inst, &env)) != SDV_OK)
+    if ((e = boot_load_booted(inst, &env, "", &booted)) != SDV_OK)
         return e;
-    booted = booted_slot(inst, &env);
-    if (booted < 0) {
-        ERRF(inst, "cannot tell the booted slot");
-        return SDV_EINVAL;
-    }
     if (inst->st.state == SDV_INSTALL_BOOTED && (size_t)booted == inst->st.target)
-        return commit(inst, &env);
-    install_bootenv_good(&env, (size_t)booted, inst->cfg->boot_attempts);
+        return good ? commit(inst, &env)
+                    : rollback(inst, &env, reason != NULL ? reason : "marked bad");
+    if (good)
+        install_bootenv_good(&env, (size_t)booted, inst->cfg->boot_attempts);
+    else
+        install_bootenv_bad(&env, (size_t)booted);
     return boot_store(inst, &env);
+}
+
+enum sdv_err sdv_install_mark_good(struct sdv_install *inst)
+{
+    return mark_booted(inst, 1, NULL);
 }
 
 enum sdv_err sdv_install_mark_bad(struct sdv_install *inst, const char *reason)
 {
-    struct install_bootenv env;
-    int booted;
-    enum sdv_err e;
-
-    if (inst == NULL)
-        return SDV_EINVAL;
-    inst->errmsg[0] = '\0';
-    if ((e = boot_load(inst, &env)) != SDV_OK)
-        return e;
-    booted = booted_slot(inst, &env);
-    if (booted < 0) {
-        ERRF(inst, "cannot tell the booted slot");
-        return SDV_EINVAL;
-    }
-    if (inst->st.state == SDV_INSTALL_BOOTED && (size_t)booted == inst->st.target)
-        return rollback(inst, &env, reason != NULL ? reason : "marked bad");
-    install_bootenv_bad(&env, (size_t)booted);
-    return boot_store(inst, &env);
+    return mark_booted(inst, 0, reason);
 }
 
 enum sdv_err sdv_install_status(struct sdv_install *inst, struct sdv_install_status *out)

@@ -217,6 +217,27 @@ static void test_read_limits(void **state)
     sdv_buf_free(&b);
 }
 
+/* pread_all reads exactly the bytes asked for at an offset, leaves the file offset alone, and
+ * reports a file that ends first (a base image shorter than its patch says) as SDV_EIO. */
+static void test_pread_all(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], got[8];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/ten", f->dir);
+    assert_int_equal(sdv_fs_write_atomic(path, "0123456789", 10, 0644), SDV_OK);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(sdv_fs_pread_all(fd, got, 4, 3), SDV_OK);
+    assert_memory_equal(got, "3456", 4);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+    assert_int_equal(sdv_fs_pread_all(fd, got, 0, 10), SDV_OK);
+    assert_int_equal(sdv_fs_pread_all(fd, got, 4, 8), SDV_EIO);
+    close(fd);
+    assert_int_equal(sdv_fs_pread_all(-1, got, 1, 0), SDV_EINVAL); /* EBADF, mapped */
+}
+
 static void test_read_missing(void **state)
 {
     struct fixture *f = *state;
@@ -301,6 +322,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_write_over_directory_keeps_it, setup, teardown),
             cmocka_unit_test(test_write_bad_args),
             cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pread_all, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_missing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
             cmocka_unit_test_setup_teardown(test_remove, setup, teardown),

@@ -34,10 +34,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$bin_dir" ] || { echo "$usage" >&2; exit 2; }
-bin=$(cd "$bin_dir" && pwd)
-for p in sdv sdv-server; do
-    [ -x "$bin/$p" ] || { echo "checkin_bench: $bin/$p is missing (build first)" >&2; exit 1; }
-done
+bin=$(sdv_bin_dir "$bin_dir" sdv sdv-server) || exit 1
 find_tool() { # prints the path of $1 (PATH, then /usr/sbin for nginx) or fails naming the package
     local p
     p=$(command -v "$1" 2>/dev/null || true)
@@ -54,13 +51,7 @@ python3=$(find_tool python3 python3)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-checkin-bench.XXXXXX")
 pids=()
-cleanup() {
-    local status=$?
-    sdv_stop_pids "${pids[@]}"
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
+trap sdv_cleanup_work EXIT
 trap 'exit 130' INT TERM
 cd "$work"
 

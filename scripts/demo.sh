@@ -12,35 +12,16 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib-test.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-test.sh"
+# shellcheck source-path=SCRIPTDIR source=lib-demo.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-demo.sh"
 
 build=${1:-build/release}
-bin="$(cd "$build" && pwd)/bin"
-for p in sdv sdv-server sdv-secondary sdv-agent; do
-    [ -x "$bin/$p" ] || { echo "demo: $bin/$p is missing (build first)" >&2; exit 1; }
-done
+bin=$(sdv_bin_dir "$build/bin" sdv sdv-server sdv-secondary sdv-agent) || exit 1
 work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-demo.XXXXXX")
 pids=()
-cleanup() {
-    local status=$?
-    sdv_stop_pids "${pids[@]}"
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
+trap sdv_cleanup_work EXIT
 trap 'exit 130' INT TERM
-
-bold=$(printf '\033[1m'); green=$(printf '\033[32m'); red=$(printf '\033[31m'); off=$(printf '\033[0m')
-[ -t 1 ] || { bold=""; green=""; red=""; off=""; }
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-ok() { printf '   %s✔%s %s\n' "$green" "$off" "$*"; }
-refused() { printf '   %s✘ refused:%s %s\n' "$red" "$off" "$*"; }
-fail() {
-    printf '   %sdemo failed:%s %s\n' "$red" "$off" "$*" >&2
-    for log in server.log agent.log sec-z1.log sec-z2.log; do
-        [ -s "$work/$log" ] && { echo "--- $log (last lines)" >&2; tail -n 15 "$work/$log" >&2; }
-    done
-    exit 1
-}
+demo_logs=(server.log agent.log sec-z1.log sec-z2.log)
 # Shows a command without the temporary directory, then runs it with its output indented.
 show() { printf '   $ %s\n' "$*" | sed "s|$work/||g; s|$bin/||g"; }
 run() { show "$@"; "$@" 2>&1 | sed 's/^/     /'; }

@@ -10,36 +10,18 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib-test.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-test.sh"
+# shellcheck source-path=SCRIPTDIR source=lib-demo.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-demo.sh"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build=${1:-build/release}
-bin="$(cd "$build" && pwd)/bin"
-for p in sdv sdv-broker sdv-vehicle-sim; do
-    [ -x "$bin/$p" ] || { echo "demo: $bin/$p is missing (build first)" >&2; exit 1; }
-done
+bin=$(sdv_bin_dir "$build/bin" sdv sdv-broker sdv-vehicle-sim) || exit 1
 work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-broker-demo.XXXXXX")
 pids=()
-cleanup() {
-    local status=$?
-    sdv_stop_pids "${pids[@]}"
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
+trap sdv_cleanup_work EXIT
 trap 'exit 130' INT TERM
-
-bold=$(printf '\033[1m'); green=$(printf '\033[32m'); red=$(printf '\033[31m'); off=$(printf '\033[0m')
-[ -t 1 ] || { bold=""; green=""; red=""; off=""; }
-step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
-ok() { printf '   %s✔%s %s\n' "$green" "$off" "$*"; }
-refused() { printf '   %s✘ refused (as expected):%s %s\n' "$red" "$off" "$*"; }
-fail() {
-    printf '   %sdemo failed:%s %s\n' "$red" "$off" "$*" >&2
-    for log in broker.log provider.log; do
-        [ -s "$work/$log" ] && { echo "--- $log (last lines)" >&2; tail -n 15 "$work/$log" >&2; }
-    done
-    exit 1
-}
+demo_logs=(broker.log provider.log)
+demo_refused="refused (as expected)"
 cd "$work"
 
 step "An issuer key signs access tokens; sdv-broker trusts its public half"
@@ -155,4 +137,4 @@ wait "${pids[0]}" || fail "sdv-broker exited with an error: $(tail -n 3 broker.l
 pids=("${pids[@]:1}")
 grep -q '"Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"' values.json || fail "values not saved"
 ok "values.json holds $(grep -o '"datatype"' values.json | wc -l) values"
-printf '\n%sdemo complete%s\n' "$green" "$off"
+printf '\n%sdemo complete%s\n' "$sdv_demo_green" "$sdv_demo_off"

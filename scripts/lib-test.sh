@@ -27,6 +27,29 @@ sdv_stop_pids() {
     for p in "$@"; do wait "$p" 2>/dev/null || true; done
 }
 
+# sdv_cleanup_work: the EXIT trap of a script that starts processes in a temporary directory
+# (`trap sdv_cleanup_work EXIT`): stops the processes in the caller's pids array
+# (sdv_stop_pids), removes the caller's $work directory and exits with the script's status.
+# shellcheck disable=SC2154 # pids and work are the caller's
+sdv_cleanup_work() {
+    local status=$?
+    sdv_stop_pids "${pids[@]}"
+    rm -rf "$work"
+    exit "$status"
+}
+
+# sdv_bin_dir DIR PROG...: prints DIR's absolute path once every PROG is an executable in it;
+# otherwise names the missing one ("build first") on stderr and returns 1.
+sdv_bin_dir() {
+    local dir p
+    dir=$(cd "$1" 2>/dev/null && pwd) || { echo "${0##*/}: no directory $1 (build first)" >&2; return 1; }
+    shift
+    for p in "$@"; do
+        [ -x "$dir/$p" ] || { echo "${0##*/}: $dir/$p is missing (build first)" >&2; return 1; }
+    done
+    echo "$dir"
+}
+
 # sdv_repo_init SDV DIR KEYS: a new image repository in DIR whose four top-level roles use the
 # keys KEYS-root.pub.pem, KEYS-targets.pub.pem, KEYS-snapshot.pub.pem, KEYS-timestamp.pub.pem.
 sdv_repo_init() {

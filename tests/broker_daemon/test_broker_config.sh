@@ -9,7 +9,7 @@ bin=$(cd "$1" && pwd)
 vss=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 work=$(mktemp -d "${TMPDIR:-/tmp}/sdv-broker-config.XXXXXX")
 pids=()
-trap 'sdv_stop_pids "${pids[@]}"; rm -rf "$work"' EXIT
+trap sdv_cleanup_work EXIT
 PASSED=0
 FAILED=0
 cd "$work" || exit 1

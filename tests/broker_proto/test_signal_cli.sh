@@ -4,17 +4,13 @@
 # by the provider, and every refusal exits 1 with the broker's reason; usage errors exit 2.
 # Usage: test_signal_cli.sh SDV_BINARY BROKER_STANDIN_BINARY
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../../scripts/lib-test.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../scripts/lib-test.sh"
 sdv=$1
 standin=$2
 work=$(mktemp -d)
 pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap sdv_cleanup_work EXIT
 cd "$work"
 
 fail() {

@@ -17,6 +17,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR/.. source=scripts/lib-test.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../scripts/lib-test.sh"
+# shellcheck source-path=SCRIPTDIR source=lib-bench.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-bench.sh"
 
 usage="usage: checkin_bench.sh [--quick] [--vehicles N] [--rounds R] [--duration S] [--connections C] BIN_DIR"
 vehicles=1000 rounds=3 duration=10 connections=64 threads=2 warmup=2 bin_dir=""
@@ -184,7 +186,6 @@ run_wrk() { # URL SECONDS: prints "rps p99_us"; fails on errors or non-2xx answe
     awk '/^RESULT/ { if ($4 + $5 > 0) { print "socket errors: " $4 ", status errors: " $5 > "/dev/stderr"; exit 1 }
                      print $2, $3 }' <<<"$out"
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ *//' || true)
 echo "checkin_bench: sdv-server ($bin) vs $("$nginx" -v 2>&1 | sed 's/.*: //'), $(nproc) CPUs${cpu:+ ($cpu)}"
@@ -205,10 +206,10 @@ for r in $(seq "$rounds"); do
             "$(calc "${res#* } / 1000")"
     done
 done
-sdv_rps=$(cut -d' ' -f1 sdv.txt | median)
-sdv_p99=$(cut -d' ' -f2 sdv.txt | median)
-ngx_rps=$(cut -d' ' -f1 nginx.txt | median)
-ngx_p99=$(cut -d' ' -f2 nginx.txt | median)
+sdv_rps=$(cut -d' ' -f1 sdv.txt | sdv_bench_median)
+sdv_p99=$(cut -d' ' -f2 sdv.txt | sdv_bench_median)
+ngx_rps=$(cut -d' ' -f1 nginx.txt | sdv_bench_median)
+ngx_p99=$(cut -d' ' -f2 nginx.txt | sdv_bench_median)
 ratio=$(calc "$sdv_rps / $ngx_rps")
 verdict=BELOW
 [ "$(calc "($ratio >= 0.5) ? 1 : 0")" = 1.000000 ] && verdict=PASS

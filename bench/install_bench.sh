@@ -15,6 +15,8 @@
 # tree) must have room for three images. BIN_DIR holds sdv (a Release build for real figures).
 # Fails only when a tool fails or a slot does not hold the image afterwards.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib-bench.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib-bench.sh"
 
 usage="usage: install_bench.sh [--quick] [--size MIB] [--rounds R] [--dir DIR] BIN_DIR"
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,7 +57,6 @@ cat >"$w/conf.json" <<JSON
    {"name": "B", "path": "b.img", "size": $((bytes * 2)), "bootname": "B"}]}]}}
 JSON
 
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 mbps() { awk -v b="$bytes" -v t="$1" 'BEGIN {printf "%.1f", (t > 0) ? b / t / 1e6 : 0}'; }
 
 ours_t=() ours_m=() base_t=() dd_m=()
@@ -79,10 +80,10 @@ for r in $(seq 1 "$rounds"); do
     read -r t2 _ <"$w/t.sum"
     base_t+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print a + b}')") dd_m+=("$m1")
 done
-ot=$(median "${ours_t[@]}") om=$(median "${ours_m[@]}") bt=$(median "${base_t[@]}")
+ot=$(sdv_bench_median "${ours_t[@]}") om=$(sdv_bench_median "${ours_m[@]}") bt=$(sdv_bench_median "${base_t[@]}")
 printf '%-34s %10s %10s %12s\n' "" "seconds" "MB/s" "peak RSS KiB"
 printf '%-34s %10s %10s %12s\n' "sdv slot install (write+verify)" "$ot" "$(mbps "$ot")" "$om"
-printf '%-34s %10s %10s %12s\n' "dd conv=fsync + sha256sum" "$bt" "$(mbps "$bt")" "$(median "${dd_m[@]}")"
+printf '%-34s %10s %10s %12s\n' "dd conv=fsync + sha256sum" "$bt" "$(mbps "$bt")" "$(sdv_bench_median "${dd_m[@]}")"
 ratio=$(awk -v a="$ot" -v b="$bt" 'BEGIN {printf "%.2f", (a > 0) ? b / a : 0}')
 echo "throughput ours/baseline: ${ratio}x"
 target=$((32 * 1024))

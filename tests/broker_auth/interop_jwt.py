@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from sdv_checker import Checker as SdvChecker  # noqa: E402 (found through the path above)
 
 AUD = "sdv-broker"
 
@@ -77,29 +79,8 @@ def claims(**extra):
     return c
 
 
-class Checker:
-    def __init__(self, sdv, workdir):
-        self.sdv = sdv
-        self.workdir = workdir
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"ok   {name}")
-        else:
-            self.failed += 1
-            print(f"FAIL {name}{': ' + detail if detail else ''}", file=sys.stderr)
-
-    def run(self, *args):
-        return subprocess.run([self.sdv, *args], capture_output=True, text=True, check=False)
-
-    def write(self, name, data):
-        path = os.path.join(self.workdir, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
+class Checker(SdvChecker):
+    """The shared checker, running `sdv`, plus `sdv token verify`."""
 
     def verify_ours(self, pub_path, token, kid=None):
         args = ["token", "verify", "--key", pub_path, "--aud", AUD]

@@ -12,7 +12,6 @@ Uses only `cryptography` and the standard library. Exits non-zero on any mismatc
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -20,32 +19,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from sdv_checker import Checker  # noqa: E402 (found through the path above)
+
 MESSAGE = b"OpenSDV interop message \x00\x01\xff with binary bytes\n"
-
-
-class Checker:
-    def __init__(self, tool, workdir):
-        self.tool = tool
-        self.workdir = workdir
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name, ok, detail=""):
-        if ok:
-            self.passed += 1
-            print(f"ok   {name}")
-        else:
-            self.failed += 1
-            print(f"FAIL {name}{': ' + detail if detail else ''}", file=sys.stderr)
-
-    def run(self, *args):
-        return subprocess.run([self.tool, *args], capture_output=True, text=True, check=False)
-
-    def write(self, name, data):
-        path = os.path.join(self.workdir, name)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
 
 
 def canonical_json(obj):

@@ -290,19 +290,7 @@ static enum sdv_err copy_to(const char *from, const char *to, const struct sec_i
         close(in);
         return err;
     }
-    for (;;) {
-        ssize_t n = read(in, buf, sizeof(buf));
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            err = sdv_err_from_errno(errno);
-        if (n <= 0)
-            break;
-        err = sdv_fs_write_all(out, buf, (size_t)n);
-        if (err != SDV_OK)
-            break;
-    }
+    err = sdv_fs_read_fd(in, buf, sizeof(buf), sdv_fs_sink_fd, &out);
     if (err == SDV_OK && fsync(out) != 0)
         err = sdv_err_from_errno(errno);
     close(out);

@@ -100,19 +100,7 @@ static enum sdv_err write_slot(struct sec_ctx *ctx, const char *path, char *why,
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sdv_err_from_errno(errno);
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            err = sdv_err_from_errno(errno);
-        if (n <= 0)
-            break;
-        err = sdv_install_write(ctx->inst, buf, (size_t)n);
-        if (err != SDV_OK)
-            break;
-    }
+    err = sdv_fs_read_fd(fd, buf, sizeof(buf), sdv_install_sink, ctx->inst);
     close(fd);
     if (err == SDV_OK)
         err = sdv_install_write_close(ctx->inst);

@@ -181,6 +181,17 @@ enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len);
  */
 enum sdv_err sdv_fs_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
+/*
+ * Reads fd from its current offset to its end, buf_len bytes at a time into buf (borrowed
+ * scratch), and hands each chunk to sink. Returns SDV_OK at the end of the file, the mapped
+ * errno of a failed read() (EINTR is retried), or the first error sink returns, after which
+ * nothing more is read. fd stays open and owned by the caller.
+ */
+enum sdv_err sdv_fs_read_fd(int fd, void *buf, size_t buf_len, sdv_sink_fn sink, void *ud);
+
+/* sdv_fs_write_all() as an sdv_sink_fn: ud points to the int file descriptor written to. */
+enum sdv_err sdv_fs_sink_fd(void *ud, const void *data, size_t len);
+
 /* Reads a whole file into out (which must be initialised; its max bounds the size).
  * SDV_ENOENT if missing, SDV_ETOOBIG if larger than out->max. */
 enum sdv_err sdv_fs_read(const char *path, struct sdv_buf *out);

@@ -109,6 +109,30 @@ enum sdv_err sdv_fs_pread_all(int fd, void *buf, size_t len, uint64_t off)
     return SDV_OK;
 }
 
+enum sdv_err sdv_fs_read_fd(int fd, void *buf, size_t buf_len, sdv_sink_fn sink, void *ud)
+{
+    assert(buf != NULL && buf_len > 0 && sink != NULL);
+    for (;;) {
+        ssize_t n = read(fd, buf, buf_len);
+        enum sdv_err err;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return sdv_err_from_errno(errno);
+        if (n == 0)
+            return SDV_OK;
+        err = sink(ud, buf, (size_t)n);
+        if (err != SDV_OK)
+            return err;
+    }
+}
+
+enum sdv_err sdv_fs_sink_fd(void *ud, const void *data, size_t len)
+{
+    return sdv_fs_write_all(*(const int *)ud, data, len);
+}
+
 /*
  * Creates a fresh temporary file next to path, named ".<base>.tmp.<16 hex digits>", with
  * O_EXCL so that it is never someone else's file. On success *tmp_out is malloc'd.

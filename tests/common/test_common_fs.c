@@ -238,6 +238,67 @@ static void test_pread_all(void **state)
     assert_int_equal(sdv_fs_pread_all(-1, got, 1, 0), SDV_EINVAL); /* EBADF, mapped */
 }
 
+/* Collects what sdv_fs_read_fd hands over; refuses once it holds stop_at bytes. */
+struct collect {
+    struct sdv_buf b;
+    size_t chunks;
+    size_t stop_at;
+};
+
+static enum sdv_err collect_sink(void *ud, const void *data, size_t len)
+{
+    struct collect *c = ud;
+
+    c->chunks++;
+    if (c->stop_at != 0 && c->b.len >= c->stop_at)
+        return SDV_EDENIED;
+    return sdv_buf_append(&c->b, data, len);
+}
+
+/* read_fd streams a file from its current offset in chunks of the scratch size, stops at the
+ * first error of the sink and returns it; sink_fd writes what it is handed to a descriptor. */
+static void test_read_fd(void **state)
+{
+    struct fixture *f = *state;
+    struct collect c = {.stop_at = 0};
+    char path[512], copy[512], scratch[4];
+    struct sdv_buf b;
+    int fd, out;
+
+    snprintf(path, sizeof(path), "%s/ten", f->dir);
+    snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+    assert_int_equal(sdv_fs_write_atomic(path, "0123456789", 10, 0644), SDV_OK);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(lseek(fd, 1, SEEK_SET), 1);
+    sdv_buf_init(&c.b, 64);
+    assert_int_equal(sdv_fs_read_fd(fd, scratch, sizeof(scratch), collect_sink, &c), SDV_OK);
+    assert_int_equal(c.b.len, 9);
+    assert_memory_equal(c.b.data, "123456789", 9);
+    assert_int_equal(c.chunks, 3);
+    /* A sink that refuses stops the reading, and its error comes back. */
+    sdv_buf_reset(&c.b);
+    c.chunks = 0;
+    c.stop_at = 4;
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    assert_int_equal(sdv_fs_read_fd(fd, scratch, sizeof(scratch), collect_sink, &c), SDV_EDENIED);
+    assert_int_equal(c.chunks, 2);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 8);
+    sdv_buf_free(&c.b);
+    /* Copying through sdv_fs_sink_fd. */
+    assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+    out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(out >= 0);
+    assert_int_equal(sdv_fs_read_fd(fd, scratch, sizeof(scratch), sdv_fs_sink_fd, &out), SDV_OK);
+    close(out);
+    close(fd);
+    sdv_buf_init(&b, 64);
+    assert_int_equal(sdv_fs_read(copy, &b), SDV_OK);
+    assert_string_equal((char *)b.data, "0123456789");
+    sdv_buf_free(&b);
+    assert_int_equal(sdv_fs_read_fd(-1, scratch, sizeof(scratch), collect_sink, &c), SDV_EINVAL);
+}
+
 static void test_read_missing(void **state)
 {
     struct fixture *f = *state;
@@ -323,6 +384,7 @@ int main(void)
             cmocka_unit_test(test_write_bad_args),
             cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pread_all, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_read_fd, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_missing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
             cmocka_unit_test_setup_teardown(test_remove, setup, teardown),

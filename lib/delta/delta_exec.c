@@ -1052,13 +1052,32 @@ static int dx_x86_imm(uint8_t b3, uint8_t op, uint8_t modrm)
 
 /* Whether a 32-bit displacement relative to the end of its instruction starts at q; *imm gets
  * the immediate bytes between the field and that end. Reads only q-3..q-1. */
-/* Bytes that may precede an x86-64 displacement field (E8, E9, the second byte of 0F 8x, a
- * RIP-relative ModRM byte), as a 256-bit set. */
-static const uint64_t dx_x86_before[4] = {0x2020202020202020ull, 0, 0xFFFFull, 0x30000000000ull};
+/* Bytes that may precede an x86-64 displacement field: E8, E9, the second byte of 0F 8x, a
+ * RIP-relative ModRM byte (mod 00, r/m 101). */
+/* clang-format off */
+static const uint8_t dx_x86_before[256] = {
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, /* 00 */
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, /* 10 */
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, /* 20 */
+    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, /* 30 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 40 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 50 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 60 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* A0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* B0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* C0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* D0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, /* E0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* F0 */
+};
+/* clang-format on */
 
 static int dx_x86_maybe(uint8_t b)
 {
-    return (int)((dx_x86_before[b >> 6] >> (b & 63u)) & 1u);
+    return dx_x86_before[b];
 }
 
 static int dx_x86_field(const struct dx_win *w, uint64_t q, int *imm)

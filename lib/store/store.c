@@ -480,6 +480,44 @@ enum sdv_err store_rows_add(struct sdv_store *s, struct store_rows *r, size_t nc
     return SDV_OK;
 }
 
+enum sdv_err store_cols_decode(struct sdv_store *s, const char *const *cols,
+                               const struct store_col *spec, size_t n, void *item)
+{
+    enum sdv_err err = SDV_OK;
+
+    for (size_t i = 0; i < n && err == SDV_OK; i++) {
+        void *m = (char *)item + spec[i].off;
+
+        switch (spec[i].kind) {
+        case STORE_COL_I64:
+            err = store_col_i64(s, cols[i], m);
+            break;
+        case STORE_COL_U64:
+            err = store_col_u64(s, cols[i], m);
+            break;
+        case STORE_COL_BOOL:
+            err = store_col_bool(s, cols[i], m);
+            break;
+        case STORE_COL_STR:
+            err = store_col_str(s, cols[i], m);
+            break;
+        }
+    }
+    return err;
+}
+
+enum sdv_err store_row_cols(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
+{
+    struct store_rows *r = ud;
+    void *item;
+    enum sdv_err err = store_rows_add(s, r, ncols, &item);
+
+    assert(r->cols != NULL);
+    if (err != SDV_OK)
+        return err;
+    return store_cols_decode(s, cols, r->cols, r->ncols, item);
+}
+
 enum sdv_err store_rows_take(struct store_rows *r, enum sdv_err err)
 {
     if (err != SDV_OK) {

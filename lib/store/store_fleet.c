@@ -142,21 +142,26 @@ void sdv_store_vehicles_free(struct sdv_store_vehicle *v, size_t count)
 #define ECU_COLS "e.serial, e.vin, e.hardware_id, e.public_key, e.is_primary"
 
 /* Decodes the five ECU_COLS columns. */
+static const struct store_col ecu_cols[] = {
+        STORE_COL(STR, struct sdv_store_ecu, serial),
+        STORE_COL(STR, struct sdv_store_ecu, vin),
+        STORE_COL(STR, struct sdv_store_ecu, hardware_id),
+        STORE_COL(STR, struct sdv_store_ecu, public_key),
+        STORE_COL(BOOL, struct sdv_store_ecu, is_primary),
+};
+
 static enum sdv_err ecu_from_cols(struct sdv_store *s, const char *const *cols,
                                   struct sdv_store_ecu *e)
 {
-    enum sdv_err err = store_col_str(s, cols[0], &e->serial);
-
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[1], &e->vin);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[2], &e->hardware_id);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[3], &e->public_key);
-    if (err == SDV_OK)
-        err = store_col_bool(s, cols[4], &e->is_primary);
-    return err;
+    return store_cols_decode(s, cols, ecu_cols, sizeof(ecu_cols) / sizeof(ecu_cols[0]), e);
 }
+
+/* The vehicle's own columns, before its ECU's. */
+static const struct store_col vehicle_cols[] = {
+        STORE_COL(STR, struct sdv_store_vehicle, vin),
+        STORE_COL(STR, struct sdv_store_vehicle, primary_ecu_serial),
+        STORE_COL(I64, struct sdv_store_vehicle, created_at),
+};
 
 /* Rows of "vehicle columns + ECU columns", ordered by VIN, become vehicles with their ECUs. */
 struct vehicle_rows {
@@ -193,11 +198,7 @@ static enum sdv_err vehicle_row(struct sdv_store *s, void *ud, const char *const
         v = item;
         vs = r->rows.items;
         r->ecu_cap = 0;
-        err = store_col_str(s, cols[0], &v->vin);
-        if (err == SDV_OK)
-            err = store_col_str(s, cols[1], &v->primary_ecu_serial);
-        if (err == SDV_OK)
-            err = store_col_i64(s, cols[2], &v->created_at);
+        err = store_cols_decode(s, cols, vehicle_cols, 3, v);
         if (err != SDV_OK)
             return err;
     }
@@ -405,39 +406,24 @@ void sdv_store_assignments_free(struct sdv_store_assignment *a, size_t count)
     "a.ecu_serial, a.target_name, a.target_length, a.hashes, a.release_counter, " \
     "a.assigned_at, a.correlation_id"
 
-/* How assignment_row() collects assignments; callers set max. */
-static const struct store_rows assignment_rows_spec = {
-        .elem = sizeof(struct sdv_store_assignment),
-        .ncols = 7,
-        .what = "assignment",
-        .release = assignment_release,
+static const struct store_col assignment_cols[] = {
+        STORE_COL(STR, struct sdv_store_assignment, ecu_serial),
+        STORE_COL(STR, struct sdv_store_assignment, target_name),
+        STORE_COL(U64, struct sdv_store_assignment, target_length),
+        STORE_COL(STR, struct sdv_store_assignment, hashes),
+        STORE_COL(U64, struct sdv_store_assignment, release_counter),
+        STORE_COL(I64, struct sdv_store_assignment, assigned_at),
+        STORE_COL(STR, struct sdv_store_assignment, correlation_id),
 };
 
-static enum sdv_err assignment_row(struct sdv_store *s, void *ud, const char *const *cols,
-                                   size_t ncols)
-{
-    struct sdv_store_assignment *a;
-    void *item;
-    enum sdv_err err = store_rows_add(s, ud, ncols, &item);
-
-    if (err != SDV_OK)
-        return err;
-    a = item;
-    err = store_col_str(s, cols[0], &a->ecu_serial);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[1], &a->target_name);
-    if (err == SDV_OK)
-        err = store_col_u64(s, cols[2], &a->target_length);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[3], &a->hashes);
-    if (err == SDV_OK)
-        err = store_col_u64(s, cols[4], &a->release_counter);
-    if (err == SDV_OK)
-        err = store_col_i64(s, cols[5], &a->assigned_at);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[6], &a->correlation_id);
-    return err;
-}
+/* How store_row_cols() collects assignments; callers set max. */
+static const struct store_rows assignment_rows_spec = {
+        .elem = sizeof(struct sdv_store_assignment),
+        .ncols = sizeof(assignment_cols) / sizeof(assignment_cols[0]),
+        .what = "assignment",
+        .release = assignment_release,
+        .cols = assignment_cols,
+};
 
 enum sdv_err sdv_store_assignment_get(struct sdv_store *s, const char *ecu_serial,
                                       struct sdv_store_assignment *out)
@@ -455,7 +441,7 @@ enum sdv_err sdv_store_assignment_get(struct sdv_store *s, const char *ecu_seria
         return err;
     p[0] = store_text(ecu_serial);
     err = s->be->query(s, "SELECT " ASSIGNMENT_COLS " FROM assignments a WHERE a.ecu_serial = $1",
-                       p, 1, assignment_row, &r, NULL);
+                       p, 1, store_row_cols, &r, NULL);
     if (err == SDV_OK && r.count == 0) {
         store_errf(s, "ECU %s has no assignment", ecu_serial);
         err = SDV_ENOENT;
@@ -484,7 +470,7 @@ enum sdv_err sdv_store_assignment_list_for_vehicle(struct sdv_store *s, const ch
                        "SELECT " ASSIGNMENT_COLS " FROM assignments a"
                        " JOIN ecus e ON e.serial = a.ecu_serial"
                        " WHERE e.vin = $1 ORDER BY a.ecu_serial LIMIT $2",
-                       p, 2, assignment_row, &r, NULL);
+                       p, 2, store_row_cols, &r, NULL);
     err = store_rows_take(&r, err);
     *out = r.items;
     *count = r.count;
@@ -585,21 +571,22 @@ void sdv_store_director_doc_release(struct sdv_store_director_doc *d)
 }
 
 /* Columns: <role>_version, <role>_json. */
+static const struct store_col director_doc_cols[] = {
+        STORE_COL(I64, struct sdv_store_director_doc, version),
+        STORE_COL(STR, struct sdv_store_director_doc, metadata),
+};
+
 static enum sdv_err director_doc_row(struct sdv_store *s, void *ud, const char *const *cols,
                                      size_t ncols)
 {
     struct sdv_store_director_doc *d = ud;
-    enum sdv_err err;
 
     if (ncols != 2) {
         store_errf(s, "unexpected director document row");
         return SDV_EIO;
     }
     sdv_store_director_doc_release(d); /* a unique key: at most one row */
-    err = store_col_i64(s, cols[0], &d->version);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[1], &d->metadata);
-    return err;
+    return store_cols_decode(s, cols, director_doc_cols, 2, d);
 }
 
 enum sdv_err sdv_store_director_doc_get(struct sdv_store *s, const char *vin,

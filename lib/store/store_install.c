@@ -66,48 +66,29 @@ void sdv_store_install_records_free(struct sdv_store_install_record *r, size_t c
     "id, vin, ecu_serial, seq, recorded_at, result, version_before, version_after, reason," \
     " record, chain_verified, received_at"
 
+static const struct store_col record_cols[] = {
+        STORE_COL(I64, struct sdv_store_install_record, id),
+        STORE_COL(STR, struct sdv_store_install_record, vin),
+        STORE_COL(STR, struct sdv_store_install_record, ecu_serial),
+        STORE_COL(U64, struct sdv_store_install_record, seq),
+        STORE_COL(STR, struct sdv_store_install_record, recorded_at),
+        STORE_COL(STR, struct sdv_store_install_record, result),
+        STORE_COL(STR, struct sdv_store_install_record, version_before),
+        STORE_COL(STR, struct sdv_store_install_record, version_after),
+        STORE_COL(STR, struct sdv_store_install_record, reason),
+        STORE_COL(STR, struct sdv_store_install_record, record),
+        STORE_COL(BOOL, struct sdv_store_install_record, chain_verified),
+        STORE_COL(I64, struct sdv_store_install_record, received_at),
+};
+
 static const struct store_rows record_rows_spec = {
         .elem = sizeof(struct sdv_store_install_record),
         .max = SDV_STORE_PAGE_MAX,
-        .ncols = 12,
+        .ncols = sizeof(record_cols) / sizeof(record_cols[0]),
         .what = "install record",
         .release = record_release,
+        .cols = record_cols,
 };
-
-static enum sdv_err record_row(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
-{
-    struct sdv_store_install_record *r;
-    void *item;
-    enum sdv_err err = store_rows_add(s, ud, ncols, &item);
-
-    if (err != SDV_OK)
-        return err;
-    r = item;
-    err = store_col_i64(s, cols[0], &r->id);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[1], &r->vin);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[2], &r->ecu_serial);
-    if (err == SDV_OK)
-        err = store_col_u64(s, cols[3], &r->seq);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[4], &r->recorded_at);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[5], &r->result);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[6], &r->version_before);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[7], &r->version_after);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[8], &r->reason);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[9], &r->record);
-    if (err == SDV_OK)
-        err = store_col_bool(s, cols[10], &r->chain_verified);
-    if (err == SDV_OK)
-        err = store_col_i64(s, cols[11], &r->received_at);
-    return err;
-}
 
 enum sdv_err sdv_store_install_record_get(struct sdv_store *s, const char *ecu_serial, uint64_t seq,
                                           struct sdv_store_install_record *out)
@@ -131,7 +112,7 @@ enum sdv_err sdv_store_install_record_get(struct sdv_store *s, const char *ecu_s
     err = s->be->query(s,
                        "SELECT " RECORD_COLS " FROM install_records"
                        " WHERE ecu_serial = $1 AND seq = $2",
-                       p, 2, record_row, &rows, NULL);
+                       p, 2, store_row_cols, &rows, NULL);
     if (err == SDV_OK && rows.count == 0) {
         store_errf(s, "no install record %llu of ECU %s", (unsigned long long)seq, ecu_serial);
         err = SDV_ENOENT;
@@ -215,7 +196,7 @@ enum sdv_err sdv_store_install_record_list(struct sdv_store *s, const char *vin,
     err = s->be->query(s,
                        "SELECT " RECORD_COLS " FROM install_records WHERE vin = $1 AND id < $2"
                        " ORDER BY id DESC LIMIT $3",
-                       p, 3, record_row, &rows, NULL);
+                       p, 3, store_row_cols, &rows, NULL);
     err = store_rows_take(&rows, err);
     *out = rows.items;
     *count = rows.count;

@@ -132,6 +132,24 @@ enum sdv_err store_col_u64(struct sdv_store *s, const char *col, uint64_t *out);
 enum sdv_err store_col_bool(struct sdv_store *s, const char *col, bool *out);
 enum sdv_err store_col_str(struct sdv_store *s, const char *col, const char **out);
 
+/* How one result column is decoded into a member of an output structure: store_col_i64(),
+ * store_col_u64(), store_col_bool() or store_col_str() on the member at offset off. */
+enum store_col_kind { STORE_COL_I64, STORE_COL_U64, STORE_COL_BOOL, STORE_COL_STR };
+struct store_col {
+    enum store_col_kind kind;
+    size_t off;
+};
+#define STORE_COL(kind, type, member)            \
+    {                                            \
+        STORE_COL_##kind, offsetof(type, member) \
+    }
+
+/* Decodes cols[0] to cols[n - 1] into the structure at item, column i as spec[i] says; stops at
+ * the first error (SDV_EIO on a malformed value, SDV_ENOMEM), leaving what it decoded in item
+ * for its release function. */
+enum sdv_err store_cols_decode(struct sdv_store *s, const char *const *cols,
+                               const struct store_col *spec, size_t n, void *item);
+
 /* A store_row_fn that decodes column 0 into the int64_t at ud. */
 enum sdv_err store_row_i64(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols);
 
@@ -155,16 +173,21 @@ void store_free_items(void *items, size_t count, size_t elem, store_release_fn r
 struct store_rows {
     void *items; /* count elements; freed by store_rows_take*() unless handed over */
     size_t count, cap;
-    size_t elem;              /* size of one element */
-    size_t max;               /* more rows than this are SDV_EIO */
-    size_t ncols;             /* columns each row must have */
-    const char *what;         /* names the row in the error message */
-    store_release_fn release; /* releases one element */
+    size_t elem;                  /* size of one element */
+    size_t max;                   /* more rows than this are SDV_EIO */
+    size_t ncols;                 /* columns each row must have */
+    const char *what;             /* names the row in the error message */
+    store_release_fn release;     /* releases one element */
+    const struct store_col *cols; /* for store_row_cols(): how each of the ncols decodes */
 };
 
 /* Checks that a row has r->ncols columns and that r has room for it, then appends a zeroed
  * element, which *item receives. SDV_EIO ("unexpected <what> row"), SDV_ENOMEM. */
 enum sdv_err store_rows_add(struct sdv_store *s, struct store_rows *r, size_t ncols, void **item);
+
+/* A store_row_fn for a struct store_rows at ud whose cols say how every column decodes: appends
+ * an element (store_rows_add()) and decodes the row into it. */
+enum sdv_err store_row_cols(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols);
 
 /* Ends a list query that returned err: on SDV_OK the caller takes r->items and r->count; on
  * failure they are freed and left NULL and 0. Returns err. */

@@ -156,39 +156,43 @@ struct manifest_rows {
     size_t report_cap;      /* of that manifest */
 };
 
+static const struct store_col manifest_cols[] = {
+        STORE_COL(I64, struct sdv_store_manifest, id),
+        STORE_COL(STR, struct sdv_store_manifest, vin),
+        STORE_COL(I64, struct sdv_store_manifest, received_at),
+        STORE_COL(STR, struct sdv_store_manifest, raw),
+        STORE_COL(BOOL, struct sdv_store_manifest, verified),
+        STORE_COL(STR, struct sdv_store_manifest, attack),
+};
+
 /* How manifest_row() collects a page of manifests. */
 static const struct store_rows manifest_rows_spec = {
         .elem = sizeof(struct sdv_store_manifest),
         .max = SDV_STORE_PAGE_MAX,
-        .ncols = 6,
+        .ncols = sizeof(manifest_cols) / sizeof(manifest_cols[0]),
         .what = "manifest",
         .release = manifest_release,
+        .cols = manifest_cols,
 };
 
 static enum sdv_err manifest_row(struct sdv_store *s, void *ud, const char *const *cols,
                                  size_t ncols)
 {
     struct manifest_rows *r = ud;
-    struct sdv_store_manifest *m;
-    void *item;
-    enum sdv_err err = store_rows_add(s, &r->rows, ncols, &item);
 
-    if (err != SDV_OK)
-        return err;
-    m = item;
-    err = store_col_i64(s, cols[0], &m->id);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[1], &m->vin);
-    if (err == SDV_OK)
-        err = store_col_i64(s, cols[2], &m->received_at);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[3], &m->raw);
-    if (err == SDV_OK)
-        err = store_col_bool(s, cols[4], &m->verified);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[5], &m->attack);
-    return err;
+    return store_row_cols(s, &r->rows, cols, ncols);
 }
+
+/* Columns 1 to 7 of a report row; column 0 is the manifest id. */
+static const struct store_col report_cols[] = {
+        STORE_COL(STR, struct sdv_store_ecu_report, ecu_serial),
+        STORE_COL(STR, struct sdv_store_ecu_report, target_name),
+        STORE_COL(U64, struct sdv_store_ecu_report, target_length),
+        STORE_COL(STR, struct sdv_store_ecu_report, hashes),
+        STORE_COL(STR, struct sdv_store_ecu_report, nonce),
+        STORE_COL(I64, struct sdv_store_ecu_report, latest_verified_at),
+        STORE_COL(STR, struct sdv_store_ecu_report, attack_detected),
+};
 
 /* Report rows come ordered by manifest id (descending, like the page) then ECU serial; rows of
  * manifests outside the page are skipped. */
@@ -224,20 +228,8 @@ static enum sdv_err report_row(struct sdv_store *s, void *ud, const char *const 
     if (err != SDV_OK)
         return err;
     rep = &reports[m->report_count++];
-    err = store_col_str(s, cols[1], &rep->ecu_serial);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[2], &rep->target_name);
-    if (err == SDV_OK)
-        err = store_col_u64(s, cols[3], &rep->target_length);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[4], &rep->hashes);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[5], &rep->nonce);
-    if (err == SDV_OK)
-        err = store_col_i64(s, cols[6], &rep->latest_verified_at);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[7], &rep->attack_detected);
-    return err;
+    return store_cols_decode(s, cols + 1, report_cols, sizeof(report_cols) / sizeof(report_cols[0]),
+                             rep);
 }
 
 #define MANIFEST_COLS "id, vin, received_at, raw, verified, attack"
@@ -386,34 +378,22 @@ void sdv_store_artifacts_free(struct sdv_store_artifact *a, size_t count)
     store_free_items(a, count, sizeof(*a), artifact_release);
 }
 
-/* How artifact_row() collects artifacts. */
+static const struct store_col artifact_cols[] = {
+        STORE_COL(STR, struct sdv_store_artifact, sha256),
+        STORE_COL(U64, struct sdv_store_artifact, length),
+        STORE_COL(I64, struct sdv_store_artifact, created_at),
+        STORE_COL(STR, struct sdv_store_artifact, name),
+};
+
+/* How store_row_cols() collects artifacts. */
 static const struct store_rows artifact_rows_spec = {
         .elem = sizeof(struct sdv_store_artifact),
         .max = SDV_STORE_PAGE_MAX,
-        .ncols = 4,
+        .ncols = sizeof(artifact_cols) / sizeof(artifact_cols[0]),
         .what = "artifact",
         .release = artifact_release,
+        .cols = artifact_cols,
 };
-
-static enum sdv_err artifact_row(struct sdv_store *s, void *ud, const char *const *cols,
-                                 size_t ncols)
-{
-    struct sdv_store_artifact *a;
-    void *item;
-    enum sdv_err err = store_rows_add(s, ud, ncols, &item);
-
-    if (err != SDV_OK)
-        return err;
-    a = item;
-    err = store_col_str(s, cols[0], &a->sha256);
-    if (err == SDV_OK)
-        err = store_col_u64(s, cols[1], &a->length);
-    if (err == SDV_OK)
-        err = store_col_i64(s, cols[2], &a->created_at);
-    if (err == SDV_OK)
-        err = store_col_str(s, cols[3], &a->name);
-    return err;
-}
 
 enum sdv_err sdv_store_artifact_get(struct sdv_store *s, const char *sha256,
                                     struct sdv_store_artifact *out)
@@ -431,7 +411,7 @@ enum sdv_err sdv_store_artifact_get(struct sdv_store *s, const char *sha256,
     p[0] = store_text(sha256);
     err = s->be->query(s,
                        "SELECT sha256, length, created_at, name FROM artifacts WHERE sha256 = $1",
-                       p, 1, artifact_row, &r, NULL);
+                       p, 1, store_row_cols, &r, NULL);
     if (err == SDV_OK && r.count == 0) {
         store_errf(s, "no artifact %s", sha256);
         err = SDV_ENOENT;
@@ -462,7 +442,7 @@ enum sdv_err sdv_store_artifact_list(struct sdv_store *s, const char *after_sha2
     err = s->be->query(s,
                        "SELECT sha256, length, created_at, name FROM artifacts WHERE sha256 > $1"
                        " ORDER BY sha256 LIMIT $2",
-                       p, 2, artifact_row, &r, NULL);
+                       p, 2, store_row_cols, &r, NULL);
     err = store_rows_take(&r, err);
     *out = r.items;
     *count = r.count;

@@ -206,6 +206,25 @@ static enum sdv_auth_status verify(struct sdv_auth *a, const char *tok)
 
 /* ---- Tokens ----------------------------------------------------------------------------- */
 
+/* Verifies with a a token signed by k (kid may be NULL) whose claims are the defaults with claim
+ * key set to value (taken; NULL removes the claim). */
+static enum sdv_auth_status verify_claim(struct sdv_auth *a, const struct sdv_key *k,
+                                         const char *kid, const char *key, json_t *value)
+{
+    json_t *c = claims();
+    enum sdv_auth_status st;
+    char *tok;
+
+    if (value != NULL)
+        json_object_set_new(c, key, value);
+    else
+        json_object_del(c, key);
+    tok = mint(k, kid, c);
+    st = verify(a, tok);
+    free(tok);
+    return st;
+}
+
 static void test_good_tokens(void **state)
 {
     struct fx *f = *state;
@@ -262,16 +281,9 @@ static void test_expiry(void **state)
     assert_int_equal(verify(f->a, tok), SDV_AUTH_EXPIRED_TOKEN);
     free(tok);
     /* exp missing, or not a number. */
-    c = claims();
-    json_object_del(c, "exp");
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
-    c = claims();
-    json_object_set_new(c, "exp", json_string("tomorrow"));
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
+    assert_int_equal(verify_claim(f->a, f->ec, "ec1", "exp", NULL), SDV_AUTH_INVALID_TOKEN);
+    assert_int_equal(verify_claim(f->a, f->ec, "ec1", "exp", json_string("tomorrow")),
+                     SDV_AUTH_INVALID_TOKEN);
 }
 
 static void test_not_yet_valid(void **state)
@@ -286,11 +298,9 @@ static void test_not_yet_valid(void **state)
     assert_int_equal(verify_msg(f->a, tok, msg, sizeof(msg)), SDV_AUTH_INVALID_TOKEN);
     assert_non_null(strstr(msg, "nbf"));
     free(tok);
-    c = claims();
-    json_object_set_new(c, "nbf", json_integer(NOW_S + 30)); /* within the leeway */
-    tok = mint(f->ed, "ed1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_OK);
-    free(tok);
+    /* Within the leeway. */
+    assert_int_equal(verify_claim(f->a, f->ed, "ed1", "nbf", json_integer(NOW_S + 30)),
+                     SDV_AUTH_OK);
     c = claims();
     json_object_set_new(c, "iat", json_integer(NOW_S + 3600));
     tok = mint(f->ed, "ed1", c);
@@ -312,32 +322,18 @@ static void test_audience(void **state)
     assert_int_equal(verify_msg(f->a, tok, msg, sizeof(msg)), SDV_AUTH_INVALID_TOKEN);
     assert_non_null(strstr(msg, "aud"));
     free(tok);
-    c = claims();
-    json_object_set_new(c, "aud", json_pack("[s, s]", "fleet-api", "other-service"));
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
-    c = claims();
-    json_object_set_new(c, "aud", json_pack("[s, s]", "fleet-api", "sdv-broker"));
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_OK);
-    free(tok);
+    assert_int_equal(verify_claim(f->a, f->ec, "ec1", "aud",
+                                  json_pack("[s, s]", "fleet-api", "other-service")),
+                     SDV_AUTH_INVALID_TOKEN);
+    assert_int_equal(
+            verify_claim(f->a, f->ec, "ec1", "aud", json_pack("[s, s]", "fleet-api", "sdv-broker")),
+            SDV_AUTH_OK);
     /* A prefix of the audience is not the audience. */
-    c = claims();
-    json_object_set_new(c, "aud", json_string("sdv-broker-2"));
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
-    c = claims();
-    json_object_set_new(c, "aud", json_pack("[i]", 7));
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
-    c = claims();
-    json_object_del(c, "aud");
-    tok = mint(f->ec, "ec1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
+    assert_int_equal(verify_claim(f->a, f->ec, "ec1", "aud", json_string("sdv-broker-2")),
+                     SDV_AUTH_INVALID_TOKEN);
+    assert_int_equal(verify_claim(f->a, f->ec, "ec1", "aud", json_pack("[i]", 7)),
+                     SDV_AUTH_INVALID_TOKEN);
+    assert_int_equal(verify_claim(f->a, f->ec, "ec1", "aud", NULL), SDV_AUTH_INVALID_TOKEN);
 }
 
 static void test_alg_confusion(void **state)
@@ -647,11 +643,8 @@ static void test_vin(void **state)
     /* A broker that does not know its VIN cannot honour a vehicle-bound token. */
     assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
     free(tok);
-    c = claims();
-    json_object_set_new(c, "vin", json_string("WDD1234567890ABCE"));
-    tok = mint(f->ed, NULL, c);
-    assert_int_equal(verify(a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
+    assert_int_equal(verify_claim(a, f->ed, NULL, "vin", json_string("WDD1234567890ABCE")),
+                     SDV_AUTH_INVALID_TOKEN);
     tok = mint(f->ed, NULL, claims()); /* no vin claim: accepted */
     assert_int_equal(verify(a, tok), SDV_AUTH_OK);
     free(tok);
@@ -663,39 +656,22 @@ static void test_issuer_and_subject(void **state)
     struct fx *f = *state;
     struct sdv_auth_config cfg = {.issuer = "https://idp.example"};
     struct sdv_auth *a = make_auth(f, &cfg);
-    json_t *c;
     char *tok;
 
     add_pub(a, NULL, f->ed);
     tok = mint(f->ed, NULL, claims());
     assert_int_equal(verify(a, tok), SDV_AUTH_INVALID_TOKEN); /* no iss */
     free(tok);
-    c = claims();
-    json_object_set_new(c, "iss", json_string("https://idp.example"));
-    tok = mint(f->ed, NULL, c);
-    assert_int_equal(verify(a, tok), SDV_AUTH_OK);
-    free(tok);
-    c = claims();
-    json_object_del(c, "sub");
-    tok = mint(f->ed, NULL, c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
-    c = claims();
-    json_object_set_new(c, "sub", json_string(""));
-    tok = mint(f->ed, NULL, c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
+    assert_int_equal(verify_claim(a, f->ed, NULL, "iss", json_string("https://idp.example")),
+                     SDV_AUTH_OK);
+    assert_int_equal(verify_claim(f->a, f->ed, NULL, "sub", NULL), SDV_AUTH_INVALID_TOKEN);
+    assert_int_equal(verify_claim(f->a, f->ed, NULL, "sub", json_string("")),
+                     SDV_AUTH_INVALID_TOKEN);
     /* No grant for this broker: forbidden, not invalid. */
-    c = claims();
-    json_object_set_new(c, "scope", json_string("openid profile"));
-    tok = mint(f->ed, NULL, c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_FORBIDDEN);
-    free(tok);
-    c = claims();
-    json_object_set_new(c, "scope", json_string("read:Vehicle..Speed"));
-    tok = mint(f->ed, NULL, c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
+    assert_int_equal(verify_claim(f->a, f->ed, NULL, "scope", json_string("openid profile")),
+                     SDV_AUTH_FORBIDDEN);
+    assert_int_equal(verify_claim(f->a, f->ed, NULL, "scope", json_string("read:Vehicle..Speed")),
+                     SDV_AUTH_INVALID_TOKEN);
     sdv_auth_destroy(a);
 }
 
@@ -890,7 +866,6 @@ static void test_purposes(void **state)
     struct sdv_auth_token *t = NULL;
     char msg[SDV_AUTH_MSG_LEN];
     char *tok;
-    json_t *c;
 
     load_purposes(f->a);
     tok = purpose_token(f, "climate-comfort");
@@ -931,11 +906,8 @@ static void test_purposes(void **state)
     assert_non_null(strstr(msg, "not configured"));
     free(tok);
     /* A token may not carry both: it would be unclear which set it gets. */
-    c = claims();
-    json_object_set_new(c, "purpose", json_string("climate-comfort"));
-    tok = mint(f->ed, "ed1", c);
-    assert_int_equal(verify(f->a, tok), SDV_AUTH_INVALID_TOKEN);
-    free(tok);
+    assert_int_equal(verify_claim(f->a, f->ed, "ed1", "purpose", json_string("climate-comfort")),
+                     SDV_AUTH_INVALID_TOKEN);
 }
 
 static void test_purposes_config_errors(void **state)

@@ -58,6 +58,11 @@ const char *sdv_strerror(enum sdv_err err);
 /* Returns the symbolic name of err ("SDV_EPARSE"); never NULL. */
 const char *sdv_errname(enum sdv_err err);
 
+/* Formats a message for a human into out (out_len bytes), truncating by design; does nothing
+ * when out is NULL or out_len is 0. The detail text of a handle or an error out-parameter. */
+void sdv_msgf(char *out, size_t out_len, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
 /* Maps an errno value to the closest sdv_err (ENOENT -> SDV_ENOENT, ENOMEM -> SDV_ENOMEM, ...). */
 enum sdv_err sdv_err_from_errno(int errnum);
 

@@ -28,22 +28,11 @@ static char *dup_or_null(const char *s)
     return s != NULL ? strdup(s) : NULL;
 }
 
-void agent_msgf(char *out, size_t out_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (out == NULL || out_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(out, out_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Writes what followed by arg (the word naming the culprit) and returns err. */
 static enum sdv_err create_fail(char *errmsg, size_t errmsg_len, enum sdv_err err, const char *what,
                                 const char *arg)
 {
-    agent_msgf(errmsg, errmsg_len, "%s%s", what, arg);
+    sdv_msgf(errmsg, errmsg_len, "%s%s", what, arg);
     return err;
 }
 
@@ -71,7 +60,7 @@ static enum sdv_err provision(const char *dir, const void *root, size_t len, con
                 "no trusted root in the state directory and no pinned root given: ", which);
     err = sdv_tuf_client_init_root(dir, root, len, why, sizeof(why));
     if (err != SDV_OK && errmsg != NULL)
-        agent_msgf(errmsg, errmsg_len, "pinned %s root: %s", which, why);
+        sdv_msgf(errmsg, errmsg_len, "pinned %s root: %s", which, why);
     return err;
 }
 
@@ -344,10 +333,10 @@ static enum sdv_err refresh(struct cycle *c, const char *dir, const char *roots_
         }
     }
     if (err != SDV_OK) {
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "%s metadata: %s (%s)", which, why,
-                   sdv_errname(err));
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "%s metadata: %s (%s)", which, why,
+                 sdv_errname(err));
         if (is_attack(err))
-            agent_msgf(c->res->attack, sizeof(c->res->attack), "%s metadata: %s", which, why);
+            sdv_msgf(c->res->attack, sizeof(c->res->attack), "%s metadata: %s", which, why);
     }
     return err;
 }
@@ -389,8 +378,7 @@ static enum sdv_err check_targets(struct cycle *c)
         err = sdv_fs_read(path, &raw);
     if (err != SDV_OK) {
         sdv_buf_free(&raw);
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "director targets: %s",
-                   sdv_strerror(err));
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "director targets: %s", sdv_strerror(err));
         return err;
     }
     memset(&ue, 0, sizeof(ue));
@@ -400,10 +388,10 @@ static enum sdv_err check_targets(struct cycle *c)
     if (err != SDV_OK) {
         const char *msg = ue.msg[0] ? ue.msg : sdv_strerror(err);
 
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "Uptane check %s: %s",
-                   sdv_uptane_rule_name(ue.rule), msg);
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "Uptane check %s: %s",
+                 sdv_uptane_rule_name(ue.rule), msg);
         if (err != SDV_ENOMEM)
-            agent_msgf(c->res->attack, sizeof(c->res->attack), "%s", msg);
+            sdv_msgf(c->res->attack, sizeof(c->res->attack), "%s", msg);
     }
     return err;
 }
@@ -549,7 +537,7 @@ static enum sdv_err fetch_image(struct cycle *c, const struct sdv_uptane_target 
     enum sdv_err err;
 
     if (find_hash(t, SDV_HASH_SHA256) == NULL) {
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "%s: no sha256 hash", t->filepath);
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "%s: no sha256 hash", t->filepath);
         return SDV_EUNSUPPORTED;
     }
     err = image_path(a, t, ".img", img);
@@ -582,20 +570,20 @@ static enum sdv_err fetch_image(struct cycle *c, const struct sdv_uptane_target 
         /* A mismatch: the bytes are not the image. A resumed file may hold an older attempt's
          * bad prefix, so try once more from zero; a fresh file that mismatches is an attack. */
         sdv_fs_remove(part);
-        agent_msgf(why, sizeof(why), "%s: downloaded image does not match its length and hashes",
-                   t->filepath);
+        sdv_msgf(why, sizeof(why), "%s: downloaded image does not match its length and hashes",
+                 t->filepath);
         if (!resumed)
             break;
     }
     if (err != SDV_OK) {
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "ECU image %s: %s", t->filepath,
-                   why[0] ? why : sdv_strerror(err));
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "ECU image %s: %s", t->filepath,
+                 why[0] ? why : sdv_strerror(err));
         if (err == SDV_EHASH || err == SDV_ETOOBIG || err == SDV_ESLOW)
-            agent_msgf(c->res->attack, sizeof(c->res->attack), "image %s: %s", t->filepath,
-                       err == SDV_EHASH ? "downloaded image does not match its length and hashes"
-                       : err == SDV_ETOOBIG ? "server sent more than the image's length"
-                                            : "transfer stayed below the minimum speed (slow "
-                                              "retrieval)");
+            sdv_msgf(c->res->attack, sizeof(c->res->attack), "image %s: %s", t->filepath,
+                     err == SDV_EHASH     ? "downloaded image does not match its length and hashes"
+                     : err == SDV_ETOOBIG ? "server sent more than the image's length"
+                                          : "transfer stayed below the minimum speed (slow "
+                                            "retrieval)");
     }
     sdv_buf_free(&url);
     return err;
@@ -681,7 +669,7 @@ static enum sdv_err primary_report(struct cycle *c, struct sdv_buf *out)
     for (size_t i = 0; i < log_count; i++)
         free(log[i]);
     if (err != SDV_OK)
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "primary report: %s", ue.msg);
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "primary report: %s", ue.msg);
     return err;
 }
 
@@ -707,19 +695,19 @@ static enum sdv_err send_manifest(struct cycle *c, struct sdv_buf *reports, size
     err = sdv_uptane_manifest_build(a->cfg.vin, a->cfg.primary_serial, rb, n,
                                     a->state.manifest_counter, a->cfg.primary_key, &body, &ue);
     if (err != SDV_OK) {
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "manifest: %s", ue.msg);
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "manifest: %s", ue.msg);
         goto out;
     }
     snprintf(url, sizeof(url), "%s/v1/vehicle/manifest", a->cfg.server_url);
     err = a->cfg.post(a->cfg.transport_ud, url, body.data, body.len, &status, &answer);
     if (err == SDV_OK && status != 200) {
-        agent_msgf(c->res->reason, sizeof(c->res->reason),
-                   "the server refused the manifest: HTTP %ld: %.512s", status,
-                   answer.data != NULL ? (const char *)answer.data : "");
+        sdv_msgf(c->res->reason, sizeof(c->res->reason),
+                 "the server refused the manifest: HTTP %ld: %.512s", status,
+                 answer.data != NULL ? (const char *)answer.data : "");
         err = SDV_EINVAL;
     } else if (err != SDV_OK) {
-        agent_msgf(c->res->reason, sizeof(c->res->reason), "manifest POST %s: %s", url,
-                   sdv_strerror(err));
+        sdv_msgf(c->res->reason, sizeof(c->res->reason), "manifest POST %s: %s", url,
+                 sdv_strerror(err));
     }
     c->res->manifest_sent = err == SDV_OK;
 out:
@@ -758,7 +746,7 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
     if (a->inst != NULL) {
         err = agent_slot_after_boot(a, res);
         if (err == SDV_OK && res->reboot_required) {
-            agent_msgf(res->reason, sizeof(res->reason), "reboot required: %s", res->install);
+            sdv_msgf(res->reason, sizeof(res->reason), "reboot required: %s", res->install);
             return SDV_EINVAL;
         }
         keep_first(&first, err);
@@ -835,8 +823,8 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
             sdv_logf(&a->cfg.log, SDV_LOG_INFO, "primary %s installed %s", a->serials[0],
                      todo[0]->filepath);
         } else {
-            agent_msgf(res->reason, sizeof(res->reason), "primary install of %s: %s",
-                       todo[0]->filepath, sdv_strerror(err));
+            sdv_msgf(res->reason, sizeof(res->reason), "primary install of %s: %s",
+                     todo[0]->filepath, sdv_strerror(err));
         }
         keep_first(&first, err);
     }
@@ -863,7 +851,7 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
             if (t != NULL) {
                 keep_first(&first, err);
                 if (res->reason[0] == '\0')
-                    agent_msgf(res->reason, sizeof(res->reason), "%s", why);
+                    sdv_msgf(res->reason, sizeof(res->reason), "%s", why);
             }
         }
     }
@@ -911,15 +899,15 @@ enum sdv_err sdv_agent_cycle(struct sdv_agent *a, int64_t now, struct sdv_agent_
         if (!res->up_to_date) {
             first = SDV_EINVAL;
             if (held)
-                agent_msgf(res->reason, sizeof(res->reason),
-                           "the director's image %s for %s rolled back here before; waiting "
-                           "for a new assignment",
-                           a->state.failed.filepath, a->cfg.primary_serial);
+                sdv_msgf(res->reason, sizeof(res->reason),
+                         "the director's image %s for %s rolled back here before; waiting "
+                         "for a new assignment",
+                         a->state.failed.filepath, a->cfg.primary_serial);
             else if (res->reboot_required)
-                agent_msgf(res->reason, sizeof(res->reason), "reboot required: %s", res->install);
+                sdv_msgf(res->reason, sizeof(res->reason), "reboot required: %s", res->install);
             else
-                agent_msgf(res->reason, sizeof(res->reason), "%s",
-                           "not every ECU runs the image the director names");
+                sdv_msgf(res->reason, sizeof(res->reason), "%s",
+                         "not every ECU runs the image the director names");
         }
     }
 out:
@@ -933,6 +921,6 @@ out:
     sdv_tuf_client_destroy(c.director);
     sdv_tuf_client_destroy(c.image);
     if (first != SDV_OK && res->reason[0] == '\0')
-        agent_msgf(res->reason, sizeof(res->reason), "%s", sdv_strerror(first));
+        sdv_msgf(res->reason, sizeof(res->reason), "%s", sdv_strerror(first));
     return first;
 }

@@ -68,7 +68,7 @@ enum sdv_err sdv_agent_download(const struct sdv_agent_config *cfg, const char *
         err = part_open(path, length, restart, &s.fd, &size);
         if (err != SDV_OK) {
             if (errmsg != NULL)
-                agent_msgf(errmsg, errmsg_len, "%s: %s", path, sdv_strerror(err));
+                sdv_msgf(errmsg, errmsg_len, "%s: %s", path, sdv_strerror(err));
             return err;
         }
         restart = 0;
@@ -94,8 +94,8 @@ enum sdv_err sdv_agent_download(const struct sdv_agent_config *cfg, const char *
         if (err == SDV_OK)
             return SDV_OK;
         if (errmsg != NULL)
-            agent_msgf(errmsg, errmsg_len, "download of %s failed (attempt %u of %u): %s", url,
-                       attempt, attempts, sdv_strerror(err));
+            sdv_msgf(errmsg, errmsg_len, "download of %s failed (attempt %u of %u): %s", url,
+                     attempt, attempts, sdv_strerror(err));
         if (err == SDV_EUNSUPPORTED) {
             /* The server cannot continue where the partial file ends: start over at once. */
             restart = 1;

@@ -75,10 +75,6 @@ struct sdv_agent {
     int64_t snapshot_version[2], targets_version[2];
 };
 
-/* snprintf that may truncate by design (messages for humans), without -Wformat-truncation. */
-void agent_msgf(char *out, size_t out_len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* Loads path into st (st->ecu_count entries already allocated, serials gives their names);
  * a missing file leaves everything zero. SDV_EPARSE with a reason for a broken file. */
 enum sdv_err agent_state_load(const char *path, const char *const *serials, struct agent_state *st,

@@ -24,10 +24,10 @@ struct session {
 static enum sdv_err sfail(struct session *s, enum sdv_err err, const char *what)
 {
     if (s->errmsg != NULL)
-        agent_msgf(s->errmsg, s->errmsg_len, "secondary %s: %s: %s", s->serial, what,
-                   s->conn != NULL && sdv_ecu_link_conn_errmsg(s->conn)[0]
-                           ? sdv_ecu_link_conn_errmsg(s->conn)
-                           : sdv_strerror(err));
+        sdv_msgf(s->errmsg, s->errmsg_len, "secondary %s: %s: %s", s->serial, what,
+                 s->conn != NULL && sdv_ecu_link_conn_errmsg(s->conn)[0]
+                         ? sdv_ecu_link_conn_errmsg(s->conn)
+                         : sdv_strerror(err));
     return err;
 }
 
@@ -41,14 +41,14 @@ static enum sdv_err expect(struct session *s, enum sdv_ecu_link_type want,
         return sfail(s, err, what);
     if (in->type == SDV_ECU_LINK_RESULT && in->status != SDV_OK) {
         if (s->errmsg != NULL)
-            agent_msgf(s->errmsg, s->errmsg_len, "secondary %s refused %s: %s: %s", s->serial, what,
-                       sdv_strerror((enum sdv_err)in->status), in->text);
+            sdv_msgf(s->errmsg, s->errmsg_len, "secondary %s refused %s: %s: %s", s->serial, what,
+                     sdv_strerror((enum sdv_err)in->status), in->text);
         return in->status == SDV_OK ? SDV_EINVAL : (enum sdv_err)in->status;
     }
     if (in->type != want) {
         if (s->errmsg != NULL)
-            agent_msgf(s->errmsg, s->errmsg_len, "secondary %s answered %s with %s", s->serial,
-                       what, sdv_ecu_link_type_name(in->type));
+            sdv_msgf(s->errmsg, s->errmsg_len, "secondary %s answered %s with %s", s->serial, what,
+                     sdv_ecu_link_type_name(in->type));
         return SDV_EPARSE;
     }
     return SDV_OK;
@@ -214,8 +214,8 @@ enum sdv_err agent_secondary_session(struct sdv_agent *a, const struct sdv_agent
                                sizeof(why));
     if (err != SDV_OK) {
         if (errmsg != NULL)
-            agent_msgf(errmsg, errmsg_len, "secondary %s at %s unreachable: %s", sec->serial,
-                       sec->address, why);
+            sdv_msgf(errmsg, errmsg_len, "secondary %s at %s unreachable: %s", sec->serial,
+                     sec->address, why);
         return err;
     }
     err = sdv_ecu_link_conn_create(fd, &io, &s.conn);
@@ -229,9 +229,9 @@ enum sdv_err agent_secondary_session(struct sdv_agent *a, const struct sdv_agent
     if (err == SDV_OK &&
         (strcmp(in.serial, sec->serial) != 0 || strcmp(in.hardware_id, sec->hardware_id) != 0)) {
         if (errmsg != NULL)
-            agent_msgf(errmsg, errmsg_len,
-                       "the ECU at %s is %s (hardware %s), the configuration expects %s (%s)",
-                       sec->address, in.serial, in.hardware_id, sec->serial, sec->hardware_id);
+            sdv_msgf(errmsg, errmsg_len,
+                     "the ECU at %s is %s (hardware %s), the configuration expects %s (%s)",
+                     sec->address, in.serial, in.hardware_id, sec->serial, sec->hardware_id);
         err = SDV_EINVAL;
     }
     if (err == SDV_OK && send_metadata) {
@@ -266,7 +266,7 @@ enum sdv_err agent_secondary_session(struct sdv_agent *a, const struct sdv_agent
         if (err == SDV_OK)
             err = rerr;
         else if (errmsg != NULL)
-            agent_msgf(errmsg, errmsg_len, "%s", keep); /* the first failure is the reason */
+            sdv_msgf(errmsg, errmsg_len, "%s", keep); /* the first failure is the reason */
     }
     sdv_ecu_link_conn_destroy(s.conn);
     return err;

@@ -35,8 +35,8 @@ enum sdv_err agent_slot_create(struct sdv_agent *a, char *errmsg, size_t errmsg_
     env.log = a->cfg.log;
     err = sdv_install_create(a->cfg.install, &env, &a->inst, why, sizeof(why));
     if (err != SDV_OK)
-        agent_msgf(errmsg, errmsg_len, "A/B installer in %s: %s", a->install_dir,
-                   why[0] ? why : sdv_strerror(err));
+        sdv_msgf(errmsg, errmsg_len, "A/B installer in %s: %s", a->install_dir,
+                 why[0] ? why : sdv_strerror(err));
     return err;
 }
 
@@ -54,12 +54,12 @@ static void slot_version(const struct sdv_uptane_target *t, char *out, size_t ou
     const struct sdv_tuf_hash *h = sha256_of(t);
 
     if (strlen(t->filepath) <= SDV_INSTALL_VERSION_LEN_MAX || h == NULL) {
-        agent_msgf(out, out_len, "%.*s", (int)SDV_INSTALL_VERSION_LEN_MAX, t->filepath);
+        sdv_msgf(out, out_len, "%.*s", (int)SDV_INSTALL_VERSION_LEN_MAX, t->filepath);
     } else {
         char hex[2 * SDV_HASH_LEN_MAX + 1];
 
         sdv_hex_encode(h->digest, 32, hex);
-        agent_msgf(out, out_len, "sha256:%s", hex);
+        sdv_msgf(out, out_len, "sha256:%s", hex);
     }
 }
 
@@ -95,9 +95,8 @@ enum sdv_err agent_slot_after_boot(struct sdv_agent *a, struct sdv_agent_result 
         return SDV_OK;
     err = sdv_install_boot(a->inst, &br);
     if (err != SDV_OK) {
-        agent_msgf(res->reason, sizeof(res->reason), "boot verdict: %s",
-                   sdv_install_errmsg(a->inst)[0] ? sdv_install_errmsg(a->inst)
-                                                  : sdv_strerror(err));
+        sdv_msgf(res->reason, sizeof(res->reason), "boot verdict: %s",
+                 sdv_install_errmsg(a->inst)[0] ? sdv_install_errmsg(a->inst) : sdv_strerror(err));
         return err;
     }
     a->boot_checked = 1;
@@ -106,15 +105,15 @@ enum sdv_err agent_slot_after_boot(struct sdv_agent *a, struct sdv_agent_result 
          * server's configuration, which is the check. */
         err = sdv_install_mark_good(a->inst);
         if (err != SDV_OK) {
-            agent_msgf(res->reason, sizeof(res->reason), "marking slot %s good: %s", br.booted,
-                       sdv_install_errmsg(a->inst));
+            sdv_msgf(res->reason, sizeof(res->reason), "marking slot %s good: %s", br.booted,
+                     sdv_install_errmsg(a->inst));
             return err;
         }
     }
     if (br.reboot_required) {
         res->reboot_required = 1;
-        agent_msgf(res->install, sizeof(res->install),
-                   "rolled back %s: %s; rebooting into the previous slot", br.version, br.reason);
+        sdv_msgf(res->install, sizeof(res->install),
+                 "rolled back %s: %s; rebooting into the previous slot", br.version, br.reason);
     }
     err = sdv_install_status(a->inst, &st);
     if (err != SDV_OK || !a->state.pending.present)
@@ -127,22 +126,22 @@ enum sdv_err agent_slot_after_boot(struct sdv_agent *a, struct sdv_agent_result 
         a->state.ecus[0] = a->state.pending;
         memset(&a->state.pending, 0, sizeof(a->state.pending));
         memset(&a->state.failed, 0, sizeof(a->state.failed));
-        agent_msgf(res->install, sizeof(res->install), "committed %s in slot %s", pending_version,
-                   st.booted);
+        sdv_msgf(res->install, sizeof(res->install), "committed %s in slot %s", pending_version,
+                 st.booted);
         sdv_logf(&a->cfg.log, SDV_LOG_INFO, "primary %s: %s", a->cfg.primary_serial, res->install);
     } else if (st.state == SDV_INSTALL_ROLLED_BACK) {
         a->state.failed = a->state.pending;
         memset(&a->state.pending, 0, sizeof(a->state.pending));
         if (!br.reboot_required)
-            agent_msgf(res->install, sizeof(res->install), "rolled back %s: %s", pending_version,
-                       st.reason);
+            sdv_msgf(res->install, sizeof(res->install), "rolled back %s: %s", pending_version,
+                     st.reason);
         sdv_logf(&a->cfg.log, SDV_LOG_WARN, "primary %s: rolled back %s: %s", a->cfg.primary_serial,
                  pending_version, st.reason);
     } else if (st.state == SDV_INSTALL_ACTIVATED) {
         /* Activated before a crash, never rebooted: the reboot is still owed. */
         res->reboot_required = 1;
-        agent_msgf(res->install, sizeof(res->install), "%s is activated: rebooting for its trial",
-                   pending_version);
+        sdv_msgf(res->install, sizeof(res->install), "%s is activated: rebooting for its trial",
+                 pending_version);
         return SDV_OK;
     } else {
         return SDV_OK;
@@ -219,17 +218,17 @@ static enum sdv_err slot_open(struct slot_sink *s, int resume, int *refused,
     enum sdv_err err = sdv_install_write_open(s->a->inst, 0, &opts, &offset, refused);
 
     if (err == SDV_OK && *refused) {
-        agent_msgf(res->reason, sizeof(res->reason),
-                   "not safe to update: precondition before writing refused: %s",
-                   sdv_install_errmsg(s->a->inst));
+        sdv_msgf(res->reason, sizeof(res->reason),
+                 "not safe to update: precondition before writing refused: %s",
+                 sdv_install_errmsg(s->a->inst));
         return SDV_EDENIED;
     }
     if (err == SDV_OK)
         err = rehash_prefix(s, offset);
     if (err != SDV_OK)
-        agent_msgf(res->reason, sizeof(res->reason), "opening the inactive slot: %s",
-                   sdv_install_errmsg(s->a->inst)[0] ? sdv_install_errmsg(s->a->inst)
-                                                     : sdv_strerror(err));
+        sdv_msgf(res->reason, sizeof(res->reason), "opening the inactive slot: %s",
+                 sdv_install_errmsg(s->a->inst)[0] ? sdv_install_errmsg(s->a->inst)
+                                                   : sdv_strerror(err));
     else if (offset > 0)
         sdv_logf(&s->a->cfg.log, SDV_LOG_INFO,
                  "slot write resumes at byte %llu (the written prefix re-hashed)",
@@ -259,8 +258,8 @@ static enum sdv_err slot_fetch(struct slot_sink *s, const char *url, uint64_t le
             err = SDV_ENET; /* the body ended early: continue on the next attempt */
         if (err == SDV_OK)
             return SDV_OK;
-        agent_msgf(res->reason, sizeof(res->reason), "download of %s failed (attempt %u of %u): %s",
-                   url, attempt, attempts, sdv_strerror(err));
+        sdv_msgf(res->reason, sizeof(res->reason), "download of %s failed (attempt %u of %u): %s",
+                 url, attempt, attempts, sdv_strerror(err));
         if (err == SDV_EUNSUPPORTED) {
             err = slot_open(s, 0, refused, res);
             if (err != SDV_OK)
@@ -338,16 +337,16 @@ static enum sdv_err slot_apply_delta(struct slot_sink *s, const struct sdv_uptan
     if (err == SDV_OK && (want == NULL || memcmp(digest, want, 32) != 0)) {
         err = SDV_EHASH;
         *attack = 1;
-        agent_msgf(res->attack, sizeof(res->attack),
-                   "delta %s: downloaded patch does not match its length and hashes",
-                   d->target.filepath);
+        sdv_msgf(res->attack, sizeof(res->attack),
+                 "delta %s: downloaded patch does not match its length and hashes",
+                 d->target.filepath);
     }
     if (err == SDV_ETOOBIG || err == SDV_ESLOW) {
         *attack = 1;
-        agent_msgf(res->attack, sizeof(res->attack), "delta %s: %s", d->target.filepath,
-                   err == SDV_ETOOBIG ? "server sent more than the patch's length"
-                                      : "transfer stayed below the minimum speed (slow "
-                                        "retrieval)");
+        sdv_msgf(res->attack, sizeof(res->attack), "delta %s: %s", d->target.filepath,
+                 err == SDV_ETOOBIG ? "server sent more than the patch's length"
+                                    : "transfer stayed below the minimum speed (slow "
+                                      "retrieval)");
     }
     if (err == SDV_OK)
         err = sdv_delta_decoder_finish(f.dec);
@@ -381,16 +380,15 @@ static enum sdv_err slot_begin(struct sdv_agent *a, const char *version,
              st.state == SDV_INSTALL_WRITTEN)) {
             char why[SDV_INSTALL_VERSION_LEN_MAX + 64];
 
-            agent_msgf(why, sizeof(why), "superseded by %s", version);
+            sdv_msgf(why, sizeof(why), "superseded by %s", version);
             err = sdv_install_abort(a->inst, why);
             if (err == SDV_OK)
                 err = sdv_install_begin(a->inst, version, img, 1);
         }
     }
     if (err != SDV_OK)
-        agent_msgf(res->reason, sizeof(res->reason), "install of %s: %s", version,
-                   sdv_install_errmsg(a->inst)[0] ? sdv_install_errmsg(a->inst)
-                                                  : sdv_strerror(err));
+        sdv_msgf(res->reason, sizeof(res->reason), "install of %s: %s", version,
+                 sdv_install_errmsg(a->inst)[0] ? sdv_install_errmsg(a->inst) : sdv_strerror(err));
     return err;
 }
 
@@ -411,7 +409,7 @@ enum sdv_err agent_slot_write(struct sdv_agent *a, const struct sdv_uptane_targe
     memset(&s, 0, sizeof(s));
     s.a = a;
     if (h == NULL) {
-        agent_msgf(res->reason, sizeof(res->reason), "%s: no sha256 hash", t->filepath);
+        sdv_msgf(res->reason, sizeof(res->reason), "%s: no sha256 hash", t->filepath);
         return SDV_EUNSUPPORTED;
     }
     err = sdv_install_status(a->inst, &st);
@@ -474,17 +472,17 @@ enum sdv_err agent_slot_write(struct sdv_agent *a, const struct sdv_uptane_targe
         return SDV_OK;
     }
     if (attack) {
-        agent_msgf(res->reason, sizeof(res->reason), "ECU image %s: %s", t->filepath, res->attack);
+        sdv_msgf(res->reason, sizeof(res->reason), "ECU image %s: %s", t->filepath, res->attack);
         sdv_install_abort(a->inst, res->attack);
         return err;
     }
     if (err == SDV_EHASH || err == SDV_ETOOBIG || err == SDV_ESLOW) {
-        agent_msgf(res->attack, sizeof(res->attack), "image %s: %s", t->filepath,
-                   err == SDV_EHASH     ? "downloaded image does not match its length and hashes"
-                   : err == SDV_ETOOBIG ? "server sent more than the image's length"
-                                        : "transfer stayed below the minimum speed (slow "
-                                          "retrieval)");
-        agent_msgf(res->reason, sizeof(res->reason), "ECU image %s: %s", t->filepath, res->attack);
+        sdv_msgf(res->attack, sizeof(res->attack), "image %s: %s", t->filepath,
+                 err == SDV_EHASH     ? "downloaded image does not match its length and hashes"
+                 : err == SDV_ETOOBIG ? "server sent more than the image's length"
+                                      : "transfer stayed below the minimum speed (slow "
+                                        "retrieval)");
+        sdv_msgf(res->reason, sizeof(res->reason), "ECU image %s: %s", t->filepath, res->attack);
         sdv_install_abort(a->inst, res->attack);
     }
     return err;
@@ -504,24 +502,22 @@ enum sdv_err agent_slot_activate(struct sdv_agent *a, const struct sdv_uptane_ta
     if (err == SDV_OK)
         err = sdv_install_activate(a->inst, refused);
     if (err == SDV_OK && *refused) {
-        agent_msgf(res->reason, sizeof(res->reason),
-                   "not safe to update: precondition before activating %s refused: %s", version,
-                   sdv_install_errmsg(a->inst));
+        sdv_msgf(res->reason, sizeof(res->reason),
+                 "not safe to update: precondition before activating %s refused: %s", version,
+                 sdv_install_errmsg(a->inst));
         return SDV_EDENIED;
     }
     if (err != SDV_OK) {
-        agent_msgf(res->reason, sizeof(res->reason), "activating %s: %s", version,
-                   sdv_install_errmsg(a->inst)[0] ? sdv_install_errmsg(a->inst)
-                                                  : sdv_strerror(err));
+        sdv_msgf(res->reason, sizeof(res->reason), "activating %s: %s", version,
+                 sdv_install_errmsg(a->inst)[0] ? sdv_install_errmsg(a->inst) : sdv_strerror(err));
         return err;
     }
     res->reboot_required = 1;
     if (sdv_install_status(a->inst, &st) == SDV_OK)
         for (size_t i = 0; i < st.slot_count; i++)
             if (st.slots[i].bootname[0] != '\0' && !st.slots[i].active)
-                agent_msgf(res->install, sizeof(res->install),
-                           "activated %s in slot %s for a trial boot", version,
-                           st.slots[i].bootname);
+                sdv_msgf(res->install, sizeof(res->install),
+                         "activated %s in slot %s for a trial boot", version, st.slots[i].bootname);
     sdv_logf(&a->cfg.log, SDV_LOG_INFO, "primary %s: %s", a->cfg.primary_serial, res->install);
     return SDV_OK;
 }

@@ -40,7 +40,7 @@ void agent_installed_set(struct agent_installed *e, const struct sdv_uptane_targ
 static enum sdv_err fail(char *errmsg, size_t errmsg_len, const char *path, const char *what)
 {
     if (errmsg != NULL)
-        agent_msgf(errmsg, errmsg_len, "%s: %s", path, what);
+        sdv_msgf(errmsg, errmsg_len, "%s: %s", path, what);
     return SDV_EPARSE;
 }
 
@@ -99,7 +99,7 @@ enum sdv_err agent_state_load(const char *path, const char *const *serials, stru
     if (err != SDV_OK) {
         sdv_buf_free(&raw);
         if (errmsg != NULL)
-            agent_msgf(errmsg, errmsg_len, "%s: %s", path, sdv_strerror(err));
+            sdv_msgf(errmsg, errmsg_len, "%s: %s", path, sdv_strerror(err));
         return err;
     }
     err = sdv_json_parse(raw.data, raw.len, &root, NULL, 0);

@@ -75,17 +75,6 @@ const char *auth_printable(const char *s, size_t len, char *buf, size_t buf_len)
     return buf;
 }
 
-void auth_msgf(char *msg, size_t msg_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (msg == NULL || msg_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, msg_len, fmt, ap);
-    va_end(ap);
-}
-
 uint64_t auth_hash64(const char *s)
 {
     uint64_t h = 14695981039346656037ull;
@@ -256,36 +245,36 @@ static enum sdv_err purpose_parse(const char *name, const json_t *obj, struct au
     enum sdv_err e;
 
     if (!purpose_name_ok(name)) {
-        auth_msgf(err, err_len,
-                  "purposes: name \"%s\" must be 1 to %u characters of A-Z a-z 0-9 _ . : -",
-                  auth_printable(name, SIZE_MAX, shown, sizeof(shown)), SDV_AUTH_NAME_LEN_MAX);
+        sdv_msgf(err, err_len,
+                 "purposes: name \"%s\" must be 1 to %u characters of A-Z a-z 0-9 _ . : -",
+                 auth_printable(name, SIZE_MAX, shown, sizeof(shown)), SDV_AUTH_NAME_LEN_MAX);
         return SDV_EPARSE;
     }
     if (!json_is_object(obj)) {
-        auth_msgf(err, err_len, "purposes.%s: not an object", name);
+        sdv_msgf(err, err_len, "purposes.%s: not an object", name);
         return SDV_EPARSE;
     }
     json_object_foreach((json_t *)obj, key, v)
     {
         if (strcmp(key, "expires") != 0 && strcmp(key, "not_before") != 0 &&
             strcmp(key, "description") != 0 && strcmp(key, "grants") != 0) {
-            auth_msgf(err, err_len, "purposes.%s: unknown field \"%s\"", name,
-                      auth_printable(key, SIZE_MAX, shown, sizeof(shown)));
+            sdv_msgf(err, err_len, "purposes.%s: unknown field \"%s\"", name,
+                     auth_printable(key, SIZE_MAX, shown, sizeof(shown)));
             return SDV_EPARSE;
         }
     }
     auth_strlcpy(p->name, sizeof(p->name), name);
     v = json_object_get(obj, "description");
     if (v != NULL && !json_is_string(v)) {
-        auth_msgf(err, err_len, "purposes.%s.description: not a string", name);
+        sdv_msgf(err, err_len, "purposes.%s.description: not a string", name);
         return SDV_EPARSE;
     }
     v = json_object_get(obj, "expires");
     if (!json_is_string(v) || sdv_time_parse(json_string_value(v), &t) != SDV_OK ||
         t > INT64_MAX / 1000 || t < 0) {
-        auth_msgf(err, err_len,
-                  "purposes.%s.expires: missing or not an RFC 3339 time (2030-01-01T00:00:00Z)",
-                  name);
+        sdv_msgf(err, err_len,
+                 "purposes.%s.expires: missing or not an RFC 3339 time (2030-01-01T00:00:00Z)",
+                 name);
         return SDV_EPARSE;
     }
     p->expires_ms = t * 1000;
@@ -294,23 +283,23 @@ static enum sdv_err purpose_parse(const char *name, const json_t *obj, struct au
     if (v != NULL) {
         if (!json_is_string(v) || sdv_time_parse(json_string_value(v), &t) != SDV_OK ||
             t > INT64_MAX / 1000 || t < 0) {
-            auth_msgf(err, err_len, "purposes.%s.not_before: not an RFC 3339 time", name);
+            sdv_msgf(err, err_len, "purposes.%s.not_before: not an RFC 3339 time", name);
             return SDV_EPARSE;
         }
         p->not_before_ms = t * 1000;
     }
     v = json_object_get(obj, "grants");
     if (v == NULL) {
-        auth_msgf(err, err_len, "purposes.%s.grants: missing", name);
+        sdv_msgf(err, err_len, "purposes.%s.grants: missing", name);
         return SDV_EPARSE;
     }
     e = auth_grants_from_json(v, &p->grants, gerr, sizeof(gerr));
     if (e != SDV_OK) {
-        auth_msgf(err, err_len, "purposes.%s.%s", name, gerr);
+        sdv_msgf(err, err_len, "purposes.%s.%s", name, gerr);
         return e;
     }
     if (p->grants->n == 0) {
-        auth_msgf(err, err_len, "purposes.%s.grants: empty", name);
+        sdv_msgf(err, err_len, "purposes.%s.grants: empty", name);
         return SDV_EPARSE;
     }
     return SDV_OK;
@@ -326,17 +315,17 @@ enum sdv_err sdv_auth_set_purposes(struct sdv_auth *a, const json_t *config, cha
     enum sdv_err e;
 
     if (a == NULL || !json_is_object(config)) {
-        auth_msgf(err, err_len, "purposes: the configuration is not a JSON object");
+        sdv_msgf(err, err_len, "purposes: the configuration is not a JSON object");
         return SDV_EINVAL;
     }
     purposes = json_object_get(config, "purposes");
     if (!json_is_object(purposes)) {
-        auth_msgf(err, err_len, "purposes: missing or not an object of named purposes");
+        sdv_msgf(err, err_len, "purposes: missing or not an object of named purposes");
         return SDV_EPARSE;
     }
     cap = json_object_size(purposes);
     if (cap > SDV_AUTH_PURPOSES_MAX) {
-        auth_msgf(err, err_len, "purposes: more than %u", SDV_AUTH_PURPOSES_MAX);
+        sdv_msgf(err, err_len, "purposes: more than %u", SDV_AUTH_PURPOSES_MAX);
         return SDV_ELIMIT;
     }
     if (cap > 0) {
@@ -477,25 +466,25 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
         path = "";
     if (t == NULL) {
         st = SDV_AUTH_MISSING_TOKEN;
-        auth_msgf(reason, sizeof(reason), "no access token");
+        sdv_msgf(reason, sizeof(reason), "no access token");
     } else if (now >= t->expiry_ms) {
         st = now >= t->exp_ms ? SDV_AUTH_EXPIRED_TOKEN : SDV_AUTH_FORBIDDEN;
-        auth_msgf(reason, sizeof(reason),
-                  st == SDV_AUTH_EXPIRED_TOKEN ? "token expired" : "purpose \"%s\" has expired",
-                  t->purpose);
+        sdv_msgf(reason, sizeof(reason),
+                 st == SDV_AUTH_EXPIRED_TOKEN ? "token expired" : "purpose \"%s\" has expired",
+                 t->purpose);
     } else if (sdv_auth_rate_take(a, t) != SDV_AUTH_OK) {
         st = SDV_AUTH_TOO_MANY_REQUESTS;
-        auth_msgf(reason, sizeof(reason), "rate limit of %u requests/s (burst %u) exceeded",
-                  a->rate_per_s, a->burst);
+        sdv_msgf(reason, sizeof(reason), "rate limit of %u requests/s (burst %u) exceeded",
+                 a->rate_per_s, a->burst);
     } else if ((sdv_auth_grants_actions(t->grants, path) & (unsigned)action) == 0) {
         st = SDV_AUTH_FORBIDDEN;
         char shown[128];
 
-        auth_msgf(reason, sizeof(reason), "token does not grant %s on %s", aname,
-                  auth_printable(path, SIZE_MAX, shown, sizeof(shown)));
+        sdv_msgf(reason, sizeof(reason), "token does not grant %s on %s", aname,
+                 auth_printable(path, SIZE_MAX, shown, sizeof(shown)));
     }
     if (st != SDV_AUTH_OK) {
-        auth_msgf(msg, msg_len, "%s", reason);
+        sdv_msgf(msg, msg_len, "%s", reason);
         auth_audit_denial(a, t, aname, path, st, reason);
         return st;
     }
@@ -503,9 +492,9 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
         struct sdv_auth_audit_record rec;
 
         if (t->purpose[0] != '\0')
-            auth_msgf(reason, sizeof(reason), "granted by purpose %s", t->purpose);
+            sdv_msgf(reason, sizeof(reason), "granted by purpose %s", t->purpose);
         else
-            auth_msgf(reason, sizeof(reason), "granted by scope");
+            sdv_msgf(reason, sizeof(reason), "granted by scope");
 
         memset(&rec, 0, sizeof(rec));
         rec.time_ms = now;
@@ -516,7 +505,7 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
         rec.status = SDV_AUTH_OK;
         rec.reason = reason;
         if (sdv_auth_audit_write(a->audit, &rec) != SDV_OK) {
-            auth_msgf(msg, msg_len, "the audit log cannot be written; actuation refused");
+            sdv_msgf(msg, msg_len, "the audit log cannot be written; actuation refused");
             return SDV_AUTH_UNAVAILABLE;
         }
     }

@@ -90,8 +90,8 @@ static enum sdv_err audit_resume(struct sdv_auth_audit *au, char *err, size_t er
         while (end > 0 && tail[end - 1] != '\n')
             end--;
         if (end == 0 && off > 0) {
-            auth_msgf(err, err_len, "audit log: last line longer than %u bytes",
-                      SDV_AUTH_AUDIT_LINE_LEN_MAX);
+            sdv_msgf(err, err_len, "audit log: last line longer than %u bytes",
+                     SDV_AUTH_AUDIT_LINE_LEN_MAX);
             return SDV_EPARSE;
         }
         if (ftruncate(au->fd, off + (off_t)end) != 0 || fsync(au->fd) != 0)
@@ -104,14 +104,14 @@ static enum sdv_err audit_resume(struct sdv_auth_audit *au, char *err, size_t er
     while (start > 0 && tail[start - 1] != '\n')
         start--;
     if (start == 0 && off > 0) {
-        auth_msgf(err, err_len, "audit log: last line longer than %u bytes",
-                  SDV_AUTH_AUDIT_LINE_LEN_MAX);
+        sdv_msgf(err, err_len, "audit log: last line longer than %u bytes",
+                 SDV_AUTH_AUDIT_LINE_LEN_MAX);
         return SDV_EPARSE;
     }
     if (sdv_json_parse(tail + start, end - 1 - start, &obj, NULL, 0) != SDV_OK ||
         !json_is_integer(seq = json_object_get(obj, "seq")) || json_integer_value(seq) < 1) {
         json_decref(obj);
-        auth_msgf(err, err_len, "audit log: last line is not an audit record");
+        sdv_msgf(err, err_len, "audit log: last line is not an audit record");
         return SDV_EPARSE;
     }
     au->next_seq = (uint64_t)json_integer_value(seq) + 1;
@@ -128,24 +128,24 @@ enum sdv_err sdv_auth_audit_open(const char *path, int sync_each, struct sdv_aut
     if (path == NULL || out == NULL)
         return SDV_EINVAL;
     *out = NULL;
-    auth_msgf(err, err_len, "%s", "");
+    sdv_msgf(err, err_len, "%s", "");
     e = audit_alloc(&au);
     if (e != SDV_OK) {
-        auth_msgf(err, err_len, "out of memory");
+        sdv_msgf(err, err_len, "out of memory");
         return e;
     }
     au->sync_each = sync_each != 0;
     au->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (au->fd < 0) {
         e = sdv_err_from_errno(errno);
-        auth_msgf(err, err_len, "audit log %s: %s", path, strerror(errno));
+        sdv_msgf(err, err_len, "audit log %s: %s", path, strerror(errno));
         sdv_auth_audit_destroy(au);
         return e;
     }
     e = audit_resume(au, err, err_len);
     if (e != SDV_OK) {
         if (err != NULL && err_len > 0 && err[0] == '\0')
-            auth_msgf(err, err_len, "audit log %s: %s", path, sdv_strerror(e));
+            sdv_msgf(err, err_len, "audit log %s: %s", path, sdv_strerror(e));
         sdv_auth_audit_destroy(au);
         return e;
     }
@@ -273,8 +273,8 @@ static enum sdv_err verify_line(const char *line, size_t len, uint64_t seq, cons
     enum sdv_err e = SDV_OK;
 
     if (sdv_json_parse(line, len, &obj, jerr, sizeof(jerr)) != SDV_OK) {
-        auth_msgf(err, err_len, "line %llu: not JSON (%s)", (unsigned long long)seq,
-                  auth_printable(jerr, SIZE_MAX, shown, sizeof(shown)));
+        sdv_msgf(err, err_len, "line %llu: not JSON (%s)", (unsigned long long)seq,
+                 auth_printable(jerr, SIZE_MAX, shown, sizeof(shown)));
         return SDV_EPARSE;
     }
     result = json_string_value(json_object_get(obj, "result"));
@@ -283,23 +283,23 @@ static enum sdv_err verify_line(const char *line, size_t len, uint64_t seq, cons
         !json_is_integer(json_object_get(obj, "time_ms")) ||
         !json_is_string(json_object_get(obj, "action")) ||
         !json_is_string(json_object_get(obj, "path"))) {
-        auth_msgf(err, err_len, "line %llu: not an audit record", (unsigned long long)seq);
+        sdv_msgf(err, err_len, "line %llu: not an audit record", (unsigned long long)seq);
         e = SDV_EPARSE;
         goto out;
     }
     v = json_object_get(obj, "seq");
     if (!json_is_integer(v) || (uint64_t)json_integer_value(v) != seq) {
-        auth_msgf(err, err_len, "line %llu: seq is not %llu (lines removed or reordered)",
-                  (unsigned long long)seq, (unsigned long long)seq);
+        sdv_msgf(err, err_len, "line %llu: seq is not %llu (lines removed or reordered)",
+                 (unsigned long long)seq, (unsigned long long)seq);
         e = SDV_EHASH;
         goto out;
     }
     sdv_hex_encode(prev, AUDIT_HASH_LEN, prev_hex);
     v = json_object_get(obj, "prev");
     if (!json_is_string(v) || strcmp(json_string_value(v), prev_hex) != 0) {
-        auth_msgf(err, err_len,
-                  "line %llu: prev is not the SHA-256 of line %llu (a line was modified)",
-                  (unsigned long long)seq, (unsigned long long)(seq - 1));
+        sdv_msgf(err, err_len,
+                 "line %llu: prev is not the SHA-256 of line %llu (a line was modified)",
+                 (unsigned long long)seq, (unsigned long long)(seq - 1));
         e = SDV_EHASH;
     }
 out:
@@ -325,7 +325,7 @@ enum sdv_err sdv_auth_audit_verify_file(const char *path, uint64_t *lines, char 
     f = fopen(path, "rb");
     if (f == NULL) {
         e = sdv_err_from_errno(errno);
-        auth_msgf(err, err_len, "%s: %s", path, strerror(errno));
+        sdv_msgf(err, err_len, "%s: %s", path, strerror(errno));
         return e;
     }
     buf = malloc(SDV_AUTH_AUDIT_LINE_LEN_MAX);
@@ -336,8 +336,8 @@ enum sdv_err sdv_auth_audit_verify_file(const char *path, uint64_t *lines, char 
     while ((c = getc(f)) != EOF) {
         if (c != '\n') {
             if (n + 1 >= SDV_AUTH_AUDIT_LINE_LEN_MAX) {
-                auth_msgf(err, err_len, "line %llu: longer than %u bytes", (unsigned long long)seq,
-                          SDV_AUTH_AUDIT_LINE_LEN_MAX);
+                sdv_msgf(err, err_len, "line %llu: longer than %u bytes", (unsigned long long)seq,
+                         SDV_AUTH_AUDIT_LINE_LEN_MAX);
                 e = SDV_EPARSE;
                 goto out;
             }
@@ -357,11 +357,11 @@ enum sdv_err sdv_auth_audit_verify_file(const char *path, uint64_t *lines, char 
         n = 0;
     }
     if (ferror(f)) {
-        auth_msgf(err, err_len, "%s: read error", path);
+        sdv_msgf(err, err_len, "%s: read error", path);
         e = SDV_EIO;
     } else if (n > 0) {
-        auth_msgf(err, err_len, "line %llu: torn (no newline at the end of the file)",
-                  (unsigned long long)seq);
+        sdv_msgf(err, err_len, "line %llu: torn (no newline at the end of the file)",
+                 (unsigned long long)seq);
         e = SDV_EPARSE;
     }
 out:

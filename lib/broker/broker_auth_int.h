@@ -109,10 +109,6 @@ int auth_strlcpy(char *dst, size_t dst_len, const char *src);
  * are always valid UTF-8 and JSON-safe however the input was cut. Returns buf. */
 const char *auth_printable(const char *s, size_t len, char *buf, size_t buf_len);
 
-/* Writes a formatted message into msg if non-NULL. */
-void auth_msgf(char *msg, size_t msg_len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* base64url without padding (RFC 7515 section 2). */
 enum sdv_err auth_b64url_decode(const char *s, size_t len, uint8_t *out, size_t out_max,
                                 size_t *out_len);

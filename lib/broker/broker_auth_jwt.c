@@ -236,27 +236,27 @@ static enum sdv_auth_status check_signature(struct sdv_auth *a, const char *toke
 
     err = auth_b64url_decode(token, d1, hbuf, sizeof(hbuf), &hlen);
     if (err != SDV_OK) {
-        auth_msgf(msg, msg_len, "token header: %s",
-                  err == SDV_ETOOBIG ? "larger than 1 KiB" : "not base64url");
+        sdv_msgf(msg, msg_len, "token header: %s",
+                 err == SDV_ETOOBIG ? "larger than 1 KiB" : "not base64url");
         return st;
     }
     if (sdv_json_parse(hbuf, hlen, &hdr, jerr, sizeof(jerr)) != SDV_OK) {
         /* The parser's message may quote the input: only printable ASCII goes out. */
-        auth_msgf(msg, msg_len, "token header: not JSON (%s)",
-                  auth_printable(jerr, SIZE_MAX, pbuf, sizeof(pbuf)));
+        sdv_msgf(msg, msg_len, "token header: not JSON (%s)",
+                 auth_printable(jerr, SIZE_MAX, pbuf, sizeof(pbuf)));
         return st;
     }
     if (!json_is_object(hdr)) {
-        auth_msgf(msg, msg_len, "token header: not a JSON object");
+        sdv_msgf(msg, msg_len, "token header: not a JSON object");
         goto out;
     }
     if (json_object_get(hdr, "crit") != NULL) {
-        auth_msgf(msg, msg_len, "token header: \"crit\" extensions are not supported");
+        sdv_msgf(msg, msg_len, "token header: \"crit\" extensions are not supported");
         goto out;
     }
     alg = json_string_value(json_object_get(hdr, "alg"));
     if (alg == NULL) {
-        auth_msgf(msg, msg_len, "token header: alg missing");
+        sdv_msgf(msg, msg_len, "token header: alg missing");
         goto out;
     }
     if (strcmp(alg, "ES256") == 0) {
@@ -264,36 +264,36 @@ static enum sdv_auth_status check_signature(struct sdv_auth *a, const char *toke
     } else if (strcmp(alg, "EdDSA") == 0) {
         want = SDV_KEY_ED25519;
     } else {
-        auth_msgf(msg, msg_len, "token header: alg \"%s\" not accepted (ES256 or EdDSA only)",
-                  printable(alg, pbuf, sizeof(pbuf)));
+        sdv_msgf(msg, msg_len, "token header: alg \"%s\" not accepted (ES256 or EdDSA only)",
+                 printable(alg, pbuf, sizeof(pbuf)));
         goto out;
     }
     typ = json_string_value(json_object_get(hdr, "typ"));
     if (typ == NULL || !typ_ok(a, typ)) {
-        auth_msgf(msg, msg_len, "token header: typ \"%s\" is not \"at+jwt\" (RFC 9068)",
-                  printable(typ, pbuf, sizeof(pbuf)));
+        sdv_msgf(msg, msg_len, "token header: typ \"%s\" is not \"at+jwt\" (RFC 9068)",
+                 printable(typ, pbuf, sizeof(pbuf)));
         goto out;
     }
     v = json_object_get(hdr, "kid");
     if (v != NULL) {
         kid = json_string_value(v);
         if (kid == NULL || json_string_length(v) > SDV_AUTH_CLAIM_LEN_MAX) {
-            auth_msgf(msg, msg_len, "token header: kid is not a string of at most %u bytes",
-                      SDV_AUTH_CLAIM_LEN_MAX);
+            sdv_msgf(msg, msg_len, "token header: kid is not a string of at most %u bytes",
+                     SDV_AUTH_CLAIM_LEN_MAX);
             goto out;
         }
     }
     err = auth_b64url_decode(token + d2 + 1, len - d2 - 1, sig, sizeof(sig), &sig_len);
     if (err != SDV_OK || sig_len != JWS_SIG_LEN) {
-        auth_msgf(msg, msg_len, "token signature: %s",
-                  err != SDV_OK && err != SDV_ETOOBIG ? "not base64url" : "not 64 bytes");
+        sdv_msgf(msg, msg_len, "token signature: %s",
+                 err != SDV_OK && err != SDV_ETOOBIG ? "not base64url" : "not 64 bytes");
         goto out;
     }
     vsig_len = sig_len;
     if (want == SDV_KEY_ECDSA_P256) {
         err = es256_raw_to_der(sig, der, &vsig_len);
         if (err != SDV_OK) {
-            auth_msgf(msg, msg_len, "token signature: %s", sdv_strerror(err));
+            sdv_msgf(msg, msg_len, "token signature: %s", sdv_strerror(err));
             st = SDV_AUTH_UNAVAILABLE;
             goto out;
         }
@@ -306,10 +306,10 @@ static enum sdv_auth_status check_signature(struct sdv_auth *a, const char *toke
             continue;
         if (sdv_key_type(k->key) != want) {
             if (kid != NULL) {
-                auth_msgf(msg, msg_len,
-                          "token header: alg %s does not match the type of key "
-                          "\"%s\"",
-                          alg, printable(kid, pbuf, sizeof(pbuf)));
+                sdv_msgf(msg, msg_len,
+                         "token header: alg %s does not match the type of key "
+                         "\"%s\"",
+                         alg, printable(kid, pbuf, sizeof(pbuf)));
                 goto out;
             }
             continue;
@@ -321,18 +321,18 @@ static enum sdv_auth_status check_signature(struct sdv_auth *a, const char *toke
             goto out;
         }
         if (err != SDV_ESIG) {
-            auth_msgf(msg, msg_len, "token signature: %s", sdv_strerror(err));
+            sdv_msgf(msg, msg_len, "token signature: %s", sdv_strerror(err));
             st = SDV_AUTH_UNAVAILABLE;
             goto out;
         }
     }
     if (tried == 0 && kid != NULL)
-        auth_msgf(msg, msg_len, "token header: unknown kid \"%s\"",
-                  printable(kid, pbuf, sizeof(pbuf)));
+        sdv_msgf(msg, msg_len, "token header: unknown kid \"%s\"",
+                 printable(kid, pbuf, sizeof(pbuf)));
     else if (tried == 0)
-        auth_msgf(msg, msg_len, "token header: no %s key configured", alg);
+        sdv_msgf(msg, msg_len, "token header: no %s key configured", alg);
     else
-        auth_msgf(msg, msg_len, "token signature: does not verify");
+        sdv_msgf(msg, msg_len, "token signature: does not verify");
 out:
     json_decref(hdr);
     return st;
@@ -348,12 +348,12 @@ static enum sdv_auth_status check_claims(struct sdv_auth *a, const json_t *c,
     int rc;
 
     if (!json_is_object(c)) {
-        auth_msgf(msg, msg_len, "token claims: not a JSON object");
+        sdv_msgf(msg, msg_len, "token claims: not a JSON object");
         return SDV_AUTH_INVALID_TOKEN;
     }
     rc = numeric_date_ms(c, "exp", &exp_ms);
     if (rc <= 0) {
-        auth_msgf(msg, msg_len, "token claims: exp %s", rc == 0 ? "missing" : "not a date");
+        sdv_msgf(msg, msg_len, "token claims: exp %s", rc == 0 ? "missing" : "not a date");
         return SDV_AUTH_INVALID_TOKEN;
     }
     t->exp_ms = exp_ms + a->leeway_ms;
@@ -361,78 +361,78 @@ static enum sdv_auth_status check_claims(struct sdv_auth *a, const json_t *c,
     if (now >= t->exp_ms) {
         if (sdv_time_format(exp_ms / 1000, when) != SDV_OK)
             when[0] = '\0';
-        auth_msgf(msg, msg_len, "token expired at %s", when);
+        sdv_msgf(msg, msg_len, "token expired at %s", when);
         return SDV_AUTH_EXPIRED_TOKEN;
     }
     rc = numeric_date_ms(c, "nbf", &ms);
     if (rc < 0 || (rc > 0 && ms > now + a->leeway_ms)) {
-        auth_msgf(msg, msg_len, "token claims: nbf %s",
-                  rc < 0 ? "not a date" : "in the future (not valid yet)");
+        sdv_msgf(msg, msg_len, "token claims: nbf %s",
+                 rc < 0 ? "not a date" : "in the future (not valid yet)");
         return SDV_AUTH_INVALID_TOKEN;
     }
     rc = numeric_date_ms(c, "iat", &ms);
     if (rc < 0 || (rc > 0 && ms > now + a->leeway_ms)) {
-        auth_msgf(msg, msg_len, "token claims: iat %s", rc < 0 ? "not a date" : "in the future");
+        sdv_msgf(msg, msg_len, "token claims: iat %s", rc < 0 ? "not a date" : "in the future");
         return SDV_AUTH_INVALID_TOKEN;
     }
     if (a->has_issuer) {
         rc = string_claim(c, "iss", buf, sizeof(buf));
         if (rc <= 0 || strcmp(buf, a->issuer) != 0) {
-            auth_msgf(msg, msg_len, "token claims: iss \"%s\" is not the trusted issuer",
-                      printable(buf, pbuf, sizeof(pbuf)));
+            sdv_msgf(msg, msg_len, "token claims: iss \"%s\" is not the trusted issuer",
+                     printable(buf, pbuf, sizeof(pbuf)));
             return SDV_AUTH_INVALID_TOKEN;
         }
     }
     aud = json_object_get(c, "aud");
     rc = aud == NULL ? -2 : aud_contains(a, aud);
     if (rc != 1) {
-        auth_msgf(msg, msg_len, "token claims: aud %s",
-                  rc == -2 ? "missing"
-                  : rc < 0 ? "is neither a string nor an array of at most 16 strings"
-                           : "does not name this broker");
+        sdv_msgf(msg, msg_len, "token claims: aud %s",
+                 rc == -2 ? "missing"
+                 : rc < 0 ? "is neither a string nor an array of at most 16 strings"
+                          : "does not name this broker");
         return SDV_AUTH_INVALID_TOKEN;
     }
     if (string_claim(c, "sub", t->sub, sizeof(t->sub)) <= 0 || t->sub[0] == '\0') {
-        auth_msgf(msg, msg_len, "token claims: sub missing or not a string of 1 to %u bytes",
-                  SDV_AUTH_CLAIM_LEN_MAX);
+        sdv_msgf(msg, msg_len, "token claims: sub missing or not a string of 1 to %u bytes",
+                 SDV_AUTH_CLAIM_LEN_MAX);
         return SDV_AUTH_INVALID_TOKEN;
     }
     rc = string_claim(c, "vin", buf, sizeof(buf));
     if (rc < 0 || (rc > 0 && (!a->has_vin || strcmp(buf, a->vin) != 0))) {
-        auth_msgf(msg, msg_len, "token claims: vin %s",
-                  rc < 0        ? "not a string"
-                  : !a->has_vin ? "given, but this broker has no VIN configured"
-                                : "is not this vehicle's");
+        sdv_msgf(msg, msg_len, "token claims: vin %s",
+                 rc < 0        ? "not a string"
+                 : !a->has_vin ? "given, but this broker has no VIN configured"
+                               : "is not this vehicle's");
         return SDV_AUTH_INVALID_TOKEN;
     }
     if (string_claim(c, "jti", t->jti, sizeof(t->jti)) < 0 ||
         string_claim(c, "client_id", t->client, sizeof(t->client)) < 0 ||
         (t->client[0] == '\0' && string_claim(c, "azp", t->client, sizeof(t->client)) < 0)) {
-        auth_msgf(msg, msg_len,
-                  "token claims: jti, client_id or azp is not a string of at most "
-                  "%u bytes",
-                  SDV_AUTH_CLAIM_LEN_MAX);
+        sdv_msgf(msg, msg_len,
+                 "token claims: jti, client_id or azp is not a string of at most "
+                 "%u bytes",
+                 SDV_AUTH_CLAIM_LEN_MAX);
         return SDV_AUTH_INVALID_TOKEN;
     }
     scope = json_object_get(c, "scope");
     rc = string_claim(c, "purpose", buf, sizeof(buf));
     if (rc < 0 || (scope != NULL && rc > 0)) {
-        auth_msgf(msg, msg_len, "token claims: %s",
-                  rc < 0 ? "purpose is not a string" : "both scope and purpose given");
+        sdv_msgf(msg, msg_len, "token claims: %s",
+                 rc < 0 ? "purpose is not a string" : "both scope and purpose given");
         return SDV_AUTH_INVALID_TOKEN;
     }
     if (rc > 0) {
         const struct auth_purpose *p = purpose_find(a, buf);
 
         if (p == NULL || now < p->not_before_ms || now >= p->expires_ms) {
-            auth_msgf(msg, msg_len, "purpose \"%s\" %s", printable(buf, pbuf, sizeof(pbuf)),
-                      p == NULL                ? "is not configured"
-                      : now < p->not_before_ms ? "is not valid yet"
-                                               : "has expired");
+            sdv_msgf(msg, msg_len, "purpose \"%s\" %s", printable(buf, pbuf, sizeof(pbuf)),
+                     p == NULL                ? "is not configured"
+                     : now < p->not_before_ms ? "is not valid yet"
+                                              : "has expired");
             return SDV_AUTH_FORBIDDEN;
         }
         if (auth_grants_dup(p->grants, &t->grants) != SDV_OK) {
-            auth_msgf(msg, msg_len, "out of memory");
+            sdv_msgf(msg, msg_len, "out of memory");
             return SDV_AUTH_UNAVAILABLE;
         }
         auth_strlcpy(t->purpose, sizeof(t->purpose), p->name);
@@ -443,24 +443,24 @@ static enum sdv_auth_status check_claims(struct sdv_auth *a, const json_t *c,
         enum sdv_err err;
 
         if (!json_is_string(scope)) {
-            auth_msgf(msg, msg_len, "token claims: scope is not a string");
+            sdv_msgf(msg, msg_len, "token claims: scope is not a string");
             return SDV_AUTH_INVALID_TOKEN;
         }
         err = sdv_auth_grants_parse(json_string_value(scope), json_string_length(scope), &t->grants,
                                     gerr, sizeof(gerr));
         if (err == SDV_ENOMEM) {
-            auth_msgf(msg, msg_len, "out of memory");
+            sdv_msgf(msg, msg_len, "out of memory");
             return SDV_AUTH_UNAVAILABLE;
         }
         if (err != SDV_OK) {
-            auth_msgf(msg, msg_len, "token claims: scope: %s", gerr);
+            sdv_msgf(msg, msg_len, "token claims: scope: %s", gerr);
             return SDV_AUTH_INVALID_TOKEN;
         }
     }
     if (t->grants == NULL || t->grants->n == 0) {
-        auth_msgf(msg, msg_len,
-                  "token grants nothing on this broker (no read:, actuate: or "
-                  "provide: scope, no purpose)");
+        sdv_msgf(msg, msg_len,
+                 "token grants nothing on this broker (no read:, actuate: or "
+                 "provide: scope, no purpose)");
         return SDV_AUTH_FORBIDDEN;
     }
     return SDV_AUTH_OK;
@@ -477,18 +477,18 @@ static enum sdv_auth_status verify_token(struct sdv_auth *a, const char *token, 
     char jerr[96], shown[96];
 
     if (token == NULL || len == 0) {
-        auth_msgf(msg, msg_len, "no access token");
+        sdv_msgf(msg, msg_len, "no access token");
         return SDV_AUTH_MISSING_TOKEN;
     }
     if (len > SDV_AUTH_TOKEN_LEN_MAX) {
-        auth_msgf(msg, msg_len, "token longer than %u bytes", SDV_AUTH_TOKEN_LEN_MAX);
+        sdv_msgf(msg, msg_len, "token longer than %u bytes", SDV_AUTH_TOKEN_LEN_MAX);
         return SDV_AUTH_INVALID_TOKEN;
     }
     d1 = memchr(token, '.', len);
     d2 = d1 == NULL ? NULL : memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token));
     if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)) != NULL || d1 == token ||
         d2 == d1 + 1 || d2 + 1 == token + len) {
-        auth_msgf(msg, msg_len, "token is not a signed JWT (header.payload.signature)");
+        sdv_msgf(msg, msg_len, "token is not a signed JWT (header.payload.signature)");
         return SDV_AUTH_INVALID_TOKEN;
     }
     st = check_signature(a, token, (size_t)(d1 - token), (size_t)(d2 - token), len, msg, msg_len);
@@ -496,12 +496,12 @@ static enum sdv_auth_status verify_token(struct sdv_auth *a, const char *token, 
         return st;
     /* Only now that the issuer signed them are the claims parsed. */
     if (auth_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), pbuf, sizeof(pbuf), &plen) != SDV_OK) {
-        auth_msgf(msg, msg_len, "token claims: not base64url");
+        sdv_msgf(msg, msg_len, "token claims: not base64url");
         return SDV_AUTH_INVALID_TOKEN;
     }
     if (sdv_json_parse(pbuf, plen, &claims, jerr, sizeof(jerr)) != SDV_OK) {
-        auth_msgf(msg, msg_len, "token claims: not JSON (%s)",
-                  auth_printable(jerr, SIZE_MAX, shown, sizeof(shown)));
+        sdv_msgf(msg, msg_len, "token claims: not JSON (%s)",
+                 auth_printable(jerr, SIZE_MAX, shown, sizeof(shown)));
         return SDV_AUTH_INVALID_TOKEN;
     }
     st = check_claims(a, claims, t, msg, msg_len);
@@ -519,12 +519,12 @@ enum sdv_auth_status sdv_auth_verify(struct sdv_auth *a, const char *token, size
     if (out != NULL)
         *out = NULL;
     if (a == NULL || out == NULL) {
-        auth_msgf(msg, msg_len, "invalid argument");
+        sdv_msgf(msg, msg_len, "invalid argument");
         return SDV_AUTH_UNAVAILABLE;
     }
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
-        auth_msgf(msg, msg_len, "out of memory");
+        sdv_msgf(msg, msg_len, "out of memory");
         return SDV_AUTH_UNAVAILABLE;
     }
     reason[0] = '\0';
@@ -541,7 +541,7 @@ enum sdv_auth_status sdv_auth_verify(struct sdv_auth *a, const char *token, size
         *out = t;
         return SDV_AUTH_OK;
     }
-    auth_msgf(msg, msg_len, "%s", reason);
+    sdv_msgf(msg, msg_len, "%s", reason);
     auth_audit_denial(a, t, "authenticate", "", st, reason);
     sdv_auth_token_destroy(t);
     return st;

@@ -53,12 +53,12 @@ int auth_grant_compile(const char *s, size_t len, struct auth_grant *out, char *
     auth_printable(s, len, shown, sizeof(shown));
     p = colon + 1;
     if (p == end) {
-        auth_msgf(err, err_len, "grant \"%s\": empty path", shown);
+        sdv_msgf(err, err_len, "grant \"%s\": empty path", shown);
         return -1;
     }
     if ((size_t)(end - p) >= SDV_AUTH_PATH_LEN_MAX) {
-        auth_msgf(err, err_len, "grant \"%s...\": path longer than %u bytes", shown,
-                  SDV_AUTH_PATH_LEN_MAX - 1);
+        sdv_msgf(err, err_len, "grant \"%s...\": path longer than %u bytes", shown,
+                 SDV_AUTH_PATH_LEN_MAX - 1);
         return -1;
     }
     out->segs = 0;
@@ -68,12 +68,12 @@ int auth_grant_compile(const char *s, size_t len, struct auth_grant *out, char *
         while (q < end && *q != '.')
             q++;
         if (out->segs == SDV_AUTH_PATH_SEGMENTS_MAX) {
-            auth_msgf(err, err_len, "grant \"%s\": more than %u levels", shown,
-                      SDV_AUTH_PATH_SEGMENTS_MAX);
+            sdv_msgf(err, err_len, "grant \"%s\": more than %u levels", shown,
+                     SDV_AUTH_PATH_SEGMENTS_MAX);
             return -1;
         }
         if (q == p) {
-            auth_msgf(err, err_len, "grant \"%s\": empty path segment", shown);
+            sdv_msgf(err, err_len, "grant \"%s\": empty path segment", shown);
             return -1;
         }
         if (q - p == 1 && *p == '*') {
@@ -82,10 +82,10 @@ int auth_grant_compile(const char *s, size_t len, struct auth_grant *out, char *
         } else {
             for (const char *c = p; c < q; c++) {
                 if (!seg_char_ok(*c)) {
-                    auth_msgf(err, err_len,
-                              "grant \"%s\": character '%c' not allowed in a path "
-                              "(letters, digits, '_', '.' and a whole-segment '*')",
-                              shown, *c >= 0x20 && *c < 0x7f ? *c : '?');
+                    sdv_msgf(err, err_len,
+                             "grant \"%s\": character '%c' not allowed in a path "
+                             "(letters, digits, '_', '.' and a whole-segment '*')",
+                             shown, *c >= 0x20 && *c < 0x7f ? *c : '?');
                     return -1;
                 }
             }
@@ -178,7 +178,7 @@ enum sdv_err sdv_auth_grants_parse(const char *scope, size_t len, struct sdv_aut
                 /* Foreign values past the limit are fine; one more grant is not. */
                 rc = auth_grant_compile(scope + i, j - i, &extra, NULL, 0);
                 if (rc != 0) {
-                    auth_msgf(err, err_len, "more than %u grants", SDV_AUTH_GRANTS_MAX);
+                    sdv_msgf(err, err_len, "more than %u grants", SDV_AUTH_GRANTS_MAX);
                     return SDV_ELIMIT;
                 }
             } else {
@@ -207,12 +207,12 @@ enum sdv_err auth_grants_from_json(const json_t *arr, struct sdv_auth_grants **o
     size_t n, i;
 
     if (!json_is_array(arr)) {
-        auth_msgf(err, err_len, "\"grants\" must be an array of strings");
+        sdv_msgf(err, err_len, "\"grants\" must be an array of strings");
         return SDV_EPARSE;
     }
     n = json_array_size(arr);
     if (n > SDV_AUTH_GRANTS_MAX) {
-        auth_msgf(err, err_len, "more than %u grants", SDV_AUTH_GRANTS_MAX);
+        sdv_msgf(err, err_len, "more than %u grants", SDV_AUTH_GRANTS_MAX);
         return SDV_ELIMIT;
     }
     g = grants_alloc(n);
@@ -224,7 +224,7 @@ enum sdv_err auth_grants_from_json(const json_t *arr, struct sdv_auth_grants **o
         int rc;
 
         if (s == NULL) {
-            auth_msgf(err, err_len, "grants[%zu] is not a string", i);
+            sdv_msgf(err, err_len, "grants[%zu] is not a string", i);
             free(g);
             return SDV_EPARSE;
         }
@@ -232,8 +232,8 @@ enum sdv_err auth_grants_from_json(const json_t *arr, struct sdv_auth_grants **o
         if (rc == 0) {
             char shown[64];
 
-            auth_msgf(err, err_len, "grants[%zu] \"%s\": not read:, actuate: or provide:", i,
-                      auth_printable(s, SIZE_MAX, shown, sizeof(shown)));
+            sdv_msgf(err, err_len, "grants[%zu] \"%s\": not read:, actuate: or provide:", i,
+                     auth_printable(s, SIZE_MAX, shown, sizeof(shown)));
         }
         if (rc <= 0) {
             free(g);

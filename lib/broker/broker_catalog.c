@@ -910,18 +910,18 @@ enum sdv_err sdv_broker_signal_check(const struct sdv_broker_signal *sig,
     enum sdv_err rc;
 
     if (sig == NULL || v == NULL) {
-        broker_errf(err, err_len, "no signal or value");
+        sdv_msgf(err, err_len, "no signal or value");
         return SDV_EINVAL;
     }
     cs = (const struct cat_sig *)sig; /* pub is the first member */
     if (v->type != sig->datatype) {
-        broker_errf(err, err_len, "%s: expected %s, got %s", sig->path,
-                    sdv_broker_datatype_name(sig->datatype), sdv_broker_datatype_name(v->type));
+        sdv_msgf(err, err_len, "%s: expected %s, got %s", sig->path,
+                 sdv_broker_datatype_name(sig->datatype), sdv_broker_datatype_name(v->type));
         return SDV_EINVAL;
     }
     rc = sdv_broker_value_validate(v, msg, sizeof(msg));
     if (rc != SDV_OK) {
-        broker_errf(err, err_len, "%s: %s", sig->path, msg);
+        sdv_msgf(err, err_len, "%s: %s", sig->path, msg);
         return rc;
     }
     if (sig->min.type == SDV_BROKER_DT_NONE && sig->max.type == SDV_BROKER_DT_NONE &&
@@ -945,10 +945,10 @@ enum sdv_err sdv_broker_signal_check(const struct sdv_broker_signal *sig,
                     broker_num_text(&s, 0, text, sizeof(text));
                     broker_num_text(&sig->min, 0, bound, sizeof(bound));
                     if (*where)
-                        broker_errf(err, err_len, "%s: %s%s%u) is below min %s", sig->path, text,
-                                    where, k, bound);
+                        sdv_msgf(err, err_len, "%s: %s%s%u) is below min %s", sig->path, text,
+                                 where, k, bound);
                     else
-                        broker_errf(err, err_len, "%s: %s is below min %s", sig->path, text, bound);
+                        sdv_msgf(err, err_len, "%s: %s is below min %s", sig->path, text, bound);
                     return SDV_ERANGE;
                 }
             }
@@ -959,10 +959,10 @@ enum sdv_err sdv_broker_signal_check(const struct sdv_broker_signal *sig,
                     broker_num_text(&s, 0, text, sizeof(text));
                     broker_num_text(&sig->max, 0, bound, sizeof(bound));
                     if (*where)
-                        broker_errf(err, err_len, "%s: %s%s%u) is above max %s", sig->path, text,
-                                    where, k, bound);
+                        sdv_msgf(err, err_len, "%s: %s%s%u) is above max %s", sig->path, text,
+                                 where, k, bound);
                     else
-                        broker_errf(err, err_len, "%s: %s is above max %s", sig->path, text, bound);
+                        sdv_msgf(err, err_len, "%s: %s is above max %s", sig->path, text, bound);
                     return SDV_ERANGE;
                 }
             }
@@ -979,8 +979,8 @@ enum sdv_err sdv_broker_signal_check(const struct sdv_broker_signal *sig,
                              (const char *)s.v.p);
                 else
                     broker_num_text(&s, 0, text, sizeof(text));
-                broker_errf(err, err_len, "%s: %s is not one of the %u allowed values", sig->path,
-                            text, sig->allowed_count);
+                sdv_msgf(err, err_len, "%s: %s is not one of the %u allowed values", sig->path,
+                         text, sig->allowed_count);
                 return SDV_ERANGE;
             }
         }
@@ -990,9 +990,9 @@ enum sdv_err sdv_broker_signal_check(const struct sdv_broker_signal *sig,
             m[0].rm_so = 0;
             m[0].rm_eo = (regoff_t)s.len;
             if (regexec(&cs->re, s.v.p != NULL ? s.v.p : "", 1, m, REG_STARTEND) != 0) {
-                broker_errf(err, err_len, "%s: \"%.*s\" does not match the pattern %s", sig->path,
-                            (int)(s.len > 48 ? 48 : s.len),
-                            s.v.p != NULL ? (const char *)s.v.p : "", sig->pattern);
+                sdv_msgf(err, err_len, "%s: \"%.*s\" does not match the pattern %s", sig->path,
+                         (int)(s.len > 48 ? 48 : s.len), s.v.p != NULL ? (const char *)s.v.p : "",
+                         sig->pattern);
                 return SDV_ERANGE;
             }
         }

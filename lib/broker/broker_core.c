@@ -85,14 +85,14 @@ enum sdv_err sdv_broker_create(const struct sdv_broker_config *cfg, struct sdv_b
     uint32_t i;
 
     if (out == NULL || cfg == NULL || cfg->catalog == NULL || cfg->clock == NULL) {
-        broker_errf(err, err_len, "a broker needs a catalog and a clock");
+        sdv_msgf(err, err_len, "a broker needs a catalog and a clock");
         return SDV_EINVAL;
     }
     *out = NULL;
     if (cfg->subscriptions_max > SDV_BROKER_SUBSCRIPTIONS_MAX ||
         cfg->actuations_max > SDV_BROKER_ACTUATIONS_MAX) {
-        broker_errf(err, err_len, "at most %u subscriptions and %u pending actuations",
-                    SDV_BROKER_SUBSCRIPTIONS_MAX, SDV_BROKER_ACTUATIONS_MAX);
+        sdv_msgf(err, err_len, "at most %u subscriptions and %u pending actuations",
+                 SDV_BROKER_SUBSCRIPTIONS_MAX, SDV_BROKER_ACTUATIONS_MAX);
         return SDV_EINVAL;
     }
     b = calloc(1, sizeof(*b));
@@ -153,7 +153,7 @@ enum sdv_err sdv_broker_create(const struct sdv_broker_config *cfg, struct sdv_b
     *out = b;
     return SDV_OK;
 fail:
-    broker_errf(err, err_len, "%s", sdv_strerror(rc));
+    sdv_msgf(err, err_len, "%s", sdv_strerror(rc));
     sdv_broker_destroy(b);
     return rc;
 }

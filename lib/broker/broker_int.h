@@ -61,10 +61,6 @@ uint64_t broker_hash(const void *p, size_t n);
 enum sdv_err broker_value_dup(const struct sdv_broker_value *v, struct sdv_broker_value *out);
 void broker_value_free_payload(struct sdv_broker_value *v);
 
-/* Formats a message into err (err_len bytes; err may be NULL). */
-void broker_errf(char *err, size_t err_len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
 /* Catalog internals the broker needs. */
 void broker_catalog_freeze(struct sdv_broker_catalog *cat);
 

@@ -286,20 +286,19 @@ enum sdv_err broker_persist_load(struct sdv_broker *b, char *err, size_t err_len
         goto out;
     }
     if (rc != SDV_OK) {
-        broker_errf(err, err_len, "%s: %s", b->persist_path, sdv_strerror(rc));
+        sdv_msgf(err, err_len, "%s: %s", b->persist_path, sdv_strerror(rc));
         goto out;
     }
     rc = sdv_json_parse(buf.data, buf.len, &root, perr, sizeof(perr));
     if (rc != SDV_OK) {
-        broker_errf(err, err_len, "%s: damaged snapshot: %s", b->persist_path, perr);
+        sdv_msgf(err, err_len, "%s: damaged snapshot: %s", b->persist_path, perr);
         goto out;
     }
     values = json_object_get(root, "values");
     if (!json_is_object(root) || !json_is_string(json_object_get(root, "format")) ||
         strcmp(json_string_value(json_object_get(root, "format")), SNAPSHOT_FORMAT) != 0 ||
         json_integer_value(json_object_get(root, "version")) != 1 || !json_is_object(values)) {
-        broker_errf(err, err_len, "%s: not a version 1 %s snapshot", b->persist_path,
-                    SNAPSHOT_FORMAT);
+        sdv_msgf(err, err_len, "%s: not a version 1 %s snapshot", b->persist_path, SNAPSHOT_FORMAT);
         rc = SDV_EPARSE;
         goto out;
     }
@@ -315,7 +314,7 @@ enum sdv_err broker_persist_load(struct sdv_broker *b, char *err, size_t err_len
 
         if (!json_is_object(entry) || !json_is_string(jdt) || !json_is_integer(jts) || jv == NULL ||
             sdv_broker_datatype_parse(json_string_value(jdt), &dt) != SDV_OK) {
-            broker_errf(err, err_len, "%s: damaged snapshot entry %.200s", b->persist_path, path);
+            sdv_msgf(err, err_len, "%s: damaged snapshot entry %.200s", b->persist_path, path);
             rc = SDV_EPARSE;
             goto out;
         }
@@ -337,7 +336,7 @@ enum sdv_err broker_persist_load(struct sdv_broker *b, char *err, size_t err_len
         }
         rc = broker_store_value(b, sig->id, &v, (int64_t)json_integer_value(jts));
         if (rc != SDV_OK) {
-            broker_errf(err, err_len, "%s", b->errmsg);
+            sdv_msgf(err, err_len, "%s", b->errmsg);
             goto out;
         }
         loaded++;

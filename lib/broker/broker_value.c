@@ -46,17 +46,6 @@ static const char *const dt_array_names[13] = {
         "uint16[]", "uint32[]",  "uint64[]", "float[]", "double[]", "string[]",
 };
 
-void broker_errf(char *err, size_t err_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || err_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 bool sdv_broker_datatype_valid(unsigned dt)
 {
     unsigned e = dt & 0x1fu;
@@ -467,23 +456,23 @@ static enum sdv_err scalar_validate(enum sdv_broker_datatype e, const struct sdv
 {
     if (dt_signed(e)) {
         if (s->v.i < dt_table[e].min_i || s->v.i > (int64_t)dt_table[e].max_u) {
-            broker_errf(err, err_len, "%lld does not fit %s", (long long)s->v.i, dt_table[e].name);
+            sdv_msgf(err, err_len, "%lld does not fit %s", (long long)s->v.i, dt_table[e].name);
             return SDV_EINVAL;
         }
     } else if (dt_unsigned(e)) {
         if (s->v.u > dt_table[e].max_u) {
-            broker_errf(err, err_len, "%llu does not fit %s", (unsigned long long)s->v.u,
-                        dt_table[e].name);
+            sdv_msgf(err, err_len, "%llu does not fit %s", (unsigned long long)s->v.u,
+                     dt_table[e].name);
             return SDV_EINVAL;
         }
     } else if (e == SDV_BROKER_DT_FLOAT) {
         if (!isfinite(s->v.f)) {
-            broker_errf(err, err_len, "a float must be finite");
+            sdv_msgf(err, err_len, "a float must be finite");
             return SDV_EINVAL;
         }
     } else if (e == SDV_BROKER_DT_DOUBLE) {
         if (!isfinite(s->v.d)) {
-            broker_errf(err, err_len, "a double must be finite");
+            sdv_msgf(err, err_len, "a double must be finite");
             return SDV_EINVAL;
         }
     }
@@ -497,25 +486,25 @@ enum sdv_err sdv_broker_value_validate(const struct sdv_broker_value *v, char *e
     uint32_t k;
 
     if (v == NULL) {
-        broker_errf(err, err_len, "no value");
+        sdv_msgf(err, err_len, "no value");
         return SDV_EINVAL;
     }
     if (v->type == SDV_BROKER_DT_NONE)
         return SDV_OK;
     if (!sdv_broker_datatype_valid((unsigned)v->type)) {
-        broker_errf(err, err_len, "unknown datatype %u", (unsigned)v->type);
+        sdv_msgf(err, err_len, "unknown datatype %u", (unsigned)v->type);
         return SDV_EINVAL;
     }
     e = SDV_BROKER_DT_ELEMENT(v->type);
     p = v->v.p;
     if (v->type == SDV_BROKER_DT_STRING) {
         if (v->len > SDV_BROKER_STRING_LEN_MAX) {
-            broker_errf(err, err_len, "string of %u bytes is longer than %u", v->len,
-                        SDV_BROKER_STRING_LEN_MAX);
+            sdv_msgf(err, err_len, "string of %u bytes is longer than %u", v->len,
+                     SDV_BROKER_STRING_LEN_MAX);
             return SDV_EINVAL;
         }
         if ((v->len > 0 && p == NULL) || (p != NULL && !utf8_valid(p, v->len))) {
-            broker_errf(err, err_len, "string is not valid UTF-8 without NUL bytes");
+            sdv_msgf(err, err_len, "string is not valid UTF-8 without NUL bytes");
             return SDV_EINVAL;
         }
         return SDV_OK;
@@ -523,45 +512,45 @@ enum sdv_err sdv_broker_value_validate(const struct sdv_broker_value *v, char *e
     if (!SDV_BROKER_DT_IS_ARRAY(v->type))
         return scalar_validate(e, v, err, err_len);
     if (v->count > SDV_BROKER_ARRAY_LEN_MAX) {
-        broker_errf(err, err_len, "array of %u elements is longer than %u", v->count,
-                    SDV_BROKER_ARRAY_LEN_MAX);
+        sdv_msgf(err, err_len, "array of %u elements is longer than %u", v->count,
+                 SDV_BROKER_ARRAY_LEN_MAX);
         return SDV_EINVAL;
     }
     if (v->len > 0 && p == NULL) {
-        broker_errf(err, err_len, "array without data");
+        sdv_msgf(err, err_len, "array without data");
         return SDV_EINVAL;
     }
     if (e == SDV_BROKER_DT_STRING) {
         uint32_t off = 0;
 
         if (v->len > SDV_BROKER_STRING_LEN_MAX) {
-            broker_errf(err, err_len, "string array of %u bytes is longer than %u", v->len,
-                        SDV_BROKER_STRING_LEN_MAX);
+            sdv_msgf(err, err_len, "string array of %u bytes is longer than %u", v->len,
+                     SDV_BROKER_STRING_LEN_MAX);
             return SDV_EINVAL;
         }
         for (k = 0; k < v->count; k++) {
             const uint8_t *nul = off < v->len ? memchr(p + off, 0, v->len - off) : NULL;
 
             if (nul == NULL) {
-                broker_errf(err, err_len, "string array holds fewer than %u strings", v->count);
+                sdv_msgf(err, err_len, "string array holds fewer than %u strings", v->count);
                 return SDV_EINVAL;
             }
             if (!utf8_valid(p + off, (size_t)(nul - (p + off)))) {
-                broker_errf(err, err_len, "element %u is not valid UTF-8", k);
+                sdv_msgf(err, err_len, "element %u is not valid UTF-8", k);
                 return SDV_EINVAL;
             }
             off = (uint32_t)(nul - p) + 1;
         }
         if (off != v->len) {
-            broker_errf(err, err_len, "string array has bytes after its %u strings", v->count);
+            sdv_msgf(err, err_len, "string array has bytes after its %u strings", v->count);
             return SDV_EINVAL;
         }
         return SDV_OK;
     }
     if ((uint64_t)v->len != (uint64_t)v->count * dt_table[e].size) {
-        broker_errf(err, err_len, "%s of %u elements needs %zu bytes, has %u",
-                    sdv_broker_datatype_name(v->type), v->count,
-                    (size_t)v->count * dt_table[e].size, v->len);
+        sdv_msgf(err, err_len, "%s of %u elements needs %zu bytes, has %u",
+                 sdv_broker_datatype_name(v->type), v->count, (size_t)v->count * dt_table[e].size,
+                 v->len);
         return SDV_EINVAL;
     }
     for (k = 0; k < v->count; k++) {
@@ -569,7 +558,7 @@ enum sdv_err sdv_broker_value_validate(const struct sdv_broker_value *v, char *e
         enum sdv_err rc;
 
         if (e == SDV_BROKER_DT_BOOLEAN && p[k] > 1) {
-            broker_errf(err, err_len, "element %u is not a boolean (0 or 1)", k);
+            sdv_msgf(err, err_len, "element %u is not a boolean (0 or 1)", k);
             return SDV_EINVAL;
         }
         elem_read(e, p, k, &s);
@@ -630,11 +619,11 @@ static enum sdv_err int_fit(enum sdv_broker_datatype e, bool neg, uint64_t mag, 
     return SDV_OK;
 range:
     if (dt_signed(e))
-        broker_errf(err, err_len, "%s is out of range for %s (%lld..%llu)", text, dt_table[e].name,
-                    (long long)dt_table[e].min_i, (unsigned long long)dt_table[e].max_u);
+        sdv_msgf(err, err_len, "%s is out of range for %s (%lld..%llu)", text, dt_table[e].name,
+                 (long long)dt_table[e].min_i, (unsigned long long)dt_table[e].max_u);
     else
-        broker_errf(err, err_len, "%s is out of range for %s (0..%llu)", text, dt_table[e].name,
-                    (unsigned long long)dt_table[e].max_u);
+        sdv_msgf(err, err_len, "%s is out of range for %s (0..%llu)", text, dt_table[e].name,
+                 (unsigned long long)dt_table[e].max_u);
     return SDV_ERANGE;
 }
 
@@ -668,10 +657,10 @@ static enum sdv_err float_from_text(enum sdv_broker_datatype e, const char *t,
     }
     return SDV_OK;
 bad:
-    broker_errf(err, err_len, "\"%.64s\" is not a number", t);
+    sdv_msgf(err, err_len, "\"%.64s\" is not a number", t);
     return SDV_EINVAL;
 range:
-    broker_errf(err, err_len, "%.64s is out of range for %s", t, dt_table[e].name);
+    sdv_msgf(err, err_len, "%.64s is out of range for %s", t, dt_table[e].name);
     return SDV_ERANGE;
 }
 
@@ -715,7 +704,7 @@ static enum sdv_err scalar_from_json(enum sdv_broker_datatype e, const json_t *j
             s->v.b = false;
             return SDV_OK;
         }
-        broker_errf(err, err_len, "%s is not a boolean (true or false)", text);
+        sdv_msgf(err, err_len, "%s is not a boolean (true or false)", text);
         return SDV_EINVAL;
     }
     if (dt_signed(e) || dt_unsigned(e)) {
@@ -733,7 +722,7 @@ static enum sdv_err scalar_from_json(enum sdv_broker_datatype e, const json_t *j
             double d = json_real_value(j);
 
             if (!isfinite(d) || d != trunc(d)) {
-                broker_errf(err, err_len, "%s is not an integer (%s)", text, dt_table[e].name);
+                sdv_msgf(err, err_len, "%s is not an integer (%s)", text, dt_table[e].name);
                 return SDV_EINVAL;
             }
             if (d >= 0x1p64 || d < -0x1p63)
@@ -750,12 +739,12 @@ static enum sdv_err scalar_from_json(enum sdv_broker_datatype e, const json_t *j
 
             mag = 0;
             if (!parse_decimal(t, n, &neg, &mag, &overflow)) {
-                broker_errf(err, err_len, "%s is not an integer (%s)", text, dt_table[e].name);
+                sdv_msgf(err, err_len, "%s is not an integer (%s)", text, dt_table[e].name);
                 return SDV_EINVAL;
             }
             return int_fit(e, neg, mag, overflow, text, s, err, err_len);
         }
-        broker_errf(err, err_len, "%s is not an integer (%s)", text, dt_table[e].name);
+        sdv_msgf(err, err_len, "%s is not an integer (%s)", text, dt_table[e].name);
         return SDV_EINVAL;
     }
     /* float / double */
@@ -772,7 +761,7 @@ static enum sdv_err scalar_from_json(enum sdv_broker_datatype e, const json_t *j
         double d = json_real_value(j);
 
         if (!isfinite(d) || (e == SDV_BROKER_DT_FLOAT && isinf((float)d))) {
-            broker_errf(err, err_len, "%s is out of range for %s", text, dt_table[e].name);
+            sdv_msgf(err, err_len, "%s is out of range for %s", text, dt_table[e].name);
             return SDV_ERANGE;
         }
         if (e == SDV_BROKER_DT_FLOAT)
@@ -783,7 +772,7 @@ static enum sdv_err scalar_from_json(enum sdv_broker_datatype e, const json_t *j
     }
     if (json_is_string(j) && strlen(json_string_value(j)) == json_string_length(j))
         return float_from_text(e, json_string_value(j), s, err, err_len);
-    broker_errf(err, err_len, "%s is not a number (%s)", text, dt_table[e].name);
+    sdv_msgf(err, err_len, "%s is not a number (%s)", text, dt_table[e].name);
     return SDV_EINVAL;
 }
 
@@ -795,18 +784,18 @@ static enum sdv_err string_from_json(const json_t *j, const char **p, size_t *n,
 
     if (!json_is_string(j)) {
         json_scalar_text(j, text, sizeof(text));
-        broker_errf(err, err_len, "%s is not a string", text);
+        sdv_msgf(err, err_len, "%s is not a string", text);
         return SDV_EINVAL;
     }
     *p = json_string_value(j);
     *n = json_string_length(j);
     if (memchr(*p, 0, *n) != NULL) {
-        broker_errf(err, err_len, "a string must not contain NUL");
+        sdv_msgf(err, err_len, "a string must not contain NUL");
         return SDV_EINVAL;
     }
     if (*n > SDV_BROKER_STRING_LEN_MAX) {
-        broker_errf(err, err_len, "string of %zu bytes is longer than %u", *n,
-                    SDV_BROKER_STRING_LEN_MAX);
+        sdv_msgf(err, err_len, "string of %zu bytes is longer than %u", *n,
+                 SDV_BROKER_STRING_LEN_MAX);
         return SDV_ETOOBIG;
     }
     return SDV_OK;
@@ -822,7 +811,7 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
     size_t k, count;
 
     if (out == NULL || json == NULL || !sdv_broker_datatype_valid((unsigned)dt)) {
-        broker_errf(err, err_len, "invalid arguments");
+        sdv_msgf(err, err_len, "invalid arguments");
         return SDV_EINVAL;
     }
     memset(out, 0, sizeof(*out));
@@ -833,7 +822,7 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
             size_t n;
 
             if (scratch == NULL) {
-                broker_errf(err, err_len, "no scratch buffer for a string");
+                sdv_msgf(err, err_len, "no scratch buffer for a string");
                 return SDV_EINVAL;
             }
             rc = string_from_json(json, &p, &n, err, err_len);
@@ -842,7 +831,7 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
             sdv_buf_reset(scratch);
             rc = sdv_buf_append(scratch, p, n);
             if (rc != SDV_OK) {
-                broker_errf(err, err_len, "string of %zu bytes does not fit", n);
+                sdv_msgf(err, err_len, "string of %zu bytes does not fit", n);
                 return rc;
             }
             out->type = dt;
@@ -857,7 +846,7 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
         return rc;
     }
     if (scratch == NULL) {
-        broker_errf(err, err_len, "no scratch buffer for an array");
+        sdv_msgf(err, err_len, "no scratch buffer for an array");
         return SDV_EINVAL;
     }
     /* VISS implementations send arrays as JSON arrays, some as a string holding one. */
@@ -867,8 +856,8 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
         if (sdv_json_parse(t, json_string_length(json), &parsed, NULL, 0) != SDV_OK ||
             !json_is_array(parsed)) {
             json_decref(parsed);
-            broker_errf(err, err_len, "\"%.64s\" is not an array (%s)", t,
-                        sdv_broker_datatype_name(dt));
+            sdv_msgf(err, err_len, "\"%.64s\" is not an array (%s)", t,
+                     sdv_broker_datatype_name(dt));
             return SDV_EINVAL;
         }
         json = parsed;
@@ -877,14 +866,14 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
         char text[96];
 
         json_scalar_text(json, text, sizeof(text));
-        broker_errf(err, err_len, "%s is not an array (%s)", text, sdv_broker_datatype_name(dt));
+        sdv_msgf(err, err_len, "%s is not an array (%s)", text, sdv_broker_datatype_name(dt));
         rc = SDV_EINVAL;
         goto out;
     }
     count = json_array_size(json);
     if (count > SDV_BROKER_ARRAY_LEN_MAX) {
-        broker_errf(err, err_len, "array of %zu elements is longer than %u", count,
-                    SDV_BROKER_ARRAY_LEN_MAX);
+        sdv_msgf(err, err_len, "array of %zu elements is longer than %u", count,
+                 SDV_BROKER_ARRAY_LEN_MAX);
         rc = SDV_ETOOBIG;
         goto out;
     }
@@ -923,7 +912,7 @@ enum sdv_err sdv_broker_value_from_json(enum sdv_broker_datatype dt, const json_
             }
         }
         if (rc != SDV_OK) {
-            broker_errf(err, err_len, "element %zu: %s", k, sub);
+            sdv_msgf(err, err_len, "element %zu: %s", k, sub);
             goto out;
         }
     }
@@ -945,21 +934,20 @@ enum sdv_err sdv_broker_value_parse(enum sdv_broker_datatype dt, const char *tex
     enum sdv_err rc;
 
     if (text == NULL || out == NULL || !sdv_broker_datatype_valid((unsigned)dt)) {
-        broker_errf(err, err_len, "invalid arguments");
+        sdv_msgf(err, err_len, "invalid arguments");
         return SDV_EINVAL;
     }
     if (SDV_BROKER_DT_IS_ARRAY(dt)) {
         char perr[160];
 
         if (sdv_json_parse(text, len, &j, perr, sizeof(perr)) != SDV_OK) {
-            broker_errf(err, err_len, "not a JSON array (%s): %s", sdv_broker_datatype_name(dt),
-                        perr);
+            sdv_msgf(err, err_len, "not a JSON array (%s): %s", sdv_broker_datatype_name(dt), perr);
             return SDV_EINVAL;
         }
     } else {
         j = json_stringn_nocheck(text, len);
         if (j == NULL) {
-            broker_errf(err, err_len, "out of memory");
+            sdv_msgf(err, err_len, "out of memory");
             return SDV_ENOMEM;
         }
     }

@@ -3,6 +3,8 @@
  * numbers, names and texts can never drift apart.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include <sdv/common.h>
 
@@ -91,4 +93,15 @@ enum sdv_err sdv_err_from_errno(int errnum)
         /* EACCES, EPERM, ENOSPC, EROFS, EIO and the rest: the operation failed at the OS. */
         return SDV_EIO;
     }
+}
+
+void sdv_msgf(char *out, size_t out_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (out == NULL || out_len == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(out, out_len, fmt, ap);
+    va_end(ap);
 }

@@ -34,7 +34,7 @@ static enum sdv_err file_load(const struct sdv_install_config *cfg, const char *
     sdv_buf_free(&b);
     if (e != SDV_OK) {
         if (e != SDV_EPARSE)
-            install_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
+            sdv_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
         return e;
     }
     order = json_object_get(root, "order");
@@ -64,7 +64,7 @@ static enum sdv_err file_load(const struct sdv_install_config *cfg, const char *
     json_decref(root);
     return SDV_OK;
 bad:
-    install_msgf(err, err_len, "%s: not a boot state of this configuration", cfg->boot_state);
+    sdv_msgf(err, err_len, "%s: not a boot state of this configuration", cfg->boot_state);
     json_decref(root);
     return e;
 }
@@ -96,7 +96,7 @@ static enum sdv_err file_store(const struct sdv_install_config *cfg, const char 
     if (e == SDV_OK)
         e = sdv_fs_write_atomic(cfg->boot_state, b.data, b.len, 0644);
     if (e != SDV_OK)
-        install_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
+        sdv_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
 out:
     sdv_buf_free(&b);
     json_decref(order);

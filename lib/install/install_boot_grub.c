@@ -28,8 +28,8 @@ enum sdv_err install_grubenv_parse(const void *data, size_t len, install_kv_fn f
     char name[256], value[GRUBENV_LEN];
 
     if (len != GRUBENV_LEN || memcmp(p, GRUBENV_HEADER, hl) != 0) {
-        install_msgf(err, err_len, "not a GRUB environment block (%zu bytes, header %s)", len,
-                     len >= hl && memcmp(p, GRUBENV_HEADER, hl) == 0 ? "ok" : "missing");
+        sdv_msgf(err, err_len, "not a GRUB environment block (%zu bytes, header %s)", len,
+                 len >= hl && memcmp(p, GRUBENV_HEADER, hl) == 0 ? "ok" : "missing");
         return SDV_EPARSE;
     }
     p += hl;
@@ -47,8 +47,8 @@ enum sdv_err install_grubenv_parse(const void *data, size_t len, install_kv_fn f
         while (p < end && *p != '=' && *p != '\n' && n < sizeof(name) - 1)
             name[n++] = *p++;
         if (p >= end || *p != '=' || n == 0) {
-            install_msgf(err, err_len, "grubenv: line without '=' at byte %zu",
-                         (size_t)(p - (const char *)data));
+            sdv_msgf(err, err_len, "grubenv: line without '=' at byte %zu",
+                     (size_t)(p - (const char *)data));
             return SDV_EPARSE;
         }
         name[n] = '\0';
@@ -57,13 +57,13 @@ enum sdv_err install_grubenv_parse(const void *data, size_t len, install_kv_fn f
             if (*p == '\\' && p + 1 < end)
                 p++;
             if (v >= sizeof(value) - 1 || *p == '\0') {
-                install_msgf(err, err_len, "grubenv: bad value of %s", name);
+                sdv_msgf(err, err_len, "grubenv: bad value of %s", name);
                 return SDV_EPARSE;
             }
             value[v++] = *p++;
         }
         if (p >= end) {
-            install_msgf(err, err_len, "grubenv: unterminated line of %s", name);
+            sdv_msgf(err, err_len, "grubenv: unterminated line of %s", name);
             return SDV_EPARSE;
         }
         p++;
@@ -124,7 +124,7 @@ static enum sdv_err grub_read(const struct sdv_install_config *cfg, struct grub_
     if (e == SDV_OK)
         e = install_grubenv_parse(b.data, b.len, vars_set, vars, err, err_len);
     else
-        install_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
+        sdv_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
     sdv_buf_free(&b);
     return e;
 }
@@ -161,8 +161,8 @@ static enum sdv_err grub_load(const struct sdv_install_config *cfg, const char *
             }
             s = install_slot_by_bootname(cfg, tok);
             if (s < 0 || seen[s] || n == cfg->slot_count) {
-                install_msgf(err, err_len, "%s: ORDER \"%s\" names an unknown slot",
-                             cfg->boot_state, order);
+                sdv_msgf(err, err_len, "%s: ORDER \"%s\" names an unknown slot", cfg->boot_state,
+                         order);
                 e = SDV_EPARSE;
                 goto out;
             }
@@ -245,12 +245,12 @@ static enum sdv_err grub_store(const struct sdv_install_config *cfg, const char 
     while (e == SDV_OK && b.len < GRUBENV_LEN)
         e = sdv_buf_putc(&b, '#');
     if (e == SDV_ETOOBIG)
-        install_msgf(err, err_len, "%s: variables do not fit in %u bytes", cfg->boot_state,
-                     GRUBENV_LEN);
+        sdv_msgf(err, err_len, "%s: variables do not fit in %u bytes", cfg->boot_state,
+                 GRUBENV_LEN);
     if (e == SDV_OK) {
         e = sdv_fs_write_atomic(cfg->boot_state, b.data, b.len, 0644);
         if (e != SDV_OK)
-            install_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
+            sdv_msgf(err, err_len, "%s: %s", cfg->boot_state, sdv_strerror(e));
     }
     sdv_buf_free(&b);
     free(vars);

@@ -62,8 +62,8 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
     sdv_buf_init(&out, UBOOT_ENV_TEXT_MAX);
     e = install_cmd_run(argv, UBOOT_TIMEOUT_MS, NULL, &out, &res);
     if (e == SDV_OK && (res.timed_out || res.exit_code != 0)) {
-        install_msgf(err, err_len, "%s -c %s failed (status %d): %s", cfg->fw_printenv,
-                     cfg->fw_env_config, res.exit_code, res.output);
+        sdv_msgf(err, err_len, "%s -c %s failed (status %d): %s", cfg->fw_printenv,
+                 cfg->fw_env_config, res.exit_code, res.output);
         e = SDV_EIO;
     }
     if (e != SDV_OK)
@@ -79,7 +79,7 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
         p[k] = '\0';
         s = k > 0 ? install_slot_by_bootname(cfg, p) : -2;
         if (s == -1 || (s >= 0 && seen[s])) {
-            install_msgf(err, err_len, "BOOT_ORDER names an unknown slot \"%s\"", p);
+            sdv_msgf(err, err_len, "BOOT_ORDER names an unknown slot \"%s\"", p);
             e = SDV_EPARSE;
             goto out;
         }
@@ -108,7 +108,7 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
         copy_line(num, sizeof(num), v);
         l = strtoul(num, &end, 10);
         if (end == num || *end != '\0' || l > SDV_INSTALL_BOOT_ATTEMPTS_MAX) {
-            install_msgf(err, err_len, "%s=\"%s\" is not a boot count", name, num);
+            sdv_msgf(err, err_len, "%s=\"%s\" is not a boot count", name, num);
             e = SDV_EPARSE;
             goto out;
         }
@@ -145,13 +145,13 @@ static enum sdv_err uboot_store(const struct sdv_install_config *cfg, const char
         e = sdv_fs_write_atomic(script, b.data, b.len, 0600);
     sdv_buf_free(&b);
     if (e != SDV_OK) {
-        install_msgf(err, err_len, "%s: %s", script, sdv_strerror(e));
+        sdv_msgf(err, err_len, "%s: %s", script, sdv_strerror(e));
         return e;
     }
     e = install_cmd_run(argv, UBOOT_TIMEOUT_MS, NULL, NULL, &res);
     if (e == SDV_OK && (res.timed_out || res.exit_code != 0)) {
-        install_msgf(err, err_len, "%s -c %s -s %s failed (status %d): %s", cfg->fw_setenv,
-                     cfg->fw_env_config, script, res.exit_code, res.output);
+        sdv_msgf(err, err_len, "%s -c %s -s %s failed (status %d): %s", cfg->fw_setenv,
+                 cfg->fw_env_config, script, res.exit_code, res.output);
         e = SDV_EIO;
     }
     return e;

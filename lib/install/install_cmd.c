@@ -107,7 +107,7 @@ enum sdv_err install_cmd_run(char *const argv[], uint32_t timeout_ms, char *cons
         close(tfd);
         close(fds[0]);
         close(fds[1]);
-        install_msgf(res->output, sizeof(res->output), "cannot start: %s", strerror(en));
+        sdv_msgf(res->output, sizeof(res->output), "cannot start: %s", strerror(en));
         return sdv_err_from_errno(en);
     }
     if (pid == 0) {

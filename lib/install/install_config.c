@@ -10,17 +10,6 @@
 
 #include "install_int.h"
 
-void install_msgf(char *out, size_t out_len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (out == NULL || out_len == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(out, out_len, fmt, ap);
-    va_end(ap);
-}
-
 void install_copy(char *out, size_t out_len, const char *s)
 {
     size_t n;
@@ -58,7 +47,7 @@ static enum sdv_err check_keys(const json_t *obj, const char *where, const char 
     json_t *v;
 
     if (!json_is_object(obj)) {
-        install_msgf(err, err_len, "%s: expected an object", where);
+        sdv_msgf(err, err_len, "%s: expected an object", where);
         return SDV_EPARSE;
     }
     json_object_foreach((json_t *)obj, k, v)
@@ -68,7 +57,7 @@ static enum sdv_err check_keys(const json_t *obj, const char *where, const char 
         for (size_t i = 0; keys[i] != NULL; i++)
             known = known || strcmp(keys[i], k) == 0;
         if (!known) {
-            install_msgf(err, err_len, "%s: unknown key \"%s\"", where, k);
+            sdv_msgf(err, err_len, "%s: unknown key \"%s\"", where, k);
             return SDV_EPARSE;
         }
     }
@@ -86,11 +75,11 @@ static enum sdv_err get_str(const json_t *obj, const char *where, const char *ke
         return SDV_OK;
     if (!json_is_string(v) || json_string_length(v) == 0 ||
         strlen(json_string_value(v)) != json_string_length(v)) {
-        install_msgf(err, err_len, "%s.%s: expected a non-empty string", where, key);
+        sdv_msgf(err, err_len, "%s.%s: expected a non-empty string", where, key);
         return SDV_EPARSE;
     }
     if (json_string_length(v) > max) {
-        install_msgf(err, err_len, "%s.%s: longer than %zu bytes", where, key, max);
+        sdv_msgf(err, err_len, "%s.%s: longer than %zu bytes", where, key, max);
         return SDV_ETOOBIG;
     }
     *out = json_string_value(v);
@@ -106,8 +95,8 @@ static enum sdv_err get_uint(const json_t *obj, const char *where, const char *k
         return SDV_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
         (uint64_t)json_integer_value(v) > max) {
-        install_msgf(err, err_len, "%s.%s: expected an integer from %llu to %llu", where, key,
-                     (unsigned long long)min, (unsigned long long)max);
+        sdv_msgf(err, err_len, "%s.%s: expected an integer from %llu to %llu", where, key,
+                 (unsigned long long)min, (unsigned long long)max);
         return SDV_EPARSE;
     }
     *out = (uint64_t)json_integer_value(v);
@@ -154,7 +143,7 @@ static enum sdv_err parse_command(const json_t *root, const char *key, uint32_t 
                       err_len)) != SDV_OK)
         return e;
     if (cmd == NULL) {
-        install_msgf(err, err_len, "%s.command: missing", key);
+        sdv_msgf(err, err_len, "%s.command: missing", key);
         return SDV_EPARSE;
     }
     out->command = strdup(cmd);
@@ -180,11 +169,11 @@ static enum sdv_err parse_slot(const json_t *obj, const char *where, const char 
         (e = get_uint(obj, where, "size", 1, UINT64_MAX >> 1, &size, err, err_len)) != SDV_OK)
         return e;
     if (name == NULL || path == NULL || size == 0) {
-        install_msgf(err, err_len, "%s: \"name\", \"path\" and \"size\" are required", where);
+        sdv_msgf(err, err_len, "%s: \"name\", \"path\" and \"size\" are required", where);
         return SDV_EPARSE;
     }
     if (!name_ok(name) || (bootname != NULL && !name_ok(bootname))) {
-        install_msgf(err, err_len, "%s: names are letters, digits, '_' and '-' only", where);
+        sdv_msgf(err, err_len, "%s: names are letters, digits, '_' and '-' only", where);
         return SDV_EPARSE;
     }
     install_copy(s->name, sizeof(s->name), name);
@@ -193,7 +182,7 @@ static enum sdv_err parse_slot(const json_t *obj, const char *where, const char 
     *has_bootname = bootname != NULL;
     e = dup_path(base_dir, path, 0, &s->path);
     if (e == SDV_ETOOBIG)
-        install_msgf(err, err_len, "%s.path: too long", where);
+        sdv_msgf(err, err_len, "%s.path: too long", where);
     return e;
 }
 
@@ -205,8 +194,8 @@ static enum sdv_err parse_groups(const json_t *arr, const char *base_dir,
 
     if (!json_is_array(arr) || json_array_size(arr) == 0 ||
         json_array_size(arr) > SDV_INSTALL_GROUPS_MAX) {
-        install_msgf(err, err_len, "groups: expected an array of 1 to %u groups",
-                     SDV_INSTALL_GROUPS_MAX);
+        sdv_msgf(err, err_len, "groups: expected an array of 1 to %u groups",
+                 SDV_INSTALL_GROUPS_MAX);
         return SDV_EPARSE;
     }
     for (size_t g = 0; g < json_array_size(arr); g++) {
@@ -224,12 +213,12 @@ static enum sdv_err parse_groups(const json_t *arr, const char *base_dir,
                     SDV_OK)
             return e;
         if (name == NULL || !name_ok(name)) {
-            install_msgf(err, err_len, "%s.name: required, letters, digits, '_' and '-'", where);
+            sdv_msgf(err, err_len, "%s.name: required, letters, digits, '_' and '-'", where);
             return SDV_EPARSE;
         }
         for (size_t k = 0; k < g; k++) {
             if (strcmp(c->groups[k].name, name) == 0) {
-                install_msgf(err, err_len, "%s.name: group \"%s\" twice", where, name);
+                sdv_msgf(err, err_len, "%s.name: group \"%s\" twice", where, name);
                 return SDV_EPARSE;
             }
         }
@@ -238,9 +227,9 @@ static enum sdv_err parse_groups(const json_t *arr, const char *base_dir,
         if (!json_is_array(slots) || json_array_size(slots) < 2 ||
             json_array_size(slots) > SDV_INSTALL_SLOTS_MAX ||
             (g > 0 && json_array_size(slots) != c->slot_count)) {
-            install_msgf(err, err_len,
-                         "%s.slots: expected 2 to %u slots, the same number in every group", where,
-                         SDV_INSTALL_SLOTS_MAX);
+            sdv_msgf(err, err_len,
+                     "%s.slots: expected 2 to %u slots, the same number in every group", where,
+                     SDV_INSTALL_SLOTS_MAX);
             return SDV_EPARSE;
         }
         c->slot_count = json_array_size(slots);
@@ -256,18 +245,18 @@ static enum sdv_err parse_groups(const json_t *arr, const char *base_dir,
             for (size_t k = 0; k < i; k++) {
                 if (strcmp(grp->slots[k].name, grp->slots[i].name) == 0 ||
                     (hb && strcmp(grp->slots[k].bootname, grp->slots[i].bootname) == 0)) {
-                    install_msgf(err, err_len, "%s: name or bootname used twice", swhere);
+                    sdv_msgf(err, err_len, "%s: name or bootname used twice", swhere);
                     return SDV_EPARSE;
                 }
             }
         }
         if (boots != 0 && (size_t)boots != c->slot_count) {
-            install_msgf(err, err_len, "%s: either every slot or none has a \"bootname\"", where);
+            sdv_msgf(err, err_len, "%s: either every slot or none has a \"bootname\"", where);
             return SDV_EPARSE;
         }
         if (boots != 0) {
             if (have_boot) {
-                install_msgf(err, err_len, "%s: only one group may have bootnames", where);
+                sdv_msgf(err, err_len, "%s: only one group may have bootnames", where);
                 return SDV_EPARSE;
             }
             have_boot = 1;
@@ -275,7 +264,7 @@ static enum sdv_err parse_groups(const json_t *arr, const char *base_dir,
         }
     }
     if (!have_boot) {
-        install_msgf(err, err_len, "groups: one group must have a \"bootname\" on its slots");
+        sdv_msgf(err, err_len, "groups: one group must have a \"bootname\" on its slots");
         return SDV_EPARSE;
     }
     return SDV_OK;
@@ -297,7 +286,7 @@ enum sdv_err sdv_install_config_parse(const json_t *obj, const char *base_dir,
     if (out == NULL)
         return SDV_EINVAL;
     *out = NULL;
-    install_msgf(errmsg, errmsg_len, "%s", "");
+    sdv_msgf(errmsg, errmsg_len, "%s", "");
     if ((e = check_keys(obj, "install", keys, errmsg, errmsg_len)) != SDV_OK)
         return e;
     c = calloc(1, sizeof(*c));
@@ -307,7 +296,7 @@ enum sdv_err sdv_install_config_parse(const json_t *obj, const char *base_dir,
         goto fail;
     if (boot == NULL ||
         (strcmp(boot, "file") != 0 && strcmp(boot, "grub") != 0 && strcmp(boot, "uboot") != 0)) {
-        install_msgf(errmsg, errmsg_len, "install.bootloader: \"file\", \"grub\" or \"uboot\"");
+        sdv_msgf(errmsg, errmsg_len, "install.bootloader: \"file\", \"grub\" or \"uboot\"");
         e = SDV_EPARSE;
         goto fail;
     }
@@ -319,9 +308,9 @@ enum sdv_err sdv_install_config_parse(const json_t *obj, const char *base_dir,
         goto fail;
     if (c->boot == INSTALL_BOOT_GRUB && json_object_get(obj, "boot_attempts") != NULL &&
         attempts != 1) {
-        install_msgf(errmsg, errmsg_len,
-                     "install.boot_attempts: grub tries a new slot once (script has no "
-                     "arithmetic); use 1");
+        sdv_msgf(errmsg, errmsg_len,
+                 "install.boot_attempts: grub tries a new slot once (script has no "
+                 "arithmetic); use 1");
         e = SDV_EPARSE;
         goto fail;
     }
@@ -331,7 +320,7 @@ enum sdv_err sdv_install_config_parse(const json_t *obj, const char *base_dir,
                      errmsg_len)) != SDV_OK)
         goto fail;
     if (s == NULL && c->boot != INSTALL_BOOT_UBOOT) {
-        install_msgf(errmsg, errmsg_len, "install.boot_state: required for %s", boot);
+        sdv_msgf(errmsg, errmsg_len, "install.boot_state: required for %s", boot);
         e = SDV_EPARSE;
         goto fail;
     }
@@ -373,7 +362,7 @@ enum sdv_err sdv_install_config_parse(const json_t *obj, const char *base_dir,
     return SDV_OK;
 fail:
     if (e == SDV_ETOOBIG && (errmsg == NULL || errmsg[0] == '\0'))
-        install_msgf(errmsg, errmsg_len, "install: a path is too long");
+        sdv_msgf(errmsg, errmsg_len, "install: a path is too long");
     sdv_install_config_destroy(c);
     return e;
 }
@@ -386,8 +375,8 @@ enum sdv_err sdv_install_config_parse_text(const void *text, size_t len, const c
     enum sdv_err e;
 
     if (len > SDV_INSTALL_CONFIG_LEN_MAX) {
-        install_msgf(errmsg, errmsg_len, "install configuration larger than %u bytes",
-                     SDV_INSTALL_CONFIG_LEN_MAX);
+        sdv_msgf(errmsg, errmsg_len, "install configuration larger than %u bytes",
+                 SDV_INSTALL_CONFIG_LEN_MAX);
         return SDV_ETOOBIG;
     }
     e = sdv_json_parse(text, len, &obj, errmsg, errmsg_len);

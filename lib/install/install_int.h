@@ -188,8 +188,6 @@ enum sdv_err install_log_append(const char *path, const char *ecu, int64_t now,
 
 /* ---- Small helpers (install_config.c) ----------------------------------------------------- */
 
-void install_msgf(char *out, size_t out_len, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
 /* Copies s into out (out_len bytes), truncating; always NUL-terminates. */
 void install_copy(char *out, size_t out_len, const char *s);
 

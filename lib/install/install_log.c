@@ -84,8 +84,8 @@ static enum sdv_err log_tail(int fd, const char *path, char prev[65], uint64_t *
         while (end > 0 && buf[end - 1] != '\n')
             end--;
         if (end == 0 && base > 0) {
-            install_msgf(err, err_len, "%s: last line longer than %u bytes", path,
-                         SDV_INSTALL_LOG_RECORD_LEN_MAX);
+            sdv_msgf(err, err_len, "%s: last line longer than %u bytes", path,
+                     SDV_INSTALL_LOG_RECORD_LEN_MAX);
             e = SDV_EPARSE;
             goto out;
         }
@@ -100,8 +100,8 @@ static enum sdv_err log_tail(int fd, const char *path, char prev[65], uint64_t *
     while (start > 0 && buf[start - 1] != '\n')
         start--;
     if (start == 0 && base > 0) {
-        install_msgf(err, err_len, "%s: last record longer than %u bytes", path,
-                     SDV_INSTALL_LOG_RECORD_LEN_MAX);
+        sdv_msgf(err, err_len, "%s: last record longer than %u bytes", path,
+                 SDV_INSTALL_LOG_RECORD_LEN_MAX);
         e = SDV_EPARSE;
         goto out;
     }
@@ -110,7 +110,7 @@ static enum sdv_err log_tail(int fd, const char *path, char prev[65], uint64_t *
     if (e == SDV_OK) {
         json_t *s = json_object_get(rec, "seq"), *t = json_object_get(rec, "tx");
         if (!json_is_integer(s) || json_integer_value(s) < 1) {
-            install_msgf(err, err_len, "%s: last record has no seq", path);
+            sdv_msgf(err, err_len, "%s: last record has no seq", path);
             e = SDV_EPARSE;
         } else {
             *seq = (uint64_t)json_integer_value(s);
@@ -150,7 +150,7 @@ enum sdv_err install_log_append(const char *path, const char *ecu, int64_t now,
 
     fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        install_msgf(err, err_len, "%s: %s", path, strerror(errno));
+        sdv_msgf(err, err_len, "%s: %s", path, strerror(errno));
         return sdv_err_from_errno(errno);
     }
     sdv_buf_init(&b, SDV_INSTALL_LOG_RECORD_LEN_MAX);
@@ -203,7 +203,7 @@ enum sdv_err install_log_append(const char *path, const char *ecu, int64_t now,
     if (e == SDV_OK && created)
         e = fsync_dir_of(path);
     if (e != SDV_OK && (err == NULL || err[0] == '\0'))
-        install_msgf(err, err_len, "%s: append failed: %s", path, sdv_strerror(e));
+        sdv_msgf(err, err_len, "%s: append failed: %s", path, sdv_strerror(e));
 out:
     json_decref(pre);
     json_decref(rec);
@@ -223,22 +223,20 @@ static enum sdv_err check_line(const char *path, char *line, size_t len, uint64_
 
     e = sdv_json_parse(line, len, &rec, perr, sizeof(perr));
     if (e != SDV_OK) {
-        install_msgf(err, err_len, "%s:%llu: not a record: %s", path, (unsigned long long)lineno,
-                     perr);
+        sdv_msgf(err, err_len, "%s:%llu: not a record: %s", path, (unsigned long long)lineno, perr);
         return SDV_EPARSE;
     }
     seq = json_object_get(rec, "seq");
     p = json_object_get(rec, "prev");
     if (!json_is_integer(seq) || !json_is_string(p)) {
-        install_msgf(err, err_len, "%s:%llu: record without seq or prev", path,
-                     (unsigned long long)lineno);
+        sdv_msgf(err, err_len, "%s:%llu: record without seq or prev", path,
+                 (unsigned long long)lineno);
         e = SDV_EPARSE;
     } else if ((uint64_t)json_integer_value(seq) != lineno ||
                strcmp(json_string_value(p), prev) != 0) {
-        install_msgf(err, err_len, "%s:%llu: hash chain broken (record %lld: %s)", path,
-                     (unsigned long long)lineno, (long long)json_integer_value(seq),
-                     (uint64_t)json_integer_value(seq) != lineno ? "sequence number"
-                                                                 : "prev differs");
+        sdv_msgf(err, err_len, "%s:%llu: hash chain broken (record %lld: %s)", path,
+                 (unsigned long long)lineno, (long long)json_integer_value(seq),
+                 (uint64_t)json_integer_value(seq) != lineno ? "sequence number" : "prev differs");
         e = SDV_EHASH;
     }
     json_decref(rec);
@@ -262,7 +260,7 @@ enum sdv_err sdv_install_log_read(const char *path, uint64_t from_seq, sdv_insta
     enum sdv_err e = SDV_OK;
     int fd;
 
-    install_msgf(errmsg, errmsg_len, "%s", "");
+    sdv_msgf(errmsg, errmsg_len, "%s", "");
     if (path == NULL)
         return SDV_EINVAL;
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -287,8 +285,8 @@ enum sdv_err sdv_install_log_read(const char *path, uint64_t from_seq, sdv_insta
         for (ssize_t i = 0; i < n && e == SDV_OK; i++) {
             if (chunk[i] != '\n') {
                 if (len == max) {
-                    install_msgf(errmsg, errmsg_len, "%s:%llu: record longer than %zu bytes", path,
-                                 (unsigned long long)lineno + 1, max);
+                    sdv_msgf(errmsg, errmsg_len, "%s:%llu: record longer than %zu bytes", path,
+                             (unsigned long long)lineno + 1, max);
                     e = SDV_ETOOBIG;
                     break;
                 }

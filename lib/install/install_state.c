@@ -68,7 +68,7 @@ enum sdv_err install_state_load(const struct sdv_install_config *cfg, const char
     if (e == SDV_OK)
         e = sdv_json_parse(b.data, b.len, &root, err, err_len);
     else
-        install_msgf(err, err_len, "%s: %s", path, sdv_strerror(e));
+        sdv_msgf(err, err_len, "%s: %s", path, sdv_strerror(e));
     sdv_buf_free(&b);
     if (e != SDV_OK)
         return e;
@@ -148,7 +148,7 @@ enum sdv_err install_state_load(const struct sdv_install_config *cfg, const char
     json_decref(root);
     return SDV_OK;
 bad:
-    install_msgf(err, err_len, "%s: damaged or not made for this slot configuration", path);
+    sdv_msgf(err, err_len, "%s: damaged or not made for this slot configuration", path);
     json_decref(root);
     return e;
 }

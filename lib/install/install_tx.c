@@ -48,7 +48,7 @@ struct sdv_install {
     uint8_t *io; /* SDV_INSTALL_IO_LEN bytes, for read-back */
 };
 
-#define ERRF(inst, ...) install_msgf((inst)->errmsg, sizeof((inst)->errmsg), __VA_ARGS__)
+#define ERRF(inst, ...) sdv_msgf((inst)->errmsg, sizeof((inst)->errmsg), __VA_ARGS__)
 
 static int64_t now_s(struct sdv_install *inst)
 {
@@ -186,17 +186,16 @@ static enum sdv_err precheck(struct sdv_install *inst, enum sdv_install_phase ph
                               envv, &res);
         if (e != SDV_OK || !res.started) {
             ok = 0;
-            install_msgf(why, sizeof(why), "cannot run: %s", res.output);
+            sdv_msgf(why, sizeof(why), "cannot run: %s", res.output);
         } else if (res.timed_out) {
             ok = 0;
-            install_msgf(why, sizeof(why), "timed out after %u ms",
-                         inst->cfg->precondition.timeout_ms);
+            sdv_msgf(why, sizeof(why), "timed out after %u ms", inst->cfg->precondition.timeout_ms);
         } else if (res.exit_code != 0) {
             ok = 0;
-            install_msgf(why, sizeof(why), "exit status %d%s%s", res.exit_code,
-                         res.output[0] != '\0' ? ": " : "", res.output);
+            sdv_msgf(why, sizeof(why), "exit status %d%s%s", res.exit_code,
+                     res.output[0] != '\0' ? ": " : "", res.output);
         } else {
-            install_msgf(why, sizeof(why), "%s", res.output);
+            sdv_msgf(why, sizeof(why), "%s", res.output);
         }
     }
     if (ok && inst->check != NULL) {
@@ -206,8 +205,7 @@ static enum sdv_err precheck(struct sdv_install *inst, enum sdv_install_phase ph
         r[sizeof(r) - 1] = '\0';
         if (e != SDV_OK || !hook_ok) {
             ok = 0;
-            install_msgf(why, sizeof(why), "%s%s", r,
-                         e != SDV_OK ? " (the check failed to run)" : "");
+            sdv_msgf(why, sizeof(why), "%s%s", r, e != SDV_OK ? " (the check failed to run)" : "");
         }
     }
     if (inst->cfg->precondition.command == NULL && inst->check == NULL)
@@ -237,12 +235,12 @@ enum sdv_err sdv_install_create(const struct sdv_install_config *cfg,
     char lock[SDV_INSTALL_PATH_LEN_MAX];
     enum sdv_err e;
 
-    install_msgf(errmsg, errmsg_len, "%s", "");
+    sdv_msgf(errmsg, errmsg_len, "%s", "");
     if (out == NULL)
         return SDV_EINVAL;
     *out = NULL;
     if (cfg == NULL || env == NULL || env->state_dir == NULL || env->now == NULL) {
-        install_msgf(errmsg, errmsg_len, "configuration, state_dir and clock are required");
+        sdv_msgf(errmsg, errmsg_len, "configuration, state_dir and clock are required");
         return SDV_EINVAL;
     }
     inst = calloc(1, sizeof(*inst));
@@ -274,12 +272,12 @@ enum sdv_err sdv_install_create(const struct sdv_install_config *cfg,
     }
     e = sdv_fs_mkdir_p(env->state_dir, 0755);
     if (e != SDV_OK) {
-        install_msgf(errmsg, errmsg_len, "%s: %s", env->state_dir, sdv_strerror(e));
+        sdv_msgf(errmsg, errmsg_len, "%s: %s", env->state_dir, sdv_strerror(e));
         goto fail;
     }
     inst->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (inst->lock_fd < 0 || flock(inst->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        install_msgf(errmsg, errmsg_len, "%s: another installer uses this state directory", lock);
+        sdv_msgf(errmsg, errmsg_len, "%s: another installer uses this state directory", lock);
         e = SDV_EEXIST;
         goto fail;
     }
@@ -888,12 +886,12 @@ static enum sdv_err run_health(struct sdv_install *inst, struct install_bootenv 
         r->event = SDV_INSTALL_EVENT_COMMITTED;
     } else {
         if (e != SDV_OK || !res.started)
-            install_msgf(why, sizeof(why), "health check could not run: %s", res.output);
+            sdv_msgf(why, sizeof(why), "health check could not run: %s", res.output);
         else if (res.timed_out)
-            install_msgf(why, sizeof(why), "health check timed out after %u ms", hc->timeout_ms);
+            sdv_msgf(why, sizeof(why), "health check timed out after %u ms", hc->timeout_ms);
         else
-            install_msgf(why, sizeof(why), "health check failed (exit status %d)%s%s",
-                         res.exit_code, res.output[0] != '\0' ? ": " : "", res.output);
+            sdv_msgf(why, sizeof(why), "health check failed (exit status %d)%s%s", res.exit_code,
+                     res.output[0] != '\0' ? ": " : "", res.output);
         e = rollback(inst, env, why);
         r->event = SDV_INSTALL_EVENT_ROLLED_BACK;
         r->reboot_required = 1;
@@ -949,11 +947,11 @@ enum sdv_err sdv_install_boot(struct sdv_install *inst, struct sdv_install_boot_
         if (st->reason[0] != '\0')
             install_copy(why, sizeof(why), st->reason);
         else
-            install_msgf(why, sizeof(why),
-                         "boot counter exhausted: slot %s was not confirmed good within %u "
-                         "boot attempt(s); the bootloader fell back to slot %s",
-                         slot_bootname(inst, st->target), inst->cfg->boot_attempts,
-                         slot_bootname(inst, (size_t)booted));
+            sdv_msgf(why, sizeof(why),
+                     "boot counter exhausted: slot %s was not confirmed good within %u "
+                     "boot attempt(s); the bootloader fell back to slot %s",
+                     slot_bootname(inst, st->target), inst->cfg->boot_attempts,
+                     slot_bootname(inst, (size_t)booted));
         e = rollback(inst, &env, why);
         r->event = SDV_INSTALL_EVENT_ROLLED_BACK;
         install_copy(r->reason, sizeof(r->reason), st->reason);

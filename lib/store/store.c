@@ -506,6 +506,13 @@ enum sdv_err store_cols_decode(struct sdv_store *s, const char *const *cols,
     return err;
 }
 
+void store_cols_release(const struct store_col *spec, size_t n, void *item)
+{
+    for (size_t i = 0; i < n; i++)
+        if (spec[i].kind == STORE_COL_STR)
+            store_free_str(*(const char **)(void *)((char *)item + spec[i].off));
+}
+
 enum sdv_err store_row_cols(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols)
 {
     struct store_rows *r = ud;

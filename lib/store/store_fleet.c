@@ -103,14 +103,22 @@ enum sdv_err sdv_store_vehicle_register(struct sdv_store *s, const struct sdv_st
     return store_tx_leave(s, register_locked(s, v));
 }
 
+#define ECU_COLS "e.serial, e.vin, e.hardware_id, e.public_key, e.is_primary"
+
+/* Decodes the five ECU_COLS columns. */
+static const struct store_col ecu_cols[] = {
+        STORE_COL(STR, struct sdv_store_ecu, serial),
+        STORE_COL(STR, struct sdv_store_ecu, vin),
+        STORE_COL(STR, struct sdv_store_ecu, hardware_id),
+        STORE_COL(STR, struct sdv_store_ecu, public_key),
+        STORE_COL(BOOL, struct sdv_store_ecu, is_primary),
+};
+
 void sdv_store_ecu_release(struct sdv_store_ecu *e)
 {
     if (e == NULL)
         return;
-    store_free_str(e->serial);
-    store_free_str(e->vin);
-    store_free_str(e->hardware_id);
-    store_free_str(e->public_key);
+    store_cols_release(ecu_cols, STORE_NCOLS(ecu_cols), e);
     memset(e, 0, sizeof(*e));
 }
 
@@ -119,13 +127,19 @@ static void ecu_release(void *item)
     sdv_store_ecu_release(item);
 }
 
+/* The vehicle's own columns, before its ECU's. */
+static const struct store_col vehicle_cols[] = {
+        STORE_COL(STR, struct sdv_store_vehicle, vin),
+        STORE_COL(STR, struct sdv_store_vehicle, primary_ecu_serial),
+        STORE_COL(I64, struct sdv_store_vehicle, created_at),
+};
+
 void sdv_store_vehicle_release(struct sdv_store_vehicle *v)
 {
     if (v == NULL)
         return;
     store_free_items((void *)(uintptr_t)v->ecus, v->ecu_count, sizeof(*v->ecus), ecu_release);
-    store_free_str(v->vin);
-    store_free_str(v->primary_ecu_serial);
+    store_cols_release(vehicle_cols, STORE_NCOLS(vehicle_cols), v);
     memset(v, 0, sizeof(*v));
 }
 
@@ -139,29 +153,11 @@ void sdv_store_vehicles_free(struct sdv_store_vehicle *v, size_t count)
     store_free_items(v, count, sizeof(*v), vehicle_release);
 }
 
-#define ECU_COLS "e.serial, e.vin, e.hardware_id, e.public_key, e.is_primary"
-
-/* Decodes the five ECU_COLS columns. */
-static const struct store_col ecu_cols[] = {
-        STORE_COL(STR, struct sdv_store_ecu, serial),
-        STORE_COL(STR, struct sdv_store_ecu, vin),
-        STORE_COL(STR, struct sdv_store_ecu, hardware_id),
-        STORE_COL(STR, struct sdv_store_ecu, public_key),
-        STORE_COL(BOOL, struct sdv_store_ecu, is_primary),
-};
-
 static enum sdv_err ecu_from_cols(struct sdv_store *s, const char *const *cols,
                                   struct sdv_store_ecu *e)
 {
-    return store_cols_decode(s, cols, ecu_cols, sizeof(ecu_cols) / sizeof(ecu_cols[0]), e);
+    return store_cols_decode(s, cols, ecu_cols, STORE_NCOLS(ecu_cols), e);
 }
-
-/* The vehicle's own columns, before its ECU's. */
-static const struct store_col vehicle_cols[] = {
-        STORE_COL(STR, struct sdv_store_vehicle, vin),
-        STORE_COL(STR, struct sdv_store_vehicle, primary_ecu_serial),
-        STORE_COL(I64, struct sdv_store_vehicle, created_at),
-};
 
 /* Rows of "vehicle columns + ECU columns", ordered by VIN, become vehicles with their ECUs. */
 struct vehicle_rows {
@@ -381,14 +377,21 @@ enum sdv_err sdv_store_assignment_set(struct sdv_store *s, const struct sdv_stor
     return store_tx_leave(s, err);
 }
 
+static const struct store_col assignment_cols[] = {
+        STORE_COL(STR, struct sdv_store_assignment, ecu_serial),
+        STORE_COL(STR, struct sdv_store_assignment, target_name),
+        STORE_COL(U64, struct sdv_store_assignment, target_length),
+        STORE_COL(STR, struct sdv_store_assignment, hashes),
+        STORE_COL(U64, struct sdv_store_assignment, release_counter),
+        STORE_COL(I64, struct sdv_store_assignment, assigned_at),
+        STORE_COL(STR, struct sdv_store_assignment, correlation_id),
+};
+
 void sdv_store_assignment_release(struct sdv_store_assignment *a)
 {
     if (a == NULL)
         return;
-    store_free_str(a->ecu_serial);
-    store_free_str(a->target_name);
-    store_free_str(a->hashes);
-    store_free_str(a->correlation_id);
+    store_cols_release(assignment_cols, STORE_NCOLS(assignment_cols), a);
     memset(a, 0, sizeof(*a));
 }
 
@@ -406,20 +409,10 @@ void sdv_store_assignments_free(struct sdv_store_assignment *a, size_t count)
     "a.ecu_serial, a.target_name, a.target_length, a.hashes, a.release_counter, " \
     "a.assigned_at, a.correlation_id"
 
-static const struct store_col assignment_cols[] = {
-        STORE_COL(STR, struct sdv_store_assignment, ecu_serial),
-        STORE_COL(STR, struct sdv_store_assignment, target_name),
-        STORE_COL(U64, struct sdv_store_assignment, target_length),
-        STORE_COL(STR, struct sdv_store_assignment, hashes),
-        STORE_COL(U64, struct sdv_store_assignment, release_counter),
-        STORE_COL(I64, struct sdv_store_assignment, assigned_at),
-        STORE_COL(STR, struct sdv_store_assignment, correlation_id),
-};
-
 /* How store_row_cols() collects assignments; callers set max. */
 static const struct store_rows assignment_rows_spec = {
         .elem = sizeof(struct sdv_store_assignment),
-        .ncols = sizeof(assignment_cols) / sizeof(assignment_cols[0]),
+        .ncols = STORE_NCOLS(assignment_cols),
         .what = "assignment",
         .release = assignment_release,
         .cols = assignment_cols,
@@ -562,19 +555,19 @@ enum sdv_err sdv_store_director_state_get(struct sdv_store *s, const char *vin,
     return err;
 }
 
-void sdv_store_director_doc_release(struct sdv_store_director_doc *d)
-{
-    if (d == NULL)
-        return;
-    store_free_str(d->metadata);
-    memset(d, 0, sizeof(*d));
-}
-
 /* Columns: <role>_version, <role>_json. */
 static const struct store_col director_doc_cols[] = {
         STORE_COL(I64, struct sdv_store_director_doc, version),
         STORE_COL(STR, struct sdv_store_director_doc, metadata),
 };
+
+void sdv_store_director_doc_release(struct sdv_store_director_doc *d)
+{
+    if (d == NULL)
+        return;
+    store_cols_release(director_doc_cols, STORE_NCOLS(director_doc_cols), d);
+    memset(d, 0, sizeof(*d));
+}
 
 static enum sdv_err director_doc_row(struct sdv_store *s, void *ud, const char *const *cols,
                                      size_t ncols)

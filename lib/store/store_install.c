@@ -37,18 +37,26 @@ static enum sdv_err check_record(struct sdv_store *s, const struct sdv_store_ins
     return err;
 }
 
+static const struct store_col record_cols[] = {
+        STORE_COL(I64, struct sdv_store_install_record, id),
+        STORE_COL(STR, struct sdv_store_install_record, vin),
+        STORE_COL(STR, struct sdv_store_install_record, ecu_serial),
+        STORE_COL(U64, struct sdv_store_install_record, seq),
+        STORE_COL(STR, struct sdv_store_install_record, recorded_at),
+        STORE_COL(STR, struct sdv_store_install_record, result),
+        STORE_COL(STR, struct sdv_store_install_record, version_before),
+        STORE_COL(STR, struct sdv_store_install_record, version_after),
+        STORE_COL(STR, struct sdv_store_install_record, reason),
+        STORE_COL(STR, struct sdv_store_install_record, record),
+        STORE_COL(BOOL, struct sdv_store_install_record, chain_verified),
+        STORE_COL(I64, struct sdv_store_install_record, received_at),
+};
+
 void sdv_store_install_record_release(struct sdv_store_install_record *r)
 {
     if (r == NULL)
         return;
-    store_free_str(r->vin);
-    store_free_str(r->ecu_serial);
-    store_free_str(r->recorded_at);
-    store_free_str(r->result);
-    store_free_str(r->version_before);
-    store_free_str(r->version_after);
-    store_free_str(r->reason);
-    store_free_str(r->record);
+    store_cols_release(record_cols, STORE_NCOLS(record_cols), r);
     memset(r, 0, sizeof(*r));
 }
 
@@ -66,25 +74,10 @@ void sdv_store_install_records_free(struct sdv_store_install_record *r, size_t c
     "id, vin, ecu_serial, seq, recorded_at, result, version_before, version_after, reason," \
     " record, chain_verified, received_at"
 
-static const struct store_col record_cols[] = {
-        STORE_COL(I64, struct sdv_store_install_record, id),
-        STORE_COL(STR, struct sdv_store_install_record, vin),
-        STORE_COL(STR, struct sdv_store_install_record, ecu_serial),
-        STORE_COL(U64, struct sdv_store_install_record, seq),
-        STORE_COL(STR, struct sdv_store_install_record, recorded_at),
-        STORE_COL(STR, struct sdv_store_install_record, result),
-        STORE_COL(STR, struct sdv_store_install_record, version_before),
-        STORE_COL(STR, struct sdv_store_install_record, version_after),
-        STORE_COL(STR, struct sdv_store_install_record, reason),
-        STORE_COL(STR, struct sdv_store_install_record, record),
-        STORE_COL(BOOL, struct sdv_store_install_record, chain_verified),
-        STORE_COL(I64, struct sdv_store_install_record, received_at),
-};
-
 static const struct store_rows record_rows_spec = {
         .elem = sizeof(struct sdv_store_install_record),
         .max = SDV_STORE_PAGE_MAX,
-        .ncols = sizeof(record_cols) / sizeof(record_cols[0]),
+        .ncols = STORE_NCOLS(record_cols),
         .what = "install record",
         .release = record_release,
         .cols = record_cols,

@@ -150,6 +150,13 @@ struct store_col {
 enum sdv_err store_cols_decode(struct sdv_store *s, const char *const *cols,
                                const struct store_col *spec, size_t n, void *item);
 
+/* Frees the text members that spec names in the structure at item (store_free_str()), so the
+ * table that decodes a row also releases it; other members are left as they are. */
+void store_cols_release(const struct store_col *spec, size_t n, void *item);
+
+/* The number of entries of a store_col table. */
+#define STORE_NCOLS(spec) (sizeof(spec) / sizeof((spec)[0]))
+
 /* A store_row_fn that decodes column 0 into the int64_t at ud. */
 enum sdv_err store_row_i64(struct sdv_store *s, void *ud, const char *const *cols, size_t ncols);
 

@@ -115,17 +115,33 @@ enum sdv_err sdv_store_manifest_insert(struct sdv_store *s, const struct sdv_sto
     return err;
 }
 
+/* Columns 1 to 7 of a report row; column 0 is the manifest id. */
+static const struct store_col report_cols[] = {
+        STORE_COL(STR, struct sdv_store_ecu_report, ecu_serial),
+        STORE_COL(STR, struct sdv_store_ecu_report, target_name),
+        STORE_COL(U64, struct sdv_store_ecu_report, target_length),
+        STORE_COL(STR, struct sdv_store_ecu_report, hashes),
+        STORE_COL(STR, struct sdv_store_ecu_report, nonce),
+        STORE_COL(I64, struct sdv_store_ecu_report, latest_verified_at),
+        STORE_COL(STR, struct sdv_store_ecu_report, attack_detected),
+};
+
 static void report_release(void *item)
 {
     struct sdv_store_ecu_report *r = item;
 
-    store_free_str(r->ecu_serial);
-    store_free_str(r->target_name);
-    store_free_str(r->hashes);
-    store_free_str(r->nonce);
-    store_free_str(r->attack_detected);
+    store_cols_release(report_cols, STORE_NCOLS(report_cols), r);
     memset(r, 0, sizeof(*r));
 }
+
+static const struct store_col manifest_cols[] = {
+        STORE_COL(I64, struct sdv_store_manifest, id),
+        STORE_COL(STR, struct sdv_store_manifest, vin),
+        STORE_COL(I64, struct sdv_store_manifest, received_at),
+        STORE_COL(STR, struct sdv_store_manifest, raw),
+        STORE_COL(BOOL, struct sdv_store_manifest, verified),
+        STORE_COL(STR, struct sdv_store_manifest, attack),
+};
 
 void sdv_store_manifest_release(struct sdv_store_manifest *m)
 {
@@ -133,9 +149,7 @@ void sdv_store_manifest_release(struct sdv_store_manifest *m)
         return;
     store_free_items((void *)(uintptr_t)m->reports, m->report_count, sizeof(*m->reports),
                      report_release);
-    store_free_str(m->vin);
-    store_free_str(m->raw);
-    store_free_str(m->attack);
+    store_cols_release(manifest_cols, STORE_NCOLS(manifest_cols), m);
     memset(m, 0, sizeof(*m));
 }
 
@@ -156,20 +170,11 @@ struct manifest_rows {
     size_t report_cap;      /* of that manifest */
 };
 
-static const struct store_col manifest_cols[] = {
-        STORE_COL(I64, struct sdv_store_manifest, id),
-        STORE_COL(STR, struct sdv_store_manifest, vin),
-        STORE_COL(I64, struct sdv_store_manifest, received_at),
-        STORE_COL(STR, struct sdv_store_manifest, raw),
-        STORE_COL(BOOL, struct sdv_store_manifest, verified),
-        STORE_COL(STR, struct sdv_store_manifest, attack),
-};
-
 /* How manifest_row() collects a page of manifests. */
 static const struct store_rows manifest_rows_spec = {
         .elem = sizeof(struct sdv_store_manifest),
         .max = SDV_STORE_PAGE_MAX,
-        .ncols = sizeof(manifest_cols) / sizeof(manifest_cols[0]),
+        .ncols = STORE_NCOLS(manifest_cols),
         .what = "manifest",
         .release = manifest_release,
         .cols = manifest_cols,
@@ -182,17 +187,6 @@ static enum sdv_err manifest_row(struct sdv_store *s, void *ud, const char *cons
 
     return store_row_cols(s, &r->rows, cols, ncols);
 }
-
-/* Columns 1 to 7 of a report row; column 0 is the manifest id. */
-static const struct store_col report_cols[] = {
-        STORE_COL(STR, struct sdv_store_ecu_report, ecu_serial),
-        STORE_COL(STR, struct sdv_store_ecu_report, target_name),
-        STORE_COL(U64, struct sdv_store_ecu_report, target_length),
-        STORE_COL(STR, struct sdv_store_ecu_report, hashes),
-        STORE_COL(STR, struct sdv_store_ecu_report, nonce),
-        STORE_COL(I64, struct sdv_store_ecu_report, latest_verified_at),
-        STORE_COL(STR, struct sdv_store_ecu_report, attack_detected),
-};
 
 /* Report rows come ordered by manifest id (descending, like the page) then ECU serial; rows of
  * manifests outside the page are skipped. */
@@ -228,8 +222,7 @@ static enum sdv_err report_row(struct sdv_store *s, void *ud, const char *const 
     if (err != SDV_OK)
         return err;
     rep = &reports[m->report_count++];
-    return store_cols_decode(s, cols + 1, report_cols, sizeof(report_cols) / sizeof(report_cols[0]),
-                             rep);
+    return store_cols_decode(s, cols + 1, report_cols, STORE_NCOLS(report_cols), rep);
 }
 
 #define MANIFEST_COLS "id, vin, received_at, raw, verified, attack"
@@ -359,12 +352,18 @@ enum sdv_err sdv_store_artifact_put(struct sdv_store *s, const struct sdv_store_
     return store_tx_leave(s, err);
 }
 
+static const struct store_col artifact_cols[] = {
+        STORE_COL(STR, struct sdv_store_artifact, sha256),
+        STORE_COL(U64, struct sdv_store_artifact, length),
+        STORE_COL(I64, struct sdv_store_artifact, created_at),
+        STORE_COL(STR, struct sdv_store_artifact, name),
+};
+
 void sdv_store_artifact_release(struct sdv_store_artifact *a)
 {
     if (a == NULL)
         return;
-    store_free_str(a->sha256);
-    store_free_str(a->name);
+    store_cols_release(artifact_cols, STORE_NCOLS(artifact_cols), a);
     memset(a, 0, sizeof(*a));
 }
 
@@ -378,18 +377,11 @@ void sdv_store_artifacts_free(struct sdv_store_artifact *a, size_t count)
     store_free_items(a, count, sizeof(*a), artifact_release);
 }
 
-static const struct store_col artifact_cols[] = {
-        STORE_COL(STR, struct sdv_store_artifact, sha256),
-        STORE_COL(U64, struct sdv_store_artifact, length),
-        STORE_COL(I64, struct sdv_store_artifact, created_at),
-        STORE_COL(STR, struct sdv_store_artifact, name),
-};
-
 /* How store_row_cols() collects artifacts. */
 static const struct store_rows artifact_rows_spec = {
         .elem = sizeof(struct sdv_store_artifact),
         .max = SDV_STORE_PAGE_MAX,
-        .ncols = sizeof(artifact_cols) / sizeof(artifact_cols[0]),
+        .ncols = STORE_NCOLS(artifact_cols),
         .what = "artifact",
         .release = artifact_release,
         .cols = artifact_cols,

@@ -197,6 +197,19 @@ enum sdv_err sdv_fs_read_fd(int fd, void *buf, size_t buf_len, sdv_sink_fn sink,
 /* sdv_fs_write_all() as an sdv_sink_fn: ud points to the int file descriptor written to. */
 enum sdv_err sdv_fs_sink_fd(void *ud, const void *data, size_t len);
 
+/*
+ * Finds the last complete line of fd, an append-only log of '\n'-terminated lines, reading at
+ * most its last buf_len bytes into buf (the caller's; buf_len must hold two of the longest lines
+ * to see a whole line before a torn one). A torn last line (no newline: a write cut short by a
+ * crash, never acknowledged) is cut off the file first (ftruncate, fsync). On SDV_OK *line points
+ * into buf at the last complete line and *line_len is its length without the newline (which
+ * follows it in buf); *line is NULL when the file holds no complete line. *size receives the
+ * file's size afterwards. SDV_ETOOBIG when a line does not fit in buf (nothing cut), otherwise
+ * the mapped errno of fstat, pread, ftruncate or fsync.
+ */
+enum sdv_err sdv_fs_last_line(int fd, char *buf, size_t buf_len, const char **line,
+                              size_t *line_len, uint64_t *size);
+
 /* Reads a whole file into out (which must be initialised; its max bounds the size).
  * SDV_ENOENT if missing, SDV_ETOOBIG if larger than out->max. */
 enum sdv_err sdv_fs_read(const char *path, struct sdv_buf *out);

@@ -67,48 +67,23 @@ enum sdv_err sdv_auth_audit_create(sdv_auth_audit_write_fn fn, void *ud,
 static enum sdv_err audit_resume(struct sdv_auth_audit *au, char *err, size_t err_len)
 {
     char tail[SDV_AUTH_AUDIT_LINE_LEN_MAX + 2];
-    size_t n, start, end;
-    struct stat st;
-    off_t off;
-    ssize_t got;
+    const char *line;
+    size_t len;
+    uint64_t size;
     json_t *obj = NULL, *seq;
+    enum sdv_err e = sdv_fs_last_line(au->fd, tail, sizeof(tail), &line, &len, &size);
 
-    if (fstat(au->fd, &st) != 0)
-        return sdv_err_from_errno(errno);
-    au->size = st.st_size;
-    if (st.st_size == 0)
-        return SDV_OK;
-    n = (size_t)st.st_size < sizeof(tail) ? (size_t)st.st_size : sizeof(tail);
-    off = st.st_size - (off_t)n;
-    got = pread(au->fd, tail, n, off);
-    if (got != (ssize_t)n)
-        return got < 0 ? sdv_err_from_errno(errno) : SDV_EIO;
-    end = n;
-    if (tail[end - 1] != '\n') {
-        /* A crash in the middle of a write left a line without its newline: it was never
-         * acknowledged, so it is cut off and the chain continues from the line before. */
-        while (end > 0 && tail[end - 1] != '\n')
-            end--;
-        if (end == 0 && off > 0) {
-            sdv_msgf(err, err_len, "audit log: last line longer than %u bytes",
-                     SDV_AUTH_AUDIT_LINE_LEN_MAX);
-            return SDV_EPARSE;
-        }
-        if (ftruncate(au->fd, off + (off_t)end) != 0 || fsync(au->fd) != 0)
-            return sdv_err_from_errno(errno);
-        au->size = off + (off_t)end;
-        if (end == 0)
-            return SDV_OK;
-    }
-    start = end - 1;
-    while (start > 0 && tail[start - 1] != '\n')
-        start--;
-    if (start == 0 && off > 0) {
+    if (e == SDV_ETOOBIG) {
         sdv_msgf(err, err_len, "audit log: last line longer than %u bytes",
                  SDV_AUTH_AUDIT_LINE_LEN_MAX);
         return SDV_EPARSE;
     }
-    if (sdv_json_parse(tail + start, end - 1 - start, &obj, NULL, 0) != SDV_OK ||
+    if (e != SDV_OK)
+        return e;
+    au->size = (off_t)size;
+    if (line == NULL)
+        return SDV_OK;
+    if (sdv_json_parse(line, len, &obj, NULL, 0) != SDV_OK ||
         !json_is_integer(seq = json_object_get(obj, "seq")) || json_integer_value(seq) < 1) {
         json_decref(obj);
         sdv_msgf(err, err_len, "audit log: last line is not an audit record");
@@ -116,7 +91,7 @@ static enum sdv_err audit_resume(struct sdv_auth_audit *au, char *err, size_t er
     }
     au->next_seq = (uint64_t)json_integer_value(seq) + 1;
     json_decref(obj);
-    return sdv_hash_buf(SDV_HASH_SHA256, tail + start, end - start, au->prev);
+    return sdv_hash_buf(SDV_HASH_SHA256, line, len + 1, au->prev); /* with its newline */
 }
 
 enum sdv_err sdv_auth_audit_open(const char *path, int sync_each, struct sdv_auth_audit **out,

@@ -133,6 +133,49 @@ enum sdv_err sdv_fs_sink_fd(void *ud, const void *data, size_t len)
     return sdv_fs_write_all(*(const int *)ud, data, len);
 }
 
+enum sdv_err sdv_fs_last_line(int fd, char *buf, size_t buf_len, const char **line,
+                              size_t *line_len, uint64_t *size)
+{
+    struct stat st;
+    size_t n, end, start;
+    uint64_t base;
+    enum sdv_err err;
+
+    assert(buf != NULL && buf_len > 0);
+    *line = NULL;
+    *line_len = 0;
+    if (fstat(fd, &st) != 0)
+        return sdv_err_from_errno(errno);
+    *size = (uint64_t)st.st_size;
+    if (st.st_size == 0)
+        return SDV_OK;
+    n = (uint64_t)st.st_size < buf_len ? (size_t)st.st_size : buf_len;
+    base = (uint64_t)st.st_size - n;
+    err = sdv_fs_pread_all(fd, buf, n, base);
+    if (err != SDV_OK)
+        return err;
+    end = n;
+    if (buf[end - 1] != '\n') {
+        while (end > 0 && buf[end - 1] != '\n')
+            end--;
+        if (end == 0 && base > 0)
+            return SDV_ETOOBIG; /* the torn line alone fills the window */
+        if (ftruncate(fd, (off_t)(base + end)) != 0 || fsync(fd) != 0)
+            return sdv_err_from_errno(errno);
+        *size = base + end;
+        if (end == 0)
+            return SDV_OK; /* only a torn first line: now empty */
+    }
+    start = end - 1;
+    while (start > 0 && buf[start - 1] != '\n')
+        start--;
+    if (start == 0 && base > 0)
+        return SDV_ETOOBIG; /* the line may begin before the window */
+    *line = buf + start;
+    *line_len = end - 1 - start;
+    return SDV_OK;
+}
+
 /*
  * Creates a fresh temporary file next to path, named ".<base>.tmp.<16 hex digits>", with
  * O_EXCL so that it is never someone else's file. On success *tmp_out is malloc'd.

@@ -55,58 +55,29 @@ static enum sdv_err log_tail(int fd, const char *path, char prev[65], uint64_t *
                              char *err, size_t err_len)
 {
     const size_t window = 2u * SDV_INSTALL_LOG_RECORD_LEN_MAX + 2u;
-    struct stat sb;
+    const char *line;
+    size_t len;
+    uint64_t size;
     char *buf;
-    size_t n, end, start;
-    off_t base;
     json_t *rec = NULL;
-    enum sdv_err e = SDV_OK;
+    enum sdv_err e;
 
     install_copy(prev, 65, ZERO_HASH);
     *seq = 0;
     *tx = 0;
-    if (fstat(fd, &sb) != 0)
-        return sdv_err_from_errno(errno);
-    if (sb.st_size == 0)
-        return SDV_OK;
-    n = (uint64_t)sb.st_size < window ? (size_t)sb.st_size : window;
-    base = sb.st_size - (off_t)n;
-    buf = malloc(n + 1);
+    buf = malloc(window);
     if (buf == NULL)
         return SDV_ENOMEM;
-    if (pread(fd, buf, n, base) != (ssize_t)n) {
-        e = SDV_EIO;
-        goto out;
-    }
-    end = n;
-    if (buf[end - 1] != '\n') {
-        /* A torn last line: never acknowledged, cut it off. */
-        while (end > 0 && buf[end - 1] != '\n')
-            end--;
-        if (end == 0 && base > 0) {
-            sdv_msgf(err, err_len, "%s: last line longer than %u bytes", path,
-                     SDV_INSTALL_LOG_RECORD_LEN_MAX);
-            e = SDV_EPARSE;
-            goto out;
-        }
-        if (ftruncate(fd, base + (off_t)end) != 0 || fsync(fd) != 0) {
-            e = sdv_err_from_errno(errno);
-            goto out;
-        }
-        if (end == 0)
-            goto out; /* only a torn first line: now empty */
-    }
-    start = end - 1;
-    while (start > 0 && buf[start - 1] != '\n')
-        start--;
-    if (start == 0 && base > 0) {
+    e = sdv_fs_last_line(fd, buf, window, &line, &len, &size);
+    if (e == SDV_ETOOBIG) {
         sdv_msgf(err, err_len, "%s: last record longer than %u bytes", path,
                  SDV_INSTALL_LOG_RECORD_LEN_MAX);
         e = SDV_EPARSE;
-        goto out;
     }
-    line_hash(buf + start, end - 1 - start, prev);
-    e = sdv_json_parse(buf + start, end - 1 - start, &rec, err, err_len);
+    if (e != SDV_OK || line == NULL)
+        goto out;
+    line_hash(line, len, prev);
+    e = sdv_json_parse(line, len, &rec, err, err_len);
     if (e == SDV_OK) {
         json_t *s = json_object_get(rec, "seq"), *t = json_object_get(rec, "tx");
         if (!json_is_integer(s) || json_integer_value(s) < 1) {

@@ -299,6 +299,49 @@ static void test_read_fd(void **state)
     assert_int_equal(sdv_fs_read_fd(-1, scratch, sizeof(scratch), collect_sink, &c), SDV_EINVAL);
 }
 
+/* last_line gives the last complete line of a log and cuts a torn one (a crash mid-write) off
+ * the file; a line longer than the window is SDV_ETOOBIG and nothing is cut. */
+static void test_last_line(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], buf[16];
+    const char *line;
+    size_t len;
+    uint64_t size;
+    struct stat st;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/log", f->dir);
+    assert_int_equal(sdv_fs_write_atomic(path, "", 0, 0644), SDV_OK);
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(sdv_fs_last_line(fd, buf, sizeof(buf), &line, &len, &size), SDV_OK);
+    assert_null(line);
+    assert_int_equal(size, 0);
+    assert_int_equal(sdv_fs_write_all(fd, "one\ntwo\nthr", 11), SDV_OK);
+    assert_int_equal(sdv_fs_last_line(fd, buf, sizeof(buf), &line, &len, &size), SDV_OK);
+    assert_non_null(line);
+    assert_int_equal(len, 3);
+    assert_memory_equal(line, "two\n", 4);
+    assert_int_equal(size, 8);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 8); /* "thr" is gone */
+    /* Only a torn first line: the file becomes empty. */
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(pwrite(fd, "torn", 4, 0), 4);
+    assert_int_equal(sdv_fs_last_line(fd, buf, sizeof(buf), &line, &len, &size), SDV_OK);
+    assert_null(line);
+    assert_int_equal(size, 0);
+    /* A last line that does not fit the window, torn or complete. */
+    assert_int_equal(pwrite(fd, "a\n0123456789abcdefghij", 22, 0), 22);
+    assert_int_equal(sdv_fs_last_line(fd, buf, sizeof(buf), &line, &len, &size), SDV_ETOOBIG);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, 22);
+    assert_int_equal(pwrite(fd, "\n", 1, 22), 1);
+    assert_int_equal(sdv_fs_last_line(fd, buf, sizeof(buf), &line, &len, &size), SDV_ETOOBIG);
+    close(fd);
+}
+
 static void test_read_missing(void **state)
 {
     struct fixture *f = *state;
@@ -385,6 +428,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pread_all, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_fd, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_last_line, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_missing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
             cmocka_unit_test_setup_teardown(test_remove, setup, teardown),

@@ -91,24 +91,6 @@ static void image_drop(struct session *s)
     s->received = 0;
 }
 
-static enum sdv_err fsync_dir_of(const char *path)
-{
-    char dir[SEC_PATH_LEN_MAX + 1];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return sdv_err_from_errno(errno);
-    rc = fsync(fd);
-    close(fd);
-    return rc == 0 || errno == EINVAL ? SDV_OK : SDV_EIO;
-}
-
 /* ---- Handlers ------------------------------------------------------------------------- */
 
 static enum next on_hello(struct session *s)
@@ -344,7 +326,7 @@ static enum next on_install(struct session *s, const struct sdv_ecu_link_msg *m)
     if (err == SDV_OK && rename(tmp, ctx->cfg->slot) != 0)
         err = sdv_err_from_errno(errno);
     if (err == SDV_OK)
-        err = fsync_dir_of(ctx->cfg->slot);
+        err = sdv_fs_fsync_parent(ctx->cfg->slot);
     if (err == SDV_OK) {
         st->installed = img;
         st->has_pending = 0;

@@ -132,28 +132,6 @@ static void unmap_file(struct delta_map *m)
     m->data = NULL;
 }
 
-/* fsyncs the directory holding path, so a rename in it is durable. */
-static int fsync_dir_of(const char *path)
-{
-    char buf[4096];
-    int fd, rc;
-
-    if (strlen(path) >= sizeof(buf))
-        return -1;
-    memcpy(buf, path, strlen(path) + 1);
-    fd = open(dirname(buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static enum sdv_err fd_sink(void *ud, const void *data, size_t len)
-{
-    return sdv_fs_write_all(*(int *)ud, data, len);
-}
-
 static const char *const codec_names[3] = {"stored", "zstd", "xz"};
 static const char *const stream_names[SDV_DELTA_STREAMS] = {"control", "diff", "extra"};
 
@@ -230,8 +208,8 @@ static int delta_diff(int argc, char **argv)
         delta_fail_msg("cannot create %s: %s", tmp, strerror(errno));
         goto out;
     }
-    err = sdv_delta_encode(old_map.data, old_map.len, new_map.data, new_map.len, &opts, fd_sink,
-                           &fd, &st);
+    err = sdv_delta_encode(old_map.data, old_map.len, new_map.data, new_map.len, &opts,
+                           sdv_fs_sink_fd, &fd, &st);
     if (err != SDV_OK) {
         delta_fail_msg("diff failed: %s%s", sdv_strerror(err),
                        err == SDV_ETOOBIG ? " (OLD must be below 2 GiB)" : "");
@@ -248,7 +226,7 @@ static int delta_diff(int argc, char **argv)
         goto out;
     }
     tmp[0] = '\0';
-    (void)fsync_dir_of(pos[2]);
+    (void)sdv_fs_fsync_parent(pos[2]);
     if (verbose) {
         fprintf(stderr,
                 "sdv delta: %" PRIu64 " patch bytes, %" PRIu64 " blocks, %" PRIu64
@@ -361,7 +339,7 @@ static int out_commit(struct delta_out *o)
     if (!o->in_place) {
         if (rename(o->part, o->path) != 0)
             return delta_fail_msg("cannot rename to %s: %s", o->path, strerror(errno));
-        (void)fsync_dir_of(o->path);
+        (void)sdv_fs_fsync_parent(o->path);
     }
     return 0;
 }

@@ -179,6 +179,13 @@ enum sdv_err sdv_fs_write_atomic(const char *path, const void *data, size_t len,
  */
 enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len);
 
+/* Fsyncs the directory dir, so that a rename, a new file or an unlink in it survives a crash. A
+ * file system that cannot fsync a directory (EINVAL) needs nothing more: SDV_OK. Otherwise the
+ * mapped errno of open or fsync. */
+enum sdv_err sdv_fs_fsync_dir(const char *dir);
+/* sdv_fs_fsync_dir() of the directory that holds path ("." for a bare name). */
+enum sdv_err sdv_fs_fsync_parent(const char *path);
+
 /*
  * Reads exactly len bytes at offset off of fd into buf, retrying on EINTR and short reads,
  * without moving the file offset. Returns SDV_OK, SDV_EIO when the file ends first, or the

@@ -52,19 +52,6 @@ int sdv_artifact_id_ok(const char *id)
     return id[i] == '\0';
 }
 
-static enum sdv_err fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    enum sdv_err err = SDV_OK;
-
-    if (fd < 0)
-        return sdv_err_from_errno(errno);
-    if (fsync(fd) != 0)
-        err = sdv_err_from_errno(errno);
-    (void)close(fd);
-    return err;
-}
-
 /* DIR/sha256/ab into shard, and DIR/sha256/ab/<id> into path. */
 static enum sdv_err object_paths(const struct sdv_artifact_store *s, const char *id, char *shard,
                                  char *path)
@@ -135,7 +122,7 @@ enum sdv_err sdv_artifact_store_clean_tmp(struct sdv_artifact_store *s, unsigned
     }
     (void)closedir(d);
     if (n > 0 && err == SDV_OK)
-        err = fsync_dir(s->tmp);
+        err = sdv_fs_fsync_dir(s->tmp);
     if (removed != NULL)
         *removed = n;
     return err;
@@ -252,7 +239,7 @@ enum sdv_err sdv_artifact_put_commit(struct sdv_artifact_put *put, const char *e
         goto abort;
     }
     if (mkdir(shard, 0755) == 0) {
-        err = fsync_dir(put->store->objects);
+        err = sdv_fs_fsync_dir(put->store->objects);
     } else if (errno != EEXIST) {
         err = sdv_err_from_errno(errno);
     }
@@ -264,7 +251,7 @@ enum sdv_err sdv_artifact_put_commit(struct sdv_artifact_put *put, const char *e
     }
     (void)unlink(put->tmp_path);
     if (err == SDV_OK && !was_there)
-        err = fsync_dir(shard);
+        err = sdv_fs_fsync_dir(shard);
     if (err != SDV_OK)
         goto abort;
     memcpy(id_out, id, sizeof(id));
@@ -339,5 +326,5 @@ enum sdv_err sdv_artifact_delete(struct sdv_artifact_store *s, const char *id)
         return err;
     if (unlink(path) != 0)
         return sdv_err_from_errno(errno);
-    return fsync_dir(shard);
+    return sdv_fs_fsync_dir(shard);
 }

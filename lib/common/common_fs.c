@@ -34,12 +34,26 @@ static size_t dir_part_len(const char *path)
     return (size_t)(slash - path);
 }
 
-/* Fsyncs the directory that holds path, so a rename or unlink in it survives a crash. */
-static enum sdv_err fsync_parent(const char *path)
+enum sdv_err sdv_fs_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc, saved;
+
+    if (fd < 0)
+        return sdv_err_from_errno(errno);
+    rc = fsync(fd);
+    saved = errno;
+    close(fd);
+    /* Some file systems cannot fsync a directory; they give EINVAL and need nothing more. */
+    if (rc != 0 && saved != EINVAL)
+        return sdv_err_from_errno(saved);
+    return SDV_OK;
+}
+
+enum sdv_err sdv_fs_fsync_parent(const char *path)
 {
     size_t dlen = dir_part_len(path);
+    enum sdv_err err;
     char *dir;
-    int fd, rc, saved;
 
     if (dlen == 0) {
         dir = strdup(".");
@@ -52,18 +66,9 @@ static enum sdv_err fsync_parent(const char *path)
     }
     if (dir == NULL)
         return SDV_ENOMEM;
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    saved = errno;
+    err = sdv_fs_fsync_dir(dir);
     free(dir);
-    if (fd < 0)
-        return sdv_err_from_errno(saved);
-    rc = fsync(fd);
-    saved = errno;
-    close(fd);
-    /* Some file systems cannot fsync a directory; they give EINVAL and need nothing more. */
-    if (rc != 0 && saved != EINVAL)
-        return sdv_err_from_errno(saved);
-    return SDV_OK;
+    return err;
 }
 
 enum sdv_err sdv_fs_write_all(int fd, const void *data, size_t len)
@@ -252,7 +257,7 @@ enum sdv_err sdv_fs_write_atomic(const char *path, const void *data, size_t len,
     }
     free(tmp);
     /* The new content is in place; the directory fsync makes the rename itself durable. */
-    return fsync_parent(path);
+    return sdv_fs_fsync_parent(path);
 
 fail:
     if (fd >= 0)
@@ -350,7 +355,7 @@ enum sdv_err sdv_fs_remove(const char *path)
             return SDV_OK;
         return sdv_err_from_errno(errno);
     }
-    return fsync_parent(path);
+    return sdv_fs_fsync_parent(path);
 }
 
 enum sdv_err sdv_path_join(char *out, size_t out_len, const char *dir, const char *name)

@@ -24,31 +24,6 @@ static void line_hash(const void *line, size_t len, char out[65])
     sdv_hex_encode(d, sizeof(d), out);
 }
 
-static enum sdv_err fsync_dir_of(const char *path)
-{
-    char dir[SDV_INSTALL_PATH_LEN_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, r;
-
-    if (slash == NULL)
-        install_copy(dir, sizeof(dir), ".");
-    else if (slash == path)
-        install_copy(dir, sizeof(dir), "/");
-    else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof(dir))
-            return SDV_ETOOBIG;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return sdv_err_from_errno(errno);
-    r = fsync(fd);
-    close(fd);
-    return r == 0 ? SDV_OK : SDV_EIO;
-}
-
 /* Finds the last complete line of the open log (cutting a torn tail off first) and returns its
  * hash, seq and tx. An empty log gives the zero hash and seq 0. */
 static enum sdv_err log_tail(int fd, const char *path, char prev[65], uint64_t *seq, uint64_t *tx,
@@ -172,7 +147,7 @@ enum sdv_err install_log_append(const char *path, const char *ecu, int64_t now,
     if (e == SDV_OK && fsync(fd) != 0)
         e = sdv_err_from_errno(errno);
     if (e == SDV_OK && created)
-        e = fsync_dir_of(path);
+        e = sdv_fs_fsync_parent(path);
     if (e != SDV_OK && (err == NULL || err[0] == '\0'))
         sdv_msgf(err, err_len, "%s: append failed: %s", path, sdv_strerror(e));
 out:

@@ -89,20 +89,6 @@ enum sdv_err sdv_tuf_target_check_file(const struct sdv_tuf_target *t, const cha
     return t->hash_count > 0 ? SDV_OK : SDV_EHASH;
 }
 
-static enum sdv_err fsync_dir_of(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-
-    if (fd < 0)
-        return sdv_err_from_errno(errno);
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        close(fd);
-        return sdv_err_from_errno(errno);
-    }
-    close(fd);
-    return SDV_OK;
-}
-
 enum sdv_err sdv_tuf_client_download_target(struct sdv_tuf_client *c,
                                             const struct sdv_tuf_target *t, const char *target_dir,
                                             const char *target_base_url, int *downloaded)
@@ -213,7 +199,7 @@ enum sdv_err sdv_tuf_client_download_target(struct sdv_tuf_client *c,
                                   (const char *)final_path.data, sdv_strerror(err));
         goto out;
     }
-    err = fsync_dir_of(target_dir);
+    err = sdv_fs_fsync_dir(target_dir);
     if (err == SDV_OK && downloaded != NULL)
         *downloaded = 1;
 out:

@@ -32,6 +32,43 @@ void install_bootenv_default(const struct sdv_install_config *cfg, struct instal
     env->missing = 1;
 }
 
+enum sdv_err install_bootenv_order(const struct sdv_install_config *cfg,
+                                   struct install_bootenv *env, const char *list, char *bad,
+                                   size_t bad_len)
+{
+    char tok[SDV_INSTALL_NAME_LEN_MAX + 1];
+    int seen[SDV_INSTALL_SLOTS_MAX] = {0};
+    size_t n = 0;
+
+    for (const char *p = list; *p != '\0';) {
+        size_t k = strcspn(p, " ");
+
+        if (k > 0) {
+            int s = -1;
+
+            if (k < sizeof(tok)) {
+                memcpy(tok, p, k);
+                tok[k] = '\0';
+                s = install_slot_by_bootname(cfg, tok);
+            }
+            if (s < 0 || seen[s] || n == cfg->slot_count) {
+                sdv_msgf(bad, bad_len, "%.*s", (int)k, p);
+                return SDV_EPARSE;
+            }
+            seen[s] = 1;
+            env->order[n++] = (size_t)s;
+        }
+        p += k;
+        while (*p == ' ')
+            p++;
+    }
+    /* Slots missing from the list go last, in configuration order. */
+    for (size_t i = 0; i < cfg->slot_count; i++)
+        if (!seen[i])
+            env->order[n++] = i;
+    return SDV_OK;
+}
+
 /* Moves slot to position pos of the order (0: first, count - 1: last). */
 static void order_move(struct install_bootenv *env, size_t slot, size_t pos)
 {

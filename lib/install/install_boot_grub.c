@@ -135,9 +135,7 @@ static enum sdv_err grub_load(const struct sdv_install_config *cfg, const char *
     struct grub_vars *vars;
     const struct install_group *g = &cfg->groups[cfg->boot_group];
     const char *order;
-    char tok[SDV_INSTALL_NAME_LEN_MAX + 1];
-    int seen[SDV_INSTALL_SLOTS_MAX] = {0};
-    size_t n = 0;
+    char bad[SDV_INSTALL_NAME_LEN_MAX + 1];
     enum sdv_err e;
 
     (void)state_dir;
@@ -150,33 +148,11 @@ static enum sdv_err grub_load(const struct sdv_install_config *cfg, const char *
     if (order == NULL)
         goto out; /* no ORDER yet: the factory default */
     env->missing = 0;
-    for (const char *p = order; *p != '\0';) {
-        size_t k = strcspn(p, " ");
-        int s;
-        if (k > 0) {
-            install_copy(tok, sizeof(tok), "");
-            if (k < sizeof(tok)) {
-                memcpy(tok, p, k);
-                tok[k] = '\0';
-            }
-            s = install_slot_by_bootname(cfg, tok);
-            if (s < 0 || seen[s] || n == cfg->slot_count) {
-                sdv_msgf(err, err_len, "%s: ORDER \"%s\" names an unknown slot", cfg->boot_state,
-                         order);
-                e = SDV_EPARSE;
-                goto out;
-            }
-            seen[s] = 1;
-            env->order[n++] = (size_t)s;
-        }
-        p += k;
-        while (*p == ' ')
-            p++;
+    e = install_bootenv_order(cfg, env, order, bad, sizeof(bad));
+    if (e != SDV_OK) {
+        sdv_msgf(err, err_len, "%s: ORDER \"%s\" names an unknown slot", cfg->boot_state, order);
+        goto out;
     }
-    /* Slots missing from ORDER go last, in configuration order. */
-    for (size_t i = 0; i < cfg->slot_count; i++)
-        if (!seen[i])
-            env->order[n++] = i;
     for (size_t i = 0; i < cfg->slot_count; i++) {
         char name[SDV_INSTALL_NAME_LEN_MAX + 8];
         const char *ok, *try;

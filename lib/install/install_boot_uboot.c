@@ -53,8 +53,7 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
     struct sdv_buf out;
     const char *v;
     char order[SDV_INSTALL_SLOTS_MAX * (SDV_INSTALL_NAME_LEN_MAX + 1) + 1];
-    int seen[SDV_INSTALL_SLOTS_MAX] = {0};
-    size_t n = 0;
+    char bad[SDV_INSTALL_NAME_LEN_MAX + 1];
     enum sdv_err e;
 
     (void)state_dir;
@@ -72,29 +71,11 @@ static enum sdv_err uboot_load(const struct sdv_install_config *cfg, const char 
         goto out; /* factory default */
     env->missing = 0;
     copy_line(order, sizeof(order), v);
-    for (char *p = order; *p != '\0';) {
-        size_t k = strcspn(p, " ");
-        char save = p[k];
-        int s;
-        p[k] = '\0';
-        s = k > 0 ? install_slot_by_bootname(cfg, p) : -2;
-        if (s == -1 || (s >= 0 && seen[s])) {
-            sdv_msgf(err, err_len, "BOOT_ORDER names an unknown slot \"%s\"", p);
-            e = SDV_EPARSE;
-            goto out;
-        }
-        if (s >= 0) {
-            seen[s] = 1;
-            env->order[n++] = (size_t)s;
-        }
-        p[k] = save;
-        p += k;
-        while (*p == ' ')
-            p++;
+    e = install_bootenv_order(cfg, env, order, bad, sizeof(bad));
+    if (e != SDV_OK) {
+        sdv_msgf(err, err_len, "BOOT_ORDER names an unknown slot \"%s\"", bad);
+        goto out;
     }
-    for (size_t i = 0; i < cfg->slot_count; i++)
-        if (!seen[i])
-            env->order[n++] = i;
     for (size_t i = 0; i < cfg->slot_count; i++) {
         char name[SDV_INSTALL_NAME_LEN_MAX + 16], num[16];
         char *end;

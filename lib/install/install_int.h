@@ -94,6 +94,13 @@ const struct install_boot_ops *install_boot_ops_for(const struct sdv_install_con
 /* Factory default: every slot in configuration order, only the first bootable. */
 void install_bootenv_default(const struct sdv_install_config *cfg, struct install_bootenv *env);
 
+/* Sets env->order from a bootloader's list of slot boot names separated by spaces (GRUB's
+ * ORDER, U-Boot's BOOT_ORDER): the named slots first, the others after them in configuration
+ * order. SDV_EPARSE for an unknown or repeated name, which goes to bad (bad_len bytes). */
+enum sdv_err install_bootenv_order(const struct sdv_install_config *cfg,
+                                   struct install_bootenv *env, const char *list, char *bad,
+                                   size_t bad_len);
+
 /* Generic operations on the model (install_boot.c). */
 void install_bootenv_try(struct install_bootenv *env, size_t slot, unsigned attempts);
 void install_bootenv_good(struct install_bootenv *env, size_t slot, unsigned attempts);

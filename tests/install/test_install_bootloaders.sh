@@ -80,6 +80,16 @@ if "$SDV" slot status --config grub-bad.json --cmdline sdv.slot=A >last.out 2>&1
 else
     check "grub: a damaged grubenv is refused with a reason" grep -q "not a GRUB environment block" last.out
 fi
+# An ORDER naming a slot the configuration does not have is refused, never guessed around.
+cp grubenv grubenv.good
+grub-editenv grubenv set "ORDER=B C"
+if "$SDV" slot status "${G[@]}" --cmdline sdv.slot=B >last.out 2>&1; then
+    sdv_fail "grub: an ORDER with an unknown slot is refused"
+else
+    check "grub: an ORDER with an unknown slot is refused with a reason" \
+        grep -q 'ORDER "B C" names an unknown slot' last.out
+fi
+cp grubenv.good grubenv
 
 # ---- U-Boot ------------------------------------------------------------------------------
 dd if=/dev/zero of=uboot1.env bs=1k count=16 2>/dev/null
@@ -123,6 +133,13 @@ check "uboot: mark-good resets the counter" grep -qx BOOT_B_LEFT=3 env.txt
 check "uboot: status shows committed v2 running on B" \
     bash -c 'grep -qx "state: committed version 2" last.out && grep -qx "running: 2" last.out'
 check "uboot: install log verifies (2 records)" bash -c "'$SDV' slot log --verify --config uboot.json | grep -qx 'log verified: 2 records'"
+fw_setenv -c fw_env.config BOOT_ORDER "B B"
+if "$SDV" slot status "${U[@]}" --cmdline sdv.slot=B >last.out 2>&1; then
+    sdv_fail "uboot: a BOOT_ORDER naming a slot twice is refused"
+else
+    check "uboot: a BOOT_ORDER naming a slot twice is refused with a reason" \
+        grep -q 'BOOT_ORDER names an unknown slot "B"' last.out
+fi
 
 echo "bootloaders: $PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

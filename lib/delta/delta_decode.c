@@ -300,6 +300,7 @@ static enum sdv_err dec_region_start(struct sdv_delta_decoder *d)
 
         d->rcache_n = DELTA_REGION_CACHE;
         while (d->rcache_n < DELTA_REGION_CACHE_MAX && d->rcache_n < d->sections.old_regions.n &&
+               (size_t)(d->rcache_n - 1) * h->region_old_len_max <= DELTA_REGION_CACHE_EXTRA &&
                spare > keep + (size_t)(d->rcache_n - 1) * h->region_old_len_max)
             d->rcache_n++;
         for (unsigned i = 0; i < d->rcache_n; i++) {

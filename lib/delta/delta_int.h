@@ -170,6 +170,10 @@ enum sdv_err delta_decompress(struct delta_dctx *d, uint8_t codec, const uint8_t
  * (every miss costs a whole region's decompression). */
 #define DELTA_REGION_CACHE     2u
 #define DELTA_REGION_CACHE_MAX 128u
+/* Bytes the cache grows to at most beyond its first two slots: `sdv delta apply` itself takes
+ * about 8.5 MiB of RSS (its libraries), so the decoder's touched memory must stay near 7 MiB for
+ * the whole process to stay under 16 MiB. */
+#define DELTA_REGION_CACHE_EXTRA (1536u * 1024u)
 /* Memory the decoder leaves free beside its region cache: an old region's decompressor (its
  * dictionary is cut to the region), allocator slack, and the rest of the process (libraries,
  * stack: about 2 MiB for `sdv delta apply`), so that a whole process under a 16 MiB limit stays

@@ -33,7 +33,11 @@
 
 /* Decoder memory the encoder keeps free for more old-region cache slots (by shrinking its blocks)
  * when the old regions' decompressed bytes exceed two slots. */
-#define DELTA_REGION_CACHE_WISH (6u * 1024u * 1024u)
+#define DELTA_REGION_CACHE_WISH DELTA_REGION_CACHE_EXTRA
+
+/* Largest block when the patch has regions: the regions' compressor and cache take the room
+ * (and a whole `sdv delta apply` process then stays under 16 MiB RSS). */
+#define DELTA_REGION_BLOCK_LEN (512u * 1024u)
 
 /* What a decoding process holds besides the decoder (libraries, stack), kept out of the
  * encoder's 16 MiB budget so that `sdv delta apply` as a whole stays under 16 MiB. */

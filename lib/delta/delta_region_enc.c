@@ -717,6 +717,8 @@ static size_t base_need(uint32_t block_len, size_t sections_len)
 
 uint32_t delta_renc_block_len(const struct delta_renc *r, uint32_t block_len, size_t sections_len)
 {
+    if (r->region_mem > 0 && block_len > DELTA_REGION_BLOCK_LEN)
+        block_len = DELTA_REGION_BLOCK_LEN;
     while (block_len > SDV_DELTA_BLOCK_LEN_MIN &&
            base_need(block_len, sections_len) + r->region_mem >
                    SDV_DELTA_DECODER_MEMORY_MAX - DELTA_PROCESS_SLACK)

@@ -456,6 +456,8 @@ static enum sdv_err dec_region_finish(struct sdv_delta_decoder *d)
     err = delta_region_compress(&d->rcodec, r->kind, r->params, d->rbuf, r->dlen, d->rcomp,
                                 d->rcomp_cap, &len, dec_codec_room(d));
     dec_note_peak(d);
+    /* The codecs' memory is counted as one at a time: no zstd context outlives its region. */
+    delta_region_codec_free(&d->rcodec);
     if (err == SDV_OK)
         err = sdv_hash_buf(SDV_HASH_SHA256, d->rcomp, len, digest);
     if (err == SDV_OK && (len != r->comp_len || memcmp(digest, r->hash, sizeof(r->hash)) != 0)) {

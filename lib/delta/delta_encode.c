@@ -218,8 +218,10 @@ static enum sdv_err enc_close_block(struct enc *e)
 static void enc_diff(const struct enc *e, uint64_t old_pos, uint64_t new_pos, uint32_t a,
                      uint8_t *d)
 {
+    if (a == 0)
+        return; /* an empty OLD has no base pointer to copy from (memcpy(d, NULL, 0) is UB) */
     memcpy(d, e->old + old_pos, a);
-    if (e->xmap != NULL && a > 0 && delta_xmap_touches(e->xmap, old_pos, a))
+    if (e->xmap != NULL && delta_xmap_touches(e->xmap, old_pos, a))
         delta_xmap_predict(e->xmap, e->old, 0, e->old_len, old_pos, old_pos + a, new_pos, old_pos,
                            d, a);
     for (uint32_t i = 0; i < a; i++)

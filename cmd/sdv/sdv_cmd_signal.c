@@ -350,7 +350,7 @@ static int parse_op_number(const char *s, enum sdv_broker_op *op, struct sdv_bro
 static int build_filter(const struct signal_opts *o, struct sdv_broker_filter *f)
 {
     struct sdv_buf scratch;
-    unsigned long period;
+    unsigned long period = 0;
     int rc = 0;
 
     memset(f, 0, sizeof(*f));
@@ -359,7 +359,8 @@ static int build_filter(const struct signal_opts *o, struct sdv_broker_filter *f
         if (parse_ulong(o->period, SDV_BROKER_PERIOD_MS_MAX, &period) != 0 || period == 0)
             rc = signal_fail("--period %s: milliseconds, 1..%u", o->period,
                              SDV_BROKER_PERIOD_MS_MAX);
-        f->period_ms = (uint32_t)period;
+        else
+            f->period_ms = (uint32_t)period;
     }
     if (rc == 0 && o->change != NULL) {
         f->change = true;

@@ -759,6 +759,188 @@ static enum sdv_err dec_old_run(struct sdv_delta_decoder *d, uint64_t pos, uint8
     return SDV_OK;
 }
 
+/* Whether the add run [pos, pos + n) goes through reference prediction. */
+static int dec_run_predicted(const struct sdv_delta_decoder *d, uint64_t pos, uint64_t n)
+{
+    const struct delta_xmap *m = d->sections.xmap;
+
+    return m != NULL && delta_xmap_touches(m, pos >= 7 ? pos - 7 : 0, n + 7);
+}
+
+/* Adds src[0..n) to dst[0..n). */
+static void dec_add(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (uint8_t)(dst[i] + src[i]);
+}
+
+/*
+ * Pass 2 of a block (tuples checked, output buffer empty): adds to the difference bytes, in tuple
+ * order, the old bytes of the parts of runs below the old image's end; pass 3 does the rest
+ * (decompressed old regions). d->io serves as scratch.
+ */
+static enum sdv_err dec_block_old(struct sdv_delta_decoder *d, size_t ctrl_len)
+{
+    const uint64_t old_len = d->hdr.old_virt_len, raw_end = d->hdr.old_len;
+    uint64_t add = 0, extra = 0, pos = d->blk.old_start, p0 = d->virt_off;
+    size_t cpos = 0, dpos = 0;
+    int64_t seek = 0;
+    enum sdv_err err;
+
+    while (cpos < ctrl_len) {
+        int predicted;
+
+        (void)dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek);
+        predicted = dec_run_predicted(d, pos, add);
+        if (add > 0 && pos < raw_end) {
+            uint64_t q = pos, end = pos + add <= raw_end ? pos + add : raw_end;
+            size_t dq = dpos;
+
+            while (q < end) {
+                size_t n = end - q < DELTA_IO_LEN ? (size_t)(end - q) : DELTA_IO_LEN;
+
+                err = predicted ? dec_old_run(d, q, d->io, n, pos, pos + add, p0)
+                                : d->old_read(d->old_ud, q, d->io, n);
+                if (err != SDV_OK)
+                    return dec_failf(d, err, "cannot read the old image at offset %llu: %s",
+                                     (unsigned long long)q, sdv_strerror(err));
+                dec_add(d->data + dq, d->io, n);
+                q += n;
+                dq += n;
+            }
+        }
+        p0 += add + extra;
+        dpos += (size_t)add;
+        pos += add;
+        (void)dec_seek(&pos, seek, old_len);
+    }
+    return SDV_OK;
+}
+
+/* Pieces of runs (a run's part in one region) the region-by-region walks over a block's tuples
+ * (pass 3) may visit before the rest is read in tuple order: bounds the work a hostile patch can
+ * ask for (a few milliseconds), far above what real patches need (the squashfs pair of the
+ * benchmark: at most a few hundred regions times a few thousand tuples). */
+#define DEC_REGION_VISITS (1u << 22)
+
+enum dec_walk {
+    DEC_WALK_CACHED, /* the regions in skip (cached when the block started) */
+    DEC_WALK_ONE,    /* region target */
+    DEC_WALK_REST,   /* the regions above target not in skip, in tuple order */
+};
+
+/*
+ * One walk of pass 3 over the block's tuples: adds the old bytes of the parts of runs in the
+ * decompressed old regions that mode selects (with reference prediction: chunks within the
+ * region, their windows read through the cache), and sets *next to the
+ * smallest region above target (-1: any) and not in skip[0..nskip) that the block reads
+ * (UINT32_MAX: none). Adds the pieces visited to *visits.
+ */
+static enum sdv_err dec_region_walk(struct sdv_delta_decoder *d, size_t ctrl_len,
+                                    enum dec_walk mode, int64_t target, const uint32_t *skip,
+                                    unsigned nskip, uint32_t *next, uint64_t *visits)
+{
+    const struct delta_region_table *t = &d->sections.old_regions;
+    const uint64_t old_len = d->hdr.old_virt_len, raw_end = d->hdr.old_len;
+    uint64_t add = 0, extra = 0, pos = d->blk.old_start, p0 = d->virt_off;
+    size_t cpos = 0, dpos = 0;
+    int64_t seek = 0;
+    enum sdv_err err;
+
+    *next = UINT32_MAX;
+    while (cpos < ctrl_len) {
+        (void)dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek);
+        if (add > 0 && pos + add > raw_end) {
+            const int predicted = dec_run_predicted(d, pos, add);
+            uint64_t q = pos > raw_end ? pos : raw_end, end = pos + add;
+            uint32_t lo = 0, hi = t->n;
+
+            /* The regions tile [old_len, old_virt_len) in order (delta_sections_check). */
+            while (hi - lo > 1) {
+                uint32_t mid = lo + (hi - lo) / 2;
+
+                if (t->r[mid].virt_off <= q)
+                    lo = mid;
+                else
+                    hi = mid;
+            }
+            for (uint32_t i = lo; q < end; i++) {
+                const struct delta_region *r = &t->r[i];
+                uint64_t e;
+                int take, skipped = 0;
+
+                if (i >= t->n || q < r->virt_off || q - r->virt_off >= r->dlen)
+                    return SDV_EINVAL; /* the tuples were checked against old_virt_len */
+                e = r->virt_off + r->dlen < end ? r->virt_off + r->dlen : end;
+                (*visits)++;
+                for (unsigned s = 0; s < nskip && !skipped; s++)
+                    skipped = skip[s] == i;
+                if (mode == DEC_WALK_CACHED)
+                    take = skipped;
+                else if (mode == DEC_WALK_ONE)
+                    take = (int64_t)i == target;
+                else
+                    take = !skipped && (int64_t)i > target;
+                if (take && predicted) {
+                    for (uint64_t c = q; c < e;) {
+                        size_t n = e - c < DELTA_IO_LEN ? (size_t)(e - c) : DELTA_IO_LEN;
+
+                        err = dec_old_run(d, c, d->io, n, pos, pos + add, p0);
+                        if (err != SDV_OK)
+                            return err;
+                        dec_add(d->data + dpos + (size_t)(c - pos), d->io, n);
+                        c += n;
+                    }
+                } else if (take) {
+                    const uint8_t *data;
+
+                    err = dec_old_region(d, i, &data);
+                    if (err != SDV_OK)
+                        return err;
+                    dec_add(d->data + dpos + (size_t)(q - pos), data + (q - r->virt_off),
+                            (size_t)(e - q));
+                } else if (!skipped && (int64_t)i > target && i < *next) {
+                    *next = i;
+                }
+                q = e;
+            }
+        }
+        p0 += add + extra;
+        dpos += (size_t)add;
+        pos += add;
+        (void)dec_seek(&pos, seek, old_len);
+    }
+    return SDV_OK;
+}
+
+/*
+ * Pass 3 of a block: the parts of add runs in decompressed old regions. The regions already in
+ * the cache first, then the others in region order, so that each is decompressed at most once
+ * for the block (the cache keeps the last ones for the next block); past DEC_REGION_VISITS
+ * pieces visited, the rest in tuple order through the cache.
+ */
+static enum sdv_err dec_block_regions(struct sdv_delta_decoder *d, size_t ctrl_len)
+{
+    uint32_t skip[DELTA_REGION_CACHE_MAX], next;
+    unsigned nskip = 0;
+    uint64_t visits = 0;
+    enum sdv_err err;
+
+    if (d->sections.old_regions.n == 0)
+        return SDV_OK;
+    for (unsigned s = 0; s < d->rcache_n; s++)
+        if (d->rcache_used[s] != 0)
+            skip[nskip++] = d->rcache_idx[s];
+    err = dec_region_walk(d, ctrl_len, DEC_WALK_CACHED, -1, skip, nskip, &next, &visits);
+    while (err == SDV_OK && next != UINT32_MAX) {
+        if (visits > DEC_REGION_VISITS)
+            return dec_region_walk(d, ctrl_len, DEC_WALK_REST, (int64_t)next - 1, skip, nskip,
+                                   &next, &visits);
+        err = dec_region_walk(d, ctrl_len, DEC_WALK_ONE, next, skip, nskip, &next, &visits);
+    }
+    return err;
+}
+
 /* Checks every tuple of the block, then writes the block. */
 static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
 {
@@ -796,29 +978,25 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
         return dec_failf(d, SDV_EPARSE, "block %llu: control stream ends before its data",
                          (unsigned long long)d->blocks_done);
 
-    /* Pass 2: output. The checks above make every read and copy below in bounds. */
+    /* Pass 2 adds the old bytes into the difference bytes in place (d->data), pass 3 those of
+     * decompressed old regions region by region (not in tuple order), pass 4 writes the block.
+     * The checks above make every read and copy below in bounds. */
+    if (dec_flush(d) != SDV_OK)
+        return d->err;
+    err = dec_block_old(d, ctrl_len);
+    if (err == SDV_OK)
+        err = dec_block_regions(d, ctrl_len);
+    if (err != SDV_OK)
+        return d->state == DEC_FAILED ? err : dec_fail(d, err);
     cpos = 0;
-    pos = b->old_start;
     while (cpos < ctrl_len) {
-        uint64_t r0, r1, p0;
-
         (void)dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek);
-        r0 = pos;
-        r1 = pos + add;
-        p0 = d->virt_off + d->io_fill;
         while (add > 0) {
             size_t room = DELTA_IO_LEN - d->io_fill, n = add < room ? (size_t)add : room;
-            uint8_t *o = d->io + d->io_fill;
 
-            err = dec_old_run(d, pos, o, n, r0, r1, p0);
-            if (err != SDV_OK)
-                return dec_failf(d, err, "cannot read the old image at offset %llu: %s",
-                                 (unsigned long long)pos, sdv_strerror(err));
-            for (size_t i = 0; i < n; i++)
-                o[i] = (uint8_t)(o[i] + d->data[dpos + i]);
+            memcpy(d->io + d->io_fill, d->data + dpos, n);
             d->io_fill += n;
             dpos += n;
-            pos += n;
             add -= n;
             if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
                 return d->err;
@@ -833,7 +1011,6 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
             if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
                 return d->err;
         }
-        (void)dec_seek(&pos, seek, old_len);
     }
     if (dec_flush(d) != SDV_OK)
         return d->err;

@@ -496,6 +496,58 @@ static void test_memory_refused(void **state)
     sdv_buf_free(&new_img);
 }
 
+/*
+ * Copy runs that hop between many old regions within one block (a new stream made of 1 KiB pieces
+ * of 12 old streams, round robin): the decoder reads them region by region and adds them in place,
+ * and the image is exact with the default limit and with the smallest limit that applies (two
+ * cache slots: every block needs more regions than it can hold).
+ */
+static void test_region_hops(void **state)
+{
+    enum { NSTREAMS = 12, TLEN = 24 * 1024, PIECE = 1024 };
+    struct sdv_buf old, new_img, patch, out;
+    struct sdv_delta_stats st;
+    uint8_t *t = malloc((size_t)NSTREAMS * TLEN), *mix = malloc((size_t)NSTREAMS * TLEN);
+    size_t limit, n = 0;
+
+    (void)state;
+    assert_non_null(t);
+    assert_non_null(mix);
+    sdv_buf_init(&old, 1u << 24);
+    sdv_buf_init(&new_img, 1u << 24);
+    for (unsigned i = 0; i < NSTREAMS; i++) {
+        fill_text(t + (size_t)i * TLEN, TLEN, 100 + i);
+        put_random(&old, 1000, 200 + i);
+        put_compressed(&old, K_XZ_BUFFER, t + (size_t)i * TLEN, TLEN);
+    }
+    for (size_t j = 0; n < (size_t)NSTREAMS * TLEN; j++, n += PIECE)
+        memcpy(mix + n, t + (j % NSTREAMS) * TLEN + (j / NSTREAMS) * PIECE, PIECE);
+    memcpy(mix + 3000, "CHANGED BY THE UPDATE", 21);
+    put_random(&new_img, 1000, 300);
+    put_compressed(&new_img, K_XZ_BUFFER, mix, n);
+    encode(&old, &new_img, &patch, &st);
+    assert_int_equal(st.new_regions, 1);
+    assert_true(st.old_regions >= NSTREAMS / 2);
+    assert_int_equal(apply(&old, patch.data, patch.len, 4093, 0, &out, NULL, 0), SDV_OK);
+    assert_int_equal(out.len, new_img.len);
+    assert_memory_equal(out.data, new_img.data, new_img.len);
+    sdv_buf_free(&out);
+    for (limit = 256u * 1024u; limit < SDV_DELTA_DECODER_MEMORY_MAX; limit += 16u * 1024u) {
+        if (apply(&old, patch.data, patch.len, 65536, limit, &out, NULL, 0) == SDV_OK)
+            break;
+        sdv_buf_free(&out);
+    }
+    assert_true(limit < SDV_DELTA_DECODER_MEMORY_MAX);
+    assert_int_equal(out.len, new_img.len);
+    assert_memory_equal(out.data, new_img.data, new_img.len);
+    sdv_buf_free(&out);
+    sdv_buf_free(&patch);
+    sdv_buf_free(&old);
+    sdv_buf_free(&new_img);
+    free(t);
+    free(mix);
+}
+
 struct ckpt_log {
     uint8_t cps[64][SDV_DELTA_CHECKPOINT_LEN];
     unsigned count;
@@ -641,15 +693,11 @@ static void test_threads_deterministic(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_kinds),
-            cmocka_unit_test(test_not_reproducible),
-            cmocka_unit_test(test_unchanged),
-            cmocka_unit_test(test_region_mismatch),
-            cmocka_unit_test(test_hostile_tables),
-            cmocka_unit_test(test_unknown_section),
-            cmocka_unit_test(test_memory_refused),
-            cmocka_unit_test(test_resume_regions),
-            cmocka_unit_test(test_threads_deterministic),
+            cmocka_unit_test(test_kinds),          cmocka_unit_test(test_not_reproducible),
+            cmocka_unit_test(test_unchanged),      cmocka_unit_test(test_region_mismatch),
+            cmocka_unit_test(test_hostile_tables), cmocka_unit_test(test_unknown_section),
+            cmocka_unit_test(test_memory_refused), cmocka_unit_test(test_region_hops),
+            cmocka_unit_test(test_resume_regions), cmocka_unit_test(test_threads_deterministic),
     };
 
     if (argc > 1)

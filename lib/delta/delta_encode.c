@@ -586,16 +586,6 @@ enum sdv_err delta_encode_images(const uint8_t *old, size_t old_len, const uint8
     e.sink = sink;
     e.sink_ud = sink_ud;
     e.log = o.log;
-    /* One slot fills while the others compress; a single thread needs one slot. */
-    e.nslots = o.threads;
-    e.slots = calloc(e.nslots, sizeof(*e.slots));
-    if (e.slots == NULL)
-        return SDV_ENOMEM;
-    for (unsigned i = 0; i < e.nslots; i++) {
-        err = slot_init(&e.slots[i], &e);
-        if (err != SDV_OK)
-            goto out;
-    }
     if (old_len > 0 && new_len > 0) {
         sa = malloc((size_t)old_len * sizeof(*sa));
         if (sa == NULL) {
@@ -614,6 +604,23 @@ enum sdv_err delta_encode_images(const uint8_t *old, size_t old_len, const uint8
     sdv_buf_init(&e.xsec, DELTA_EXEC_SECTION_LEN_MAX);
     if (new_len > 0) {
         err = enc_plan(&e);
+        if (err != SDV_OK)
+            goto out;
+    }
+    /* The suffix array (4 bytes per OLD' byte) served the alignment only: freed before the
+     * blocks' buffers and compressors exist, it does not add to their peak. */
+    free(sa);
+    sa = NULL;
+    e.sa = NULL;
+    /* One slot fills while the others compress; a single thread needs one slot. */
+    e.nslots = o.threads;
+    e.slots = calloc(e.nslots, sizeof(*e.slots));
+    if (e.slots == NULL) {
+        err = SDV_ENOMEM;
+        goto out;
+    }
+    for (unsigned i = 0; i < e.nslots; i++) {
+        err = slot_init(&e.slots[i], &e);
         if (err != SDV_OK)
             goto out;
     }
@@ -665,7 +672,7 @@ out:
     free(e.tuples);
     delta_xmap_free(e.xmap);
     sdv_buf_free(&e.xsec);
-    for (unsigned i = 0; i < e.nslots; i++)
+    for (unsigned i = 0; e.slots != NULL && i < e.nslots; i++)
         slot_free(&e.slots[i]);
     free(e.slots);
     return err;

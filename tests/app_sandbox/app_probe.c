@@ -5,6 +5,7 @@
  * tries to break out of the sandbox, printing one line per step:
  *
  *   read PATH              get a signal                    "read PATH = V" / "refused PATH: ..."
+ *   read-await PATH V      get until it reads V (5 s at most) "read PATH = V"
  *   set PATH VALUE         ask for actuation               "set PATH = V accepted" / "refused ..."
  *   sleep MS               wait (the token may expire meanwhile)
  *   write-data NAME TEXT   write /data/NAME (its own data)  "data NAME written"
@@ -123,7 +124,9 @@ static int lookup(struct sdv_broker_client *c, const char *path,
     return 0;
 }
 
-static void do_read(struct sdv_broker_client *c, const char *path)
+/* Reads path once, or with await != NULL until it reads await (at most 5 s): an accepted
+ * actuation becomes the current value only when the provider publishes it, a moment later. */
+static void do_read(struct sdv_broker_client *c, const char *path, const char *await)
 {
     struct sdv_broker_client_signal sig;
     struct sdv_broker_value v;
@@ -132,14 +135,22 @@ static void do_read(struct sdv_broker_client *c, const char *path)
 
     if (lookup(c, path, &sig) != 0)
         return;
-    rc = sdv_broker_client_get(c, sig.id, &v, NULL);
-    if (rc != SDV_OK) {
-        refused(c, path, rc);
-        return;
-    }
     sdv_buf_init(&text, 4096);
-    if (sdv_broker_value_format(&v, &text) == SDV_OK && sdv_buf_append(&text, "", 1) == SDV_OK)
-        printf("read %s = %s\n", path, (const char *)text.data);
+    for (int tries = 0;; tries++) {
+        rc = sdv_broker_client_get(c, sig.id, &v, NULL);
+        if (rc != SDV_OK) {
+            refused(c, path, rc);
+            break;
+        }
+        sdv_buf_reset(&text);
+        if (sdv_broker_value_format(&v, &text) != SDV_OK || sdv_buf_append(&text, "", 1) != SDV_OK)
+            break;
+        if (await == NULL || strcmp((const char *)text.data, await) == 0 || tries >= 250) {
+            printf("read %s = %s\n", path, (const char *)text.data);
+            break;
+        }
+        usleep(20 * 1000);
+    }
     sdv_buf_free(&text);
 }
 
@@ -368,16 +379,19 @@ int main(int argc, char **argv)
             strcmp(a, "escape-unix") == 0 || strcmp(a, "escape-file") == 0)
             need = 1;
         else if (strcmp(a, "set") == 0 || strcmp(a, "write-data") == 0 ||
-                 strcmp(a, "escape-tcp") == 0)
+                 strcmp(a, "escape-tcp") == 0 || strcmp(a, "read-await") == 0)
             need = 2;
         if (i + need >= argc) {
             fprintf(stderr, "sdv-app-probe: %s needs %d argument(s)\n", a, need);
             return 1;
         }
-        if ((strcmp(a, "read") == 0 || strcmp(a, "set") == 0) && c == NULL && (c = adopt()) == NULL)
+        if ((strcmp(a, "read") == 0 || strcmp(a, "read-await") == 0 || strcmp(a, "set") == 0) &&
+            c == NULL && (c = adopt()) == NULL)
             return 1;
         if (strcmp(a, "read") == 0) {
-            do_read(c, argv[i + 1]);
+            do_read(c, argv[i + 1], NULL);
+        } else if (strcmp(a, "read-await") == 0) {
+            do_read(c, argv[i + 1], argv[i + 2]);
         } else if (strcmp(a, "set") == 0) {
             do_set(c, argv[i + 1], argv[i + 2]);
         } else if (strcmp(a, "sleep") == 0) {

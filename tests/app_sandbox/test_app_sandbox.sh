@@ -64,7 +64,7 @@ fi
 
 # 1. climate: may actuate the cabin HVAC; keeps a secret in its own data directory.
 app climate '["read:Vehicle.Speed", "actuate:Vehicle.Cabin.HVAC"]' \
-    '["set", "'$TEMP'", "21", "read", "'$TEMP'", "write-data", "secret.txt", "climate-secret"]'
+    '["set", "'$TEMP'", "21", "read-await", "'$TEMP'", "21", "write-data", "secret.txt", "climate-secret"]'
 run climate.json
 if [ $rc -eq 0 ] && has "set $TEMP = 21 accepted" && has "read $TEMP = 21"; then
     sdv_pass "climate app actuates the cabin temperature within its scope"

@@ -193,7 +193,12 @@ async def ws_checks(env):
         check(err_of(m)[0] == 400, f"out-of-range value refused with 400: {m}")
         m = await viss(ws, {"action": "set", "path": SPEED, "value": "10", "requestId": "s5"})
         check(err_of(m)[0] == 403, f"publishing a sensor without provide: is 403: {m}")
-        m = await viss(ws, {"action": "get", "path": TEMP, "requestId": "g9"})
+        # The accepted value is current once the provider publishes it (bounded wait).
+        for _ in range(50):
+            m = await viss(ws, {"action": "get", "path": TEMP, "requestId": "g9"})
+            if "data" in m and float(m["data"]["dp"]["value"]) == 22.0:
+                break
+            await asyncio.sleep(0.1)
         check("data" in m and float(m["data"]["dp"]["value"]) == 22.0,
               f"the provider published the actual temperature: {m}")
 

@@ -942,6 +942,24 @@ static enum sdv_err dec_block_regions(struct sdv_delta_decoder *d, size_t ctrl_l
 }
 
 /* Checks every tuple of the block, then writes the block. */
+/* Copies len bytes of the block's data buffer from *pos on into the output, flushing full I/O
+ * pieces as it goes; the add part (old bytes already added in place) and the literal part of a
+ * tuple both go out this way. */
+static enum sdv_err dec_put_data(struct sdv_delta_decoder *d, size_t *pos, uint64_t len)
+{
+    while (len > 0) {
+        size_t room = DELTA_IO_LEN - d->io_fill, n = len < room ? (size_t)len : room;
+
+        memcpy(d->io + d->io_fill, d->data + *pos, n);
+        d->io_fill += n;
+        *pos += n;
+        len -= n;
+        if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
+            return d->err;
+    }
+    return SDV_OK;
+}
+
 static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
 {
     const struct delta_block_hdr *b = &d->blk;
@@ -991,26 +1009,8 @@ static enum sdv_err dec_apply_block(struct sdv_delta_decoder *d)
     cpos = 0;
     while (cpos < ctrl_len) {
         (void)dec_tuple(d->ctrl, ctrl_len, &cpos, &add, &extra, &seek);
-        while (add > 0) {
-            size_t room = DELTA_IO_LEN - d->io_fill, n = add < room ? (size_t)add : room;
-
-            memcpy(d->io + d->io_fill, d->data + dpos, n);
-            d->io_fill += n;
-            dpos += n;
-            add -= n;
-            if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
-                return d->err;
-        }
-        while (extra > 0) {
-            size_t room = DELTA_IO_LEN - d->io_fill, n = extra < room ? (size_t)extra : room;
-
-            memcpy(d->io + d->io_fill, d->data + epos, n);
-            d->io_fill += n;
-            epos += n;
-            extra -= n;
-            if (d->io_fill == DELTA_IO_LEN && dec_flush(d) != SDV_OK)
-                return d->err;
-        }
+        if (dec_put_data(d, &dpos, add) != SDV_OK || dec_put_data(d, &epos, extra) != SDV_OK)
+            return d->err;
     }
     if (dec_flush(d) != SDV_OK)
         return d->err;

@@ -70,8 +70,11 @@ enum sdv_broker_msg_type {
     SDV_BROKER_MSG_UNSUBSCRIBE = 16,   /* c->b subscription id -> OK */
     SDV_BROKER_MSG_EVENT = 17,         /* b->c subscription id, batch of id, timestamp, value */
     SDV_BROKER_MSG_VALUES_LOST = 18,   /* b->c subscription id, number of values dropped */
+    SDV_BROKER_MSG_AUTH = 19,          /* c->b a fresh token for the open session -> OK */
+    SDV_BROKER_MSG_SUB_ENDED = 20,     /* b->c subscription id, status, message: the broker
+                                        * ended it (token expired, no longer granted) */
 };
-#define SDV_BROKER_MSG_TYPE_MAX 18u
+#define SDV_BROKER_MSG_TYPE_MAX 20u
 
 /* "HELLO", "GET_RESULT", ...; "UNKNOWN" for other numbers. Static string, never NULL. */
 const char *sdv_broker_msg_type_name(unsigned type);
@@ -152,6 +155,8 @@ struct sdv_broker_entry {
 /*
  * One message, decoded or to encode. Which scalar fields matter depends on type:
  *   HELLO          version, name (client name), token (may be empty)
+ *   AUTH           token (not empty)
+ *   SUB_ENDED      sub_id (not 0), status (not 0), message
  *   HELLO_OK       version, payload_max, name (broker name)
  *   ERROR          status (non-zero), signal_id (0: none), message
  *   ACTUATE        actuation_id, entries (one)

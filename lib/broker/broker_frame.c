@@ -20,7 +20,7 @@ const char *sdv_broker_msg_type_name(unsigned type)
             "UNKNOWN",     "HELLO",         "HELLO_OK",  "LOOKUP",     "LOOKUP_RESULT", "GET",
             "GET_RESULT",  "SET",           "OK",        "ERROR",      "PUBLISH",       "CLAIM",
             "ACTUATE",     "ACTUATE_REPLY", "SUBSCRIBE", "SUBSCRIBED", "UNSUBSCRIBE",   "EVENT",
-            "VALUES_LOST",
+            "VALUES_LOST", "AUTH",          "SUB_ENDED",
     };
 
     return type <= SDV_BROKER_MSG_TYPE_MAX ? names[type] : names[0];
@@ -657,6 +657,16 @@ enum sdv_err sdv_broker_msg_encode(const struct sdv_broker_msg *m, struct sdv_bu
         wr_u32(&w, m->sub_id);
         wr_u32(&w, m->lost);
         break;
+    case SDV_BROKER_MSG_AUTH:
+        wr_str16(&w, "token", m->token, SDV_BROKER_TOKEN_LEN_MAX, true);
+        break;
+    case SDV_BROKER_MSG_SUB_ENDED:
+        if (m->sub_id == 0 || m->status == 0)
+            wr_fail(&w, SDV_EINVAL, "SUB_ENDED needs a subscription id and a status");
+        wr_u32(&w, m->sub_id);
+        wr_u16(&w, m->status);
+        wr_str16(&w, "message", m->message, SDV_BROKER_MESSAGE_LEN_MAX, false);
+        break;
     default:
         break;
     }
@@ -1148,6 +1158,18 @@ enum sdv_err sdv_broker_msg_parse(const struct sdv_broker_frame *f, struct sdv_b
         m->lost = rd_u32(&r, "lost count");
         if (r.err == SDV_OK && (m->sub_id == 0 || m->lost == 0))
             rd_fail(&r, "subscription id or lost count 0");
+        break;
+    case SDV_BROKER_MSG_AUTH:
+        m->token = rd_str16(&r, "token", SDV_BROKER_TOKEN_LEN_MAX, true);
+        break;
+    case SDV_BROKER_MSG_SUB_ENDED:
+        m->sub_id = rd_u32(&r, "subscription id");
+        if (r.err == SDV_OK && m->sub_id == 0)
+            rd_fail(&r, "subscription id 0");
+        m->status = rd_u16(&r, "status");
+        if (r.err == SDV_OK && m->status == 0)
+            rd_fail(&r, "status 0 in a SUB_ENDED");
+        m->message = rd_str16(&r, "message", SDV_BROKER_MESSAGE_LEN_MAX, false);
         break;
     default:
         break;

@@ -232,6 +232,11 @@ static size_t all_messages(struct sdv_broker_msg *m, struct sdv_broker_entry *e)
     m[n].sub_id = 77, m[n].entries = e + 10, m[n++].n_entries = (uint32_t)nv;
     sdv_broker_msg_init(&m[n], SDV_BROKER_MSG_VALUES_LOST, 0);
     m[n].sub_id = 77, m[n++].lost = 12345;
+    sdv_broker_msg_init(&m[n], SDV_BROKER_MSG_AUTH, 11);
+    m[n++].token = S("eyJhbGciOi.renewed.z");
+    sdv_broker_msg_init(&m[n], SDV_BROKER_MSG_SUB_ENDED, 0);
+    m[n].sub_id = 77, m[n].status = SDV_BROKER_STATUS_UNAUTHORIZED;
+    m[n++].message = S("token expired");
     return n;
 }
 
@@ -537,6 +542,14 @@ static void test_bad_payloads(void **state)
                        "lost count 0");
     expect_bad_payload(SDV_BROKER_MSG_UNSUBSCRIBE, (const uint8_t[]){0, 0, 0, 0}, 4,
                        "subscription id 0");
+    /* AUTH with an empty token (a renewal must carry one); SUB_ENDED without a status or id. */
+    expect_bad_payload(SDV_BROKER_MSG_AUTH, (const uint8_t[]){0, 0}, 2, "token: empty");
+    expect_bad_payload(SDV_BROKER_MSG_AUTH, (const uint8_t[]){0x01, 0x20}, 2,
+                       "token: length 8193 exceeds 8192");
+    expect_bad_payload(SDV_BROKER_MSG_SUB_ENDED, (const uint8_t[]){1, 0, 0, 0, 0, 0, 0, 0}, 8,
+                       "status 0");
+    expect_bad_payload(SDV_BROKER_MSG_SUB_ENDED, (const uint8_t[]){0, 0, 0, 0, 0x91, 1, 0, 0}, 8,
+                       "subscription id 0");
     /* HELLO with a token above the bound. */
     expect_bad_payload(SDV_BROKER_MSG_HELLO, (const uint8_t[]){1, 0, 0, 0, 0x01, 0x20}, 6,
                        "token: length 8193 exceeds 8192");
@@ -619,6 +632,10 @@ static void test_encoder_refuses(void **state)
     e.value.type = SDV_BROKER_DT_BOOLEAN, e.id = 0, e.path.p = NULL, e.path.len = 0;
     assert_int_equal(sdv_broker_msg_encode(&m, &wire, err, sizeof(err)), SDV_EINVAL);
     assert_non_null(strstr(err, "path: empty"));
+    assert_int_equal(wire.len, 0);
+    sdv_broker_msg_init(&m, SDV_BROKER_MSG_AUTH, 1); /* a renewal without a token */
+    assert_int_equal(sdv_broker_msg_encode(&m, &wire, err, sizeof(err)), SDV_EINVAL);
+    assert_non_null(strstr(err, "token: empty"));
     assert_int_equal(wire.len, 0);
     sdv_broker_msg_init(&m, 0, 1);
     assert_int_equal(sdv_broker_msg_encode(&m, &wire, err, sizeof(err)), SDV_EINVAL);
@@ -767,7 +784,11 @@ static void random_message(struct sdv_broker_msg *m, struct sdv_broker_entry *e,
     m->token.p = "tok", m->token.len = rnd(4);
     m->message.p = "why", m->message.len = rnd(4);
     m->version = (uint16_t)rnd(3);
-    m->status = (uint16_t)(type == SDV_BROKER_MSG_ERROR ? 400 + rnd(100) : rnd(2) * 409);
+    m->status = (uint16_t)(type == SDV_BROKER_MSG_ERROR || type == SDV_BROKER_MSG_SUB_ENDED
+                                   ? 400 + rnd(100)
+                                   : rnd(2) * 409);
+    if (type == SDV_BROKER_MSG_AUTH)
+        m->token.len = 1 + rnd(3);
     m->sub_id = 1 + rnd(100);
     m->lost = 1 + rnd(100);
     m->actuation_id = ((uint64_t)rnd(0xFFFFFFFFu) << 32) | rnd(0xFFFFFFFFu);

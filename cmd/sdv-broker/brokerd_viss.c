@@ -414,15 +414,7 @@ static bool drain_one(struct brokerd_session *s, uint32_t sub)
         return false;
     snprintf(sid, sizeof(sid), "%u", (unsigned)sub);
     sdv_buf_reset(&d->text);
-    if (k > 0)
-        rc = sdv_broker_viss_write_subscription(sid, dp, k, brokerd_now_us(), &d->text);
-    else
-        rc = sdv_buf_printf(&d->text, "{\"action\":\"subscription\",\"subscriptionId\":\"%s\"}",
-                            sid);
-    if (rc == SDV_OK && lost > 0 && d->text.len > 0 && d->text.data[d->text.len - 1] == '}') {
-        d->text.len--; /* the extension member goes before the closing brace */
-        rc = sdv_buf_printf(&d->text, ",\"lost\":%llu}", (unsigned long long)lost);
-    }
+    rc = sdv_broker_viss_write_subscription(sid, dp, k, lost, brokerd_now_us(), &d->text);
     if (rc == SDV_OK)
         brokerd_viss_emit(s, &d->text, 200);
     for (size_t i = 0; i < k; i++)

@@ -414,9 +414,12 @@ enum sdv_err sdv_broker_viss_write_subscribe(const char *request_id, const char 
                                              int64_t now_us, struct sdv_buf *out);
 enum sdv_err sdv_broker_viss_write_unsubscribe(const char *request_id, const char *subscription_id,
                                                int64_t now_us, struct sdv_buf *out);
+/* subscription: lost (0: omitted) is the non-standard member "lost": N, the number of values the
+ * subscriber's queue dropped since its previous notification (it read too slowly); with n == 0
+ * the notification carries only that count (no "data"). n == 0 and lost == 0 is SDV_EINVAL. */
 enum sdv_err sdv_broker_viss_write_subscription(const char *subscription_id,
                                                 const struct sdv_broker_viss_dp *dp, size_t n,
-                                                int64_t now_us, struct sdv_buf *out);
+                                                uint64_t lost, int64_t now_us, struct sdv_buf *out);
 enum sdv_err sdv_broker_viss_write_error(enum sdv_broker_viss_action action, const char *request_id,
                                          const char *subscription_id,
                                          enum sdv_broker_viss_error err, const char *message,

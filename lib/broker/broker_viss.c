@@ -940,20 +940,29 @@ enum sdv_err sdv_broker_viss_write_unsubscribe(const char *request_id, const cha
 
 enum sdv_err sdv_broker_viss_write_subscription(const char *subscription_id,
                                                 const struct sdv_broker_viss_dp *dp, size_t n,
-                                                int64_t now_us, struct sdv_buf *out)
+                                                uint64_t lost, int64_t now_us, struct sdv_buf *out)
 {
-    json_t *o, *data;
+    json_t *o, *data = NULL;
+    bool ok;
 
-    if (n == 0)
+    if (n == 0 && lost == 0)
         return SDV_EINVAL;
     o = head("subscription", NULL);
-    data = data_json(dp, n);
-    if (o == NULL)
-        json_decref(data);
-    return emit(o,
-                o != NULL && data != NULL && set_str(o, "subscriptionId", subscription_id) &&
-                        json_object_set_new(o, "data", data) == 0 && set_ts(o, "ts", now_us),
-                out);
+    if (n > 0) {
+        data = data_json(dp, n);
+        if (o == NULL || data == NULL) {
+            json_decref(data);
+            json_decref(o);
+            return SDV_ENOMEM;
+        }
+    }
+    ok = o != NULL && set_str(o, "subscriptionId", subscription_id);
+    ok = ok && (data == NULL || json_object_set_new(o, "data", data) == 0);
+    /* The extension member, a JSON integer (json_int_t is 64 bits on every target). */
+    if (lost > (uint64_t)INT64_MAX)
+        lost = (uint64_t)INT64_MAX;
+    ok = ok && (lost == 0 || json_object_set_new(o, "lost", json_integer((json_int_t)lost)) == 0);
+    return emit(o, ok && set_ts(o, "ts", now_us), out);
 }
 
 enum sdv_err sdv_broker_viss_write_error(enum sdv_broker_viss_action action, const char *request_id,

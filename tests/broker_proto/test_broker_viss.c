@@ -457,15 +457,38 @@ static void test_write_responses(void **state)
     json_decref(o);
 
     sdv_buf_reset(&b);
-    assert_int_equal(sdv_broker_viss_write_subscription("12345", dp, 1, now, &b), SDV_OK);
+    assert_int_equal(sdv_broker_viss_write_subscription("12345", dp, 1, 0, now, &b), SDV_OK);
     o = load(&b);
     assert_int_equal(json_object_size(o), 4);
     assert_string_equal(json_string_value(json_object_get(o, "action")), "subscription");
     assert_string_equal(json_string_value(json_object_get(o, "subscriptionId")), "12345");
     assert_null(json_object_get(o, "requestId"));
+    assert_null(json_object_get(o, "lost")); /* nothing lost: no extension member */
     d = json_object_get(o, "data");
     assert_string_equal(json_string_value(json_object_get(d, "path")), "Vehicle.Speed");
     json_decref(o);
+
+    /* Values lost: the extension member "lost" is a number inside the same object. */
+    sdv_buf_reset(&b);
+    assert_int_equal(sdv_broker_viss_write_subscription("12345", dp, 2, 37, now, &b), SDV_OK);
+    o = load(&b);
+    assert_int_equal(json_object_size(o), 5);
+    assert_int_equal(json_integer_value(json_object_get(o, "lost")), 37);
+    assert_true(json_is_array(json_object_get(o, "data")));
+    assert_non_null(json_object_get(o, "ts"));
+    json_decref(o);
+    /* Only a lost count (every queued value was dropped): no data, still a notification. */
+    sdv_buf_reset(&b);
+    assert_int_equal(sdv_broker_viss_write_subscription("12345", dp, 0, UINT64_MAX, now, &b),
+                     SDV_OK);
+    o = load(&b);
+    assert_null(json_object_get(o, "data"));
+    assert_int_equal(json_integer_value(json_object_get(o, "lost")), INT64_MAX);
+    assert_string_equal(json_string_value(json_object_get(o, "subscriptionId")), "12345");
+    json_decref(o);
+    sdv_buf_reset(&b);
+    assert_int_equal(sdv_broker_viss_write_subscription("12345", dp, 0, 0, now, &b), SDV_EINVAL);
+    assert_int_equal(b.len, 0);
     assert_int_equal(sdv_broker_viss_write_get("1", dp, 0, now, &b), SDV_EINVAL);
     json_decref(v1);
     json_decref(v2);

@@ -250,6 +250,19 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
                                       size_t msg_len);
 
 /*
+ * The check of every further signal of a request that sdv_auth_request() admitted (a GET of
+ * several signals, a branch expanded to its leaves, the entries of a PUBLISH): the same token
+ * validity and grant checks and the same audit lines as sdv_auth_request(), but nothing is taken
+ * from the rate bucket, so a request costs one take whatever number of signals it names.
+ * Hot paths check with sdv_auth_check() first and call this only for a denial or an actuation
+ * (which must be audited). Same arguments and results as sdv_auth_request(), never
+ * TOO_MANY_REQUESTS.
+ */
+enum sdv_auth_status sdv_auth_request_more(struct sdv_auth *a, const struct sdv_auth_token *t,
+                                           const char *path, enum sdv_auth_action action, char *msg,
+                                           size_t msg_len);
+
+/*
  * Takes one request from the token's rate bucket (keyed by jti, else sub): OK or
  * TOO_MANY_REQUESTS. sdv_auth_request() calls it; exposed for requests that touch no path.
  * Always OK when rate_per_s is 0.

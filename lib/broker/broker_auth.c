@@ -3,6 +3,7 @@
  * purposes, the per-token rate buckets and the request check that ties them together with the
  * audit log.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,9 +454,11 @@ void auth_audit_denial(struct sdv_auth *a, const struct sdv_auth_token *t, const
     }
 }
 
-enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_token *t,
-                                      const char *path, enum sdv_auth_action action, char *msg,
-                                      size_t msg_len)
+/* sdv_auth_request() and sdv_auth_request_more(): the same checks, audit and messages; only the
+ * first signal of a request takes from the rate bucket. */
+static enum sdv_auth_status request_check(struct sdv_auth *a, const struct sdv_auth_token *t,
+                                          const char *path, enum sdv_auth_action action,
+                                          bool take_rate, char *msg, size_t msg_len)
 {
     char reason[SDV_AUTH_MSG_LEN];
     const char *aname = sdv_auth_action_name(action);
@@ -472,7 +475,7 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
         sdv_msgf(reason, sizeof(reason),
                  st == SDV_AUTH_EXPIRED_TOKEN ? "token expired" : "purpose \"%s\" has expired",
                  t->purpose);
-    } else if (sdv_auth_rate_take(a, t) != SDV_AUTH_OK) {
+    } else if (take_rate && sdv_auth_rate_take(a, t) != SDV_AUTH_OK) {
         st = SDV_AUTH_TOO_MANY_REQUESTS;
         sdv_msgf(reason, sizeof(reason), "rate limit of %u requests/s (burst %u) exceeded",
                  a->rate_per_s, a->burst);
@@ -510,4 +513,18 @@ enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_
         }
     }
     return SDV_AUTH_OK;
+}
+
+enum sdv_auth_status sdv_auth_request(struct sdv_auth *a, const struct sdv_auth_token *t,
+                                      const char *path, enum sdv_auth_action action, char *msg,
+                                      size_t msg_len)
+{
+    return request_check(a, t, path, action, true, msg, msg_len);
+}
+
+enum sdv_auth_status sdv_auth_request_more(struct sdv_auth *a, const struct sdv_auth_token *t,
+                                           const char *path, enum sdv_auth_action action, char *msg,
+                                           size_t msg_len)
+{
+    return request_check(a, t, path, action, false, msg, msg_len);
 }

@@ -1256,6 +1256,62 @@ static void test_audit_callback_and_budget(void **state)
 }
 
 /* A full disk: the actuation is refused, a read still works. */
+/* One take per request: the further signals of a request (sdv_auth_request_more) are checked
+ * and audited like the first but never drain the bucket, whether they are allowed or denied. */
+static void test_request_more_takes_nothing(void **state)
+{
+    struct fx *f = *state;
+    struct sdv_auth_config cfg = {.rate_per_s = 10, .burst = 3, .buckets_max = 8};
+    struct sdv_auth *a = make_auth(f, &cfg);
+    struct sdv_auth_audit *au = NULL;
+    struct sdv_auth_token *t = NULL;
+    struct sink s = {0};
+    char msg[SDV_AUTH_MSG_LEN], *tok;
+    int req, i;
+
+    add_pub(a, NULL, f->ed);
+    assert_int_equal(sdv_auth_audit_create(sink_write, &s, &au), SDV_OK);
+    sdv_auth_set_audit(a, au);
+    tok = mint(f->ed, NULL, claims());
+    assert_int_equal(sdv_auth_verify(a, tok, strlen(tok), &t, NULL, 0), SDV_AUTH_OK);
+    free(tok);
+    /* Three requests (the burst), each naming 50 signals, half of them outside the scope. */
+    for (req = 0; req < 3; req++) {
+        assert_int_equal(sdv_auth_request(a, t, "Vehicle.Speed", SDV_AUTH_READ, NULL, 0),
+                         SDV_AUTH_OK);
+        for (i = 0; i < 49; i++)
+            assert_int_equal(sdv_auth_request_more(a, t,
+                                                   i % 2 ? "Vehicle.Speed" : "Vehicle.Body.Horn",
+                                                   SDV_AUTH_READ, msg, sizeof(msg)),
+                             i % 2 ? SDV_AUTH_OK : SDV_AUTH_FORBIDDEN);
+    }
+    assert_non_null(strstr(msg, "does not grant read on Vehicle.Body.Horn"));
+    assert_int_equal(s.calls, 3 * 25); /* every denial audited */
+    assert_non_null(strstr(s.last, "\"path\":\"Vehicle.Body.Horn\",\"result\":\"denied\""));
+    /* The fourth request is the one refused: the bucket held exactly three takes. */
+    assert_int_equal(sdv_auth_request(a, t, "Vehicle.Speed", SDV_AUTH_READ, msg, sizeof(msg)),
+                     SDV_AUTH_TOO_MANY_REQUESTS);
+    assert_int_equal(s.calls, 3 * 25 + 1);
+    /* An empty bucket does not refuse the further signals of an admitted request... */
+    assert_int_equal(sdv_auth_request_more(a, t, "Vehicle.Speed", SDV_AUTH_READ, NULL, 0),
+                     SDV_AUTH_OK);
+    /* ... an allowed actuation among them is still audited, and expiry still applies. */
+    assert_int_equal(sdv_auth_request_more(a, t, "Vehicle.Cabin.HVAC.IsAirConditioningActive",
+                                           SDV_AUTH_ACTUATE, NULL, 0),
+                     SDV_AUTH_OK);
+    assert_int_equal(s.calls, 3 * 25 + 2);
+    assert_non_null(strstr(s.last, "\"result\":\"allowed\""));
+    assert_int_equal(sdv_auth_request_more(a, NULL, "Vehicle.Speed", SDV_AUTH_READ, NULL, 0),
+                     SDV_AUTH_MISSING_TOKEN);
+    f->now_ms += 3600 * 1000;
+    assert_int_equal(sdv_auth_request_more(a, t, "Vehicle.Speed", SDV_AUTH_READ, NULL, 0),
+                     SDV_AUTH_EXPIRED_TOKEN);
+    sdv_auth_token_destroy(t);
+    sdv_auth_set_audit(a, NULL);
+    sdv_auth_audit_destroy(au);
+    sdv_auth_destroy(a);
+}
+
 static void test_audit_disk_full(void **state)
 {
     struct fx *f = *state;
@@ -1358,6 +1414,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_purposes_config_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rate_limit_extremes, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_request_more_takes_nothing, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_callback_and_budget, setup, teardown),
             cmocka_unit_test_setup_teardown(test_audit_disk_full, setup, teardown),

@@ -367,8 +367,10 @@ enum sdv_err sdv_broker_op_parse(const char *s, enum sdv_broker_op *out)
 }
 
 /* Shortest decimal text that reads back as the same float (or double); plain notation for
- * integral magnitudes below 1e17 ("100", not "1e+02"). */
-static void float_text(double d, bool is_float, char *out, size_t out_len)
+ * integral magnitudes below 1e17 ("100", not "1e+02"). This is the reference definition of the
+ * text (printf and strtod); fmt_float below produces the same bytes without them and falls back
+ * here for the few values it cannot decide with 128-bit integers. */
+static void float_text_printf(double d, bool is_float, char *out, size_t out_len)
 {
     int prec;
 
@@ -385,6 +387,344 @@ static void float_text(double d, bool is_float, char *out, size_t out_len)
     }
 }
 
+/*
+ * Fast exact formatting. Notifications format every published value, and printf's %g with
+ * strtod's check was most of the daemon's time per event. The same text is derived with integer
+ * arithmetic: x = m * 2^e exactly; its decimal digits come from the integer part and from the
+ * binary fraction multiplied by ten digit by digit; each candidate precision p is rounded the
+ * way printf rounds (to nearest, ties to even) and accepted when it lies inside the interval of
+ * decimals that strtod/strtof round back to x (half an ulp either side, a quarter below a power
+ * of two, ends included when m is even). Anything that does not fit 128 bits (magnitudes below
+ * about 2^-70 or above 2^127, or long candidates of tiny numbers) returns false and takes the
+ * printf path, so the output is the same bytes for every value.
+ */
+__extension__ typedef unsigned __int128 fmt_u128;
+
+#define FMT_DIGITS  19 /* 17 significant digits, the rounding digit and one more */
+#define FMT_OUT_MIN 32
+
+struct fmt_dec {
+    uint8_t d[FMT_DIGITS]; /* leading significant digits of |x| */
+    int n;                 /* digits held */
+    int exp10;             /* decimal exponent of d[0] */
+    bool sticky;           /* nonzero digits beyond d[n - 1] */
+};
+
+/* Decimal digits of u, most significant first, into p (40 bytes); returns their count. */
+static int fmt_u128_digits(fmt_u128 u, char *p)
+{
+    char tmp[40];
+    int n = 0, i;
+
+    while (u > UINT64_MAX) {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    }
+    {
+        uint64_t v = (uint64_t)u;
+
+        do {
+            tmp[n++] = (char)('0' + (int)(v % 10));
+            v /= 10;
+        } while (v != 0);
+    }
+    for (i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Writes the decimal text of u (no NUL) at p; returns its length (at most 20). */
+static size_t fmt_u64(uint64_t u, char *p)
+{
+    char tmp[20];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + (int)(u % 10));
+        u /= 10;
+    } while (u != 0);
+    for (i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static int fmt_bitlen(fmt_u128 u)
+{
+    uint64_t hi = (uint64_t)(u >> 64), lo = (uint64_t)u;
+
+    if (hi != 0)
+        return 128 - __builtin_clzll(hi);
+    return lo != 0 ? 64 - __builtin_clzll(lo) : 0;
+}
+
+/* *u <<= k without losing bits; false when the result does not fit. */
+static bool fmt_shl(fmt_u128 *u, int k)
+{
+    if (*u == 0)
+        return true;
+    if (k >= 128 || fmt_bitlen(*u) + k > 128)
+        return false;
+    *u <<= k;
+    return true;
+}
+
+static bool fmt_mul(fmt_u128 *u, fmt_u128 k)
+{
+    return !__builtin_mul_overflow(*u, k, u);
+}
+
+static bool fmt_pow10(int k, fmt_u128 *out)
+{
+    fmt_u128 r = 1;
+
+    if (k < 0 || k > 38)
+        return false;
+    while (k-- > 0)
+        r *= 10;
+    *out = r;
+    return true;
+}
+
+/* The leading digits of m * 2^e (m > 0); false when it does not fit the arithmetic. */
+static bool fmt_digits(uint64_t m, int e, struct fmt_dec *dec, bool *integral, fmt_u128 *ipart)
+{
+    fmt_u128 ip, frac = 0, mask = 0;
+    int s = 0;
+
+    memset(dec, 0, sizeof(*dec));
+    if (e >= 0) {
+        ip = m;
+        if (!fmt_shl(&ip, e))
+            return false;
+    } else {
+        s = -e;
+        if (s > 124)
+            return false;
+        mask = ((fmt_u128)1 << s) - 1;
+        ip = s >= 64 ? 0 : (fmt_u128)(m >> s);
+        frac = (fmt_u128)m & mask;
+    }
+    *integral = frac == 0;
+    *ipart = ip;
+    if (ip != 0) {
+        char text[40];
+        int len = fmt_u128_digits(ip, text), i;
+
+        dec->exp10 = len - 1;
+        for (i = 0; i < len; i++) {
+            if (dec->n < FMT_DIGITS)
+                dec->d[dec->n++] = (uint8_t)(text[i] - '0');
+            else if (text[i] != '0')
+                dec->sticky = true;
+        }
+    } else {
+        dec->exp10 = -1;
+    }
+    /* frac / 2^s has at most s fraction digits; leading zeros are fewer than s. */
+    while (frac != 0 && dec->n < FMT_DIGITS) {
+        uint8_t digit;
+
+        frac *= 10;
+        digit = (uint8_t)(frac >> s);
+        frac &= mask;
+        if (dec->n == 0 && digit == 0)
+            dec->exp10--;
+        else
+            dec->d[dec->n++] = digit;
+    }
+    if (frac != 0)
+        dec->sticky = true;
+    return true;
+}
+
+/* Rounds dec to p digits (to nearest, ties to even) into *c and *exp10. */
+static void fmt_round(const struct fmt_dec *dec, int p, uint64_t *c, int *exp10)
+{
+    uint64_t v = 0, lim = 1;
+    int i, next;
+    bool rest = dec->sticky;
+
+    for (i = 0; i < p; i++) {
+        v = v * 10 + (i < dec->n ? dec->d[i] : 0);
+        lim *= 10;
+    }
+    next = p < dec->n ? dec->d[p] : 0;
+    for (i = p + 1; i < dec->n && !rest; i++)
+        rest = dec->d[i] != 0;
+    if (next > 5 || (next == 5 && (rest || (v & 1) != 0)))
+        v++;
+    *exp10 = dec->exp10;
+    if (v == lim) {
+        v = lim / 10;
+        (*exp10)++;
+    }
+    *c = v;
+}
+
+/* Whether c * 10^q reads back as m * 2^e: 1 yes, 0 no, -1 undecided (too large). */
+static int fmt_reads_back(uint64_t c, int q, uint64_t m, int e, bool lower_closer)
+{
+    fmt_u128 lhs = c, r = 1, hi, lo, p10;
+
+    /* Units of 2^(e-2): x is 4m, the midpoints to its neighbours 4m+2 and 4m-2 (4m-1). */
+    if (q > 0) {
+        if (!fmt_pow10(q, &p10) || !fmt_mul(&lhs, p10))
+            return -1;
+    } else if (q < 0) {
+        if (!fmt_pow10(-q, &r))
+            return -1;
+    }
+    if (2 - e > 0) {
+        if (!fmt_shl(&lhs, 2 - e))
+            return -1;
+    } else if (e - 2 > 0) {
+        if (!fmt_shl(&r, e - 2))
+            return -1;
+    }
+    hi = (fmt_u128)m * 4 + 2;
+    lo = (fmt_u128)m * 4 - (lower_closer ? 1 : 2);
+    if (!fmt_mul(&hi, r) || !fmt_mul(&lo, r))
+        return -1;
+    if (lhs > lo && lhs < hi)
+        return 1;
+    return (lhs == lo || lhs == hi) && (m & 1) == 0;
+}
+
+/* printf's "%.{p}g" of c * 10^(exp10 - p + 1) (c has p digits) at out; returns the length. */
+static size_t fmt_g(bool neg, uint64_t c, int p, int exp10, char *out)
+{
+    char dg[20];
+    size_t n = 0;
+    int nd = (int)fmt_u64(c, dg), i;
+
+    while (nd > 1 && dg[nd - 1] == '0')
+        nd--; /* %g drops trailing zeros of the fraction */
+    if (neg)
+        out[n++] = '-';
+    if (exp10 < -4 || exp10 >= p) {
+        unsigned x = (unsigned)(exp10 < 0 ? -exp10 : exp10);
+
+        out[n++] = dg[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            for (i = 1; i < nd; i++)
+                out[n++] = dg[i];
+        }
+        out[n++] = 'e';
+        out[n++] = exp10 < 0 ? '-' : '+';
+        if (x < 10)
+            out[n++] = '0';
+        n += fmt_u64(x, out + n);
+    } else if (exp10 >= 0) {
+        for (i = 0; i <= exp10; i++)
+            out[n++] = i < nd ? dg[i] : '0';
+        if (nd > exp10 + 1) {
+            out[n++] = '.';
+            for (i = exp10 + 1; i < nd; i++)
+                out[n++] = dg[i];
+        }
+    } else {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (i = 0; i < -exp10 - 1; i++)
+            out[n++] = '0';
+        for (i = 0; i < nd; i++)
+            out[n++] = dg[i];
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* float_text_printf's bytes without printf; false when undecided (then nothing is written). */
+static bool fmt_float(double d, bool is_float, char *out, size_t out_len)
+{
+    uint64_t m, frac_bits;
+    unsigned be;
+    int e, p;
+    bool neg, lower_closer, integral;
+    struct fmt_dec dec;
+    fmt_u128 ipart;
+
+    if (out_len < FMT_OUT_MIN || !isfinite(d))
+        return false;
+    if (is_float) {
+        float f = (float)d;
+        uint32_t b32;
+
+        memcpy(&b32, &f, 4);
+        neg = (b32 >> 31) != 0;
+        be = (b32 >> 23) & 0xffu;
+        frac_bits = b32 & 0x7fffffu;
+        m = be == 0 ? frac_bits : frac_bits | 0x800000u;
+        e = be == 0 ? -149 : (int)be - 150;
+    } else {
+        uint64_t bits;
+
+        memcpy(&bits, &d, 8);
+        neg = (bits >> 63) != 0;
+        be = (unsigned)(bits >> 52) & 0x7ffu;
+        frac_bits = bits & 0xfffffffffffffull;
+        m = be == 0 ? frac_bits : frac_bits | (1ull << 52);
+        e = be == 0 ? -1074 : (int)be - 1075;
+    }
+    if (m == 0) {
+        memcpy(out, neg ? "-0" : "0", neg ? 3 : 2);
+        return true;
+    }
+    lower_closer = frac_bits == 0 && be > 1;
+    if (!fmt_digits(m, e, &dec, &integral, &ipart))
+        return false;
+    for (p = 1; p <= 17; p++) {
+        uint64_t c;
+        int x10, ok;
+
+        fmt_round(&dec, p, &c, &x10);
+        ok = fmt_reads_back(c, x10 - (p - 1), m, e, lower_closer);
+        if (ok < 0)
+            return false;
+        if (ok == 0)
+            continue;
+        if ((x10 < -4 || x10 >= p) && fabs(d) >= 1.0 && fabs(d) < 1e17) {
+            /* Integral magnitudes below 1e17 print plainly: all their digits. */
+            char text[40];
+            int len = fmt_u128_digits(ipart, text);
+            size_t n = 0;
+
+            if (!integral || len <= p)
+                return false;
+            if (neg)
+                out[n++] = '-';
+            memcpy(out + n, text, (size_t)len);
+            out[n + (size_t)len] = '\0';
+            return true;
+        }
+        fmt_g(neg, c, p, x10, out);
+        return true;
+    }
+    return false;
+}
+
+static void float_text(double d, bool is_float, char *out, size_t out_len)
+{
+    if (!fmt_float(d, is_float, out, out_len))
+        float_text_printf(d, is_float, out, out_len);
+}
+
+/* Signed decimal of v at out (out_len >= 21); plain integers need no printf. */
+static void int_text(bool neg, uint64_t mag, char *out, size_t out_len)
+{
+    size_t n = 0;
+
+    if (out_len < 22) {
+        snprintf(out, out_len, "%s%llu", neg ? "-" : "", (unsigned long long)mag);
+        return;
+    }
+    if (neg)
+        out[n++] = '-';
+    n += fmt_u64(mag, out + n);
+    out[n] = '\0';
+}
+
 void broker_num_text(const struct sdv_broker_value *v, uint32_t k, char *out, size_t out_len)
 {
     struct sdv_broker_value s;
@@ -394,9 +734,9 @@ void broker_num_text(const struct sdv_broker_value *v, uint32_t k, char *out, si
     if (e == SDV_BROKER_DT_BOOLEAN)
         snprintf(out, out_len, "%s", s.v.b ? "true" : "false");
     else if (dt_signed(e))
-        snprintf(out, out_len, "%lld", (long long)s.v.i);
+        int_text(s.v.i < 0, s.v.i < 0 ? 0 - (uint64_t)s.v.i : (uint64_t)s.v.i, out, out_len);
     else if (dt_unsigned(e))
-        snprintf(out, out_len, "%llu", (unsigned long long)s.v.u);
+        int_text(false, s.v.u, out, out_len);
     else if (e == SDV_BROKER_DT_FLOAT)
         float_text(s.v.f, true, out, out_len);
     else if (e == SDV_BROKER_DT_DOUBLE)

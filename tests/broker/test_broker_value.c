@@ -4,11 +4,13 @@
  * truncated), converts back to JSON and text, validates decoded values, and orders numbers of
  * different types exactly.
  */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -500,6 +502,291 @@ static void test_ops(void **state)
     assert_int_equal(sdv_broker_op_parse("", &op), SDV_EPARSE);
 }
 
+/* ---- The text of numbers: the formatter without printf against the printf definition ---- */
+
+/* The definition the daemon used before its formatter stopped calling printf (and still calls
+ * for values its integer arithmetic cannot decide): the shortest %.{p}g that strtof/strtod read
+ * back as the same value; integral magnitudes below 1e17 in plain digits. Every byte the
+ * formatter writes must be this. */
+static void ref_float_text(double d, bool is_float, char *out, size_t out_len)
+{
+    int prec;
+
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(out, out_len, "%.*g", prec, d);
+        if (is_float ? strtof(out, NULL) == (float)d : strtod(out, NULL) == d)
+            break;
+    }
+    if (strchr(out, 'e') != NULL && fabs(d) >= 1.0 && fabs(d) < 1e17) {
+        int digits = (int)floor(log10(fabs(d))) + 1;
+
+        if (digits > prec)
+            snprintf(out, out_len, "%.*g", digits, d);
+    }
+}
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+
+/* splitmix64: a fixed sequence, so a failure reproduces. */
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static unsigned long fmt_checked;
+
+/* Formats f through the public API and compares it with the definition, byte for byte, and
+ * its reading back, bit for bit. */
+static void check_float(float f)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_FLOAT, .count = 1};
+    struct sdv_buf out;
+    char want[64];
+    float back;
+
+    if (!isfinite(f))
+        return;
+    v.v.f = f;
+    sdv_buf_init(&out, 256);
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_int_equal(sdv_buf_putc(&out, '\0'), SDV_OK);
+    ref_float_text(f, true, want, sizeof(want));
+    if (strcmp((const char *)out.data, want) != 0)
+        fail_msg("float %a: \"%s\", want \"%s\"", (double)f, (const char *)out.data, want);
+    back = strtof((const char *)out.data, NULL);
+    assert_memory_equal(&back, &f, sizeof(f));
+    sdv_buf_free(&out);
+    fmt_checked++;
+}
+
+static void check_double(double d)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_DOUBLE, .count = 1};
+    struct sdv_buf out;
+    char want[64];
+    double back;
+
+    if (!isfinite(d))
+        return;
+    v.v.d = d;
+    sdv_buf_init(&out, 256);
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_int_equal(sdv_buf_putc(&out, '\0'), SDV_OK);
+    ref_float_text(d, false, want, sizeof(want));
+    if (strcmp((const char *)out.data, want) != 0)
+        fail_msg("double %a: \"%s\", want \"%s\"", d, (const char *)out.data, want);
+    back = strtod((const char *)out.data, NULL);
+    assert_memory_equal(&back, &d, sizeof(d));
+    sdv_buf_free(&out);
+    fmt_checked++;
+}
+
+static float float_of_bits(uint32_t b)
+{
+    float f;
+
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static double double_of_bits(uint64_t b)
+{
+    double d;
+
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+/* Each value, its neighbours and its negation. */
+static void check_float_around(float f)
+{
+    check_float(f);
+    check_float(-f);
+    check_float(nextafterf(f, INFINITY));
+    check_float(nextafterf(f, -INFINITY));
+}
+
+static void check_double_around(double d)
+{
+    check_double(d);
+    check_double(-d);
+    check_double(nextafter(d, INFINITY));
+    check_double(nextafter(d, -INFINITY));
+}
+
+/* How many random values per type: SDV_TEST_FORMAT_COUNT for a longer run. */
+static unsigned long random_count(void)
+{
+    const char *env = getenv("SDV_TEST_FORMAT_COUNT");
+    unsigned long n = env != NULL ? strtoul(env, NULL, 10) : 0;
+
+    return n > 0 ? n : 60000;
+}
+
+static void test_float_text_exact(void **state)
+{
+    static const double grid[] = {1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1,  1,    10,
+                                  100,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10,
+                                  1e12, 1e15, 1e16, 1e17, 1e18, 1e20, 1e21, 1e22, 1e23};
+    unsigned long i, n = random_count();
+    int k;
+
+    (void)state;
+    fmt_checked = 0;
+    /* Edges: zeros, subnormals, normal bounds, every power of two and of ten. */
+    check_float(0.0f);
+    check_float(-0.0f);
+    check_float_around(float_of_bits(1));
+    check_float_around(float_of_bits(0x007fffffu));
+    check_float_around(FLT_MIN);
+    check_float_around(FLT_MAX);
+    check_float_around(FLT_EPSILON);
+    for (k = -149; k <= 127; k++)
+        check_float_around(ldexpf(1.0f, k));
+    for (k = -45; k <= 38; k++)
+        check_float_around(strtof("1", NULL) * (float)pow(10, k));
+    for (k = -45; k <= 38; k++) {
+        char t[16];
+
+        snprintf(t, sizeof(t), "1e%d", k);
+        check_float_around(strtof(t, NULL));
+    }
+    /* What sensors send: integers, decimals with a few digits, scaled grids. */
+    for (i = 0; i < 20000; i++) {
+        check_float((float)i);
+        check_float((float)i / 10.0f);
+        check_float((float)i / 100.0f);
+        check_float((float)((double)i * 0.001));
+    }
+    for (k = 0; k < (int)(sizeof(grid) / sizeof(grid[0])); k++)
+        for (i = 1; i < 1000; i++)
+            check_float((float)(grid[k] * (double)i * 1.37));
+    /* Random bit patterns and random values of every magnitude. */
+    for (i = 0; i < n; i++) {
+        uint64_t r = rng_next();
+
+        check_float(float_of_bits((uint32_t)r));
+        check_float((float)ldexp((double)(r >> 40) / 16777216.0, (int)((r >> 32) & 0xff) - 130));
+    }
+    /* The same for doubles. */
+    check_double(0.0);
+    check_double(-0.0);
+    check_double_around(double_of_bits(1));
+    check_double_around(double_of_bits(0x000fffffffffffffull));
+    check_double_around(DBL_MIN);
+    check_double_around(DBL_MAX);
+    check_double_around(DBL_EPSILON);
+    check_double_around(9007199254740992.0); /* 2^53 */
+    check_double_around(1e17);
+    check_double_around(99999999999999984.0);
+    check_double_around((double)FLT_MAX);
+    for (k = -1074; k <= 1023; k++)
+        check_double_around(ldexp(1.0, k));
+    for (k = -323; k <= 308; k++) {
+        char t[16];
+
+        snprintf(t, sizeof(t), "1e%d", k);
+        check_double_around(strtod(t, NULL));
+    }
+    for (i = 0; i < 20000; i++) {
+        check_double((double)i);
+        check_double((double)i / 10.0);
+        check_double((double)i / 100.0);
+        check_double((double)i * 0.001);
+        check_double((double)i * 1e15 + (double)i);
+    }
+    for (k = 0; k < (int)(sizeof(grid) / sizeof(grid[0])); k++)
+        for (i = 1; i < 1000; i++)
+            check_double(grid[k] * (double)i * 1.37);
+    for (i = 0; i < n; i++) {
+        uint64_t r = rng_next();
+
+        check_double(double_of_bits(r));
+        check_double(ldexp((double)(r >> 11) / 9007199254740992.0, (int)(rng_next() % 160) - 80));
+        check_double((double)(float)double_of_bits(r)); /* floats held as doubles */
+    }
+    assert_true(fmt_checked > 6 * n);
+}
+
+/* Not-a-number and infinities are not values: formatting refuses them, as before. */
+static void test_float_text_not_finite(void **state)
+{
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_FLOAT, .count = 1};
+    struct sdv_buf out;
+
+    (void)state;
+    sdv_buf_init(&out, 256);
+    v.v.f = NAN;
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_EINVAL);
+    v.v.f = -INFINITY;
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_EINVAL);
+    v.type = SDV_BROKER_DT_DOUBLE;
+    v.v.d = INFINITY;
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_EINVAL);
+    v.v.d = NAN;
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_EINVAL);
+    assert_int_equal(out.len, 0);
+    sdv_buf_free(&out);
+}
+
+/* Every integer type's bounds (and a few values between) print as printf's %lld / %llu. */
+static void test_integer_text_exact(void **state)
+{
+    static const struct {
+        enum sdv_broker_datatype dt;
+        int64_t min;
+        uint64_t max;
+    } types[] = {
+            {SDV_BROKER_DT_INT8, INT8_MIN, INT8_MAX},
+            {SDV_BROKER_DT_INT16, INT16_MIN, INT16_MAX},
+            {SDV_BROKER_DT_INT32, INT32_MIN, INT32_MAX},
+            {SDV_BROKER_DT_INT64, INT64_MIN, INT64_MAX},
+            {SDV_BROKER_DT_UINT8, 0, UINT8_MAX},
+            {SDV_BROKER_DT_UINT16, 0, UINT16_MAX},
+            {SDV_BROKER_DT_UINT32, 0, UINT32_MAX},
+            {SDV_BROKER_DT_UINT64, 0, UINT64_MAX},
+    };
+    size_t t;
+
+    (void)state;
+    for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        bool is_signed = types[t].dt <= SDV_BROKER_DT_INT64;
+        uint64_t cases[8];
+        size_t c;
+
+        cases[0] = (uint64_t)types[t].min;
+        cases[1] = types[t].max;
+        cases[2] = 0;
+        cases[3] = 1;
+        cases[4] = types[t].max / 10;
+        cases[5] = types[t].max - 1;
+        cases[6] = is_signed ? (uint64_t)(types[t].min + 1) : 9;
+        cases[7] = is_signed ? (uint64_t)(int64_t)-1 : 10;
+        for (c = 0; c < 8; c++) {
+            struct sdv_broker_value v = {.type = types[t].dt, .count = 1};
+            struct sdv_buf out;
+            char want[32];
+
+            if (is_signed) {
+                v.v.i = (int64_t)cases[c];
+                snprintf(want, sizeof(want), "%lld", (long long)v.v.i);
+            } else {
+                v.v.u = cases[c];
+                snprintf(want, sizeof(want), "%llu", (unsigned long long)v.v.u);
+            }
+            sdv_buf_init(&out, 64);
+            assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+            assert_int_equal(sdv_buf_putc(&out, '\0'), SDV_OK);
+            assert_string_equal((const char *)out.data, want);
+            sdv_buf_free(&out);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +801,9 @@ int main(void)
             cmocka_unit_test(test_format_and_parse),
             cmocka_unit_test(test_compare_exact),
             cmocka_unit_test(test_ops),
+            cmocka_unit_test(test_float_text_exact),
+            cmocka_unit_test(test_float_text_not_finite),
+            cmocka_unit_test(test_integer_text_exact),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,8 +4,9 @@
  * string), the rest is a JSON value as VISS clients send it.
  *
  * Checked properties: whatever is accepted is a valid value; it converts to JSON in both forms
- * (native and VISS strings) and back to an equal value; its text form can be produced; and a
- * refusal always comes with a message.
+ * (native and VISS strings) and back to an equal value; sdv_broker_value_write_json writes the
+ * same bytes as jansson's dump of that JSON; its text form can be produced; and a refusal always
+ * comes with a message.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -52,6 +53,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (!sdv_broker_value_equal(&v, &w))
             abort();
+        /* The writer without jansson gives jansson's bytes. */
+        {
+            char *dump = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+
+            sdv_buf_reset(&text);
+            if (dump != NULL && sdv_broker_value_write_json(&v, flags, &text) == SDV_OK &&
+                (text.len != strlen(dump) || memcmp(text.data, dump, text.len) != 0))
+                abort();
+            free(dump);
+            sdv_buf_reset(&text);
+        }
         json_decref(out);
     }
     rc = sdv_broker_value_format(&v, &text);

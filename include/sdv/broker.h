@@ -168,6 +168,23 @@ enum sdv_err sdv_broker_value_to_json(const struct sdv_broker_value *v, unsigned
  * without quotes, arrays as compact JSON, NONE as "null". SDV_ETOOBIG / SDV_ENOMEM from out. */
 enum sdv_err sdv_broker_value_format(const struct sdv_broker_value *v, struct sdv_buf *out);
 
+/*
+ * Appends v as compact JSON text to out: the same bytes as json_dumps() of
+ * sdv_broker_value_to_json(v, flags) with JSON_COMPACT | JSON_ENCODE_ANY, but with
+ * SDV_BROKER_JSON_STRINGS (the VISS form) without building jansson values or allocating
+ * (notifications format every event). SDV_EINVAL if v is malformed; SDV_ETOOBIG / SDV_ENOMEM
+ * from out (which then holds a partial value: callers reset or discard it).
+ */
+enum sdv_err sdv_broker_value_write_json(const struct sdv_broker_value *v, unsigned flags,
+                                         struct sdv_buf *out);
+
+/*
+ * Appends the n bytes at s (valid UTF-8) as a JSON string, quoted and escaped as jansson's
+ * json_dumps() escapes by default: '"', '\\' and control characters (\b \f \n \r \t, else
+ * \u00XX); everything else, including non-ASCII, as is. SDV_ETOOBIG / SDV_ENOMEM from out.
+ */
+enum sdv_err sdv_broker_json_write_string(const char *s, size_t n, struct sdv_buf *out);
+
 /* True when a and b have the same type and the same content (floats compared by value, so
  * 0.0 == -0.0). */
 bool sdv_broker_value_equal(const struct sdv_broker_value *a, const struct sdv_broker_value *b);

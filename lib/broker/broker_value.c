@@ -1410,6 +1410,125 @@ enum sdv_err sdv_broker_value_format(const struct sdv_broker_value *v, struct sd
     return rc;
 }
 
+enum sdv_err sdv_broker_json_write_string(const char *s, size_t n, struct sdv_buf *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i, run = 0;
+    enum sdv_err rc;
+
+    rc = sdv_buf_putc(out, '"');
+    for (i = 0; i < n && rc == SDV_OK; i++) {
+        unsigned char c = p[i];
+        char esc[6];
+        size_t len = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        /* The plain run before the byte that needs escaping, then its escape. */
+        rc = sdv_buf_append(out, p + run, i - run);
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15u];
+            len = 6;
+            break;
+        }
+        if (rc == SDV_OK)
+            rc = sdv_buf_append(out, esc, len);
+    }
+    if (rc == SDV_OK)
+        rc = sdv_buf_append(out, p + run, n - run);
+    if (rc == SDV_OK)
+        rc = sdv_buf_putc(out, '"');
+    return rc;
+}
+
+/* Appends one scalar (not NONE) in the VISS form: a JSON string. */
+static enum sdv_err scalar_write_json(const struct sdv_broker_value *s, struct sdv_buf *out)
+{
+    char text[64];
+
+    if (s->type == SDV_BROKER_DT_STRING)
+        return sdv_broker_json_write_string(s->v.p != NULL ? s->v.p : "", s->len, out);
+    broker_num_text(s, 0, text + 1, sizeof(text) - 2);
+    {
+        size_t n = strlen(text + 1);
+
+        /* Number and boolean texts need no escaping. */
+        text[0] = '"';
+        text[n + 1] = '"';
+        return sdv_buf_append(out, text, n + 2);
+    }
+}
+
+enum sdv_err sdv_broker_value_write_json(const struct sdv_broker_value *v, unsigned flags,
+                                         struct sdv_buf *out)
+{
+    enum sdv_err rc;
+    const char *pos;
+    uint32_t k;
+
+    if (v == NULL || out == NULL || sdv_broker_value_validate(v, NULL, 0) != SDV_OK)
+        return SDV_EINVAL;
+    if ((flags & SDV_BROKER_JSON_STRINGS) == 0) {
+        /* The native form prints reals the way jansson does: let jansson print it. */
+        json_t *j = NULL;
+        char *text;
+
+        rc = sdv_broker_value_to_json(v, flags, &j);
+        if (rc != SDV_OK)
+            return rc;
+        text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(j);
+        if (text == NULL)
+            return SDV_ENOMEM;
+        rc = sdv_buf_puts(out, text);
+        free(text);
+        return rc;
+    }
+    if (v->type == SDV_BROKER_DT_NONE)
+        return sdv_buf_append(out, "null", 4);
+    if (!SDV_BROKER_DT_IS_ARRAY(v->type))
+        return scalar_write_json(v, out);
+    rc = sdv_buf_putc(out, '[');
+    pos = v->v.p;
+    for (k = 0; k < v->count && rc == SDV_OK; k++) {
+        struct sdv_broker_value s;
+
+        broker_value_elem(v, k, &pos, &s);
+        if (k > 0)
+            rc = sdv_buf_putc(out, ',');
+        if (rc == SDV_OK)
+            rc = scalar_write_json(&s, out);
+    }
+    if (rc == SDV_OK)
+        rc = sdv_buf_putc(out, ']');
+    return rc;
+}
+
 /* ---- Equality and order ---- */
 
 bool sdv_broker_value_equal(const struct sdv_broker_value *a, const struct sdv_broker_value *b)

@@ -787,6 +787,107 @@ static void test_integer_text_exact(void **state)
     }
 }
 
+/* json_dumps() of sdv_broker_value_to_json(): what sdv_broker_value_write_json must equal. */
+static void check_write_json(const struct sdv_broker_value *v)
+{
+    unsigned flags;
+
+    for (flags = 0; flags <= SDV_BROKER_JSON_STRINGS; flags += SDV_BROKER_JSON_STRINGS) {
+        json_t *j = NULL;
+        char *want;
+        struct sdv_buf out;
+
+        assert_int_equal(sdv_broker_value_to_json(v, flags, &j), SDV_OK);
+        want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(want);
+        sdv_buf_init(&out, 1u << 20);
+        assert_int_equal(sdv_broker_value_write_json(v, flags, &out), SDV_OK);
+        assert_int_equal(sdv_buf_putc(&out, '\0'), SDV_OK);
+        if (strcmp((const char *)out.data, want) != 0)
+            fail_msg("type %s flags %u: %s, want %s", sdv_broker_datatype_name(v->type), flags,
+                     (const char *)out.data, want);
+        sdv_buf_free(&out);
+        free(want);
+        json_decref(j);
+    }
+}
+
+/* The writer without jansson: every type, arrays, and strings with every byte that needs an
+ * escape, give jansson's bytes. */
+static void test_write_json(void **state)
+{
+    static const char *const cases[][2] = {
+            {"boolean", "true"},
+            {"boolean", "false"},
+            {"int8", "-128"},
+            {"int64", "-9223372036854775808"},
+            {"uint64", "\"18446744073709551615\""},
+            {"uint32", "4294967295"},
+            {"float", "0.1"},
+            {"float", "-3.4028234663852886e38"},
+            {"float", "1e-45"},
+            {"double", "21.3"},
+            {"double", "1e22"},
+            {"double", "-0.0"},
+            {"double", "5e-324"},
+            {"string", "\"\""},
+            {"string", "\"plain\""},
+            {"string", "\"quote \\\" backslash \\\\ slash / tab \\t nl \\n cr \\r bs \\b ff \\f\""},
+            {"string", "\"\\u0001\\u001f\\u007f caf\\u00e9 \\u20ac \\ud83d\\ude97\""},
+            {"boolean[]", "[true,false]"},
+            {"int16[]", "[-32768,0,32767]"},
+            {"uint64[]", "[0,\"18446744073709551615\"]"},
+            {"float[]", "[0.5,-1e-7,3.4e38]"},
+            {"double[]", "[]"},
+            {"double[]", "[1.7976931348623157e308,2.2250738585072014e-308,0.3]"},
+            {"string[]", "[\"a\",\"\",\"x\\ny\",\"\\\"\"]"},
+            {"string[]", "[]"},
+    };
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_NONE};
+    struct sdv_buf out;
+    char all[32];
+    size_t i;
+
+    (void)state;
+    check_write_json(&v);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum sdv_broker_datatype dt;
+
+        assert_int_equal(sdv_broker_datatype_parse(cases[i][0], &dt), SDV_OK);
+        if (from(dt, cases[i][1], &v) != SDV_OK)
+            fail_msg("%s %s: %s", cases[i][0], cases[i][1], err);
+        check_write_json(&v);
+    }
+    /* Every control character, alone in a string. */
+    for (i = 1; i < 32; i++) {
+        json_t *js;
+        char *want;
+
+        all[0] = 'a';
+        all[1] = (char)i;
+        all[2] = 'z';
+        js = json_stringn(all, 3);
+        want = json_dumps(js, JSON_ENCODE_ANY);
+        sdv_buf_init(&out, 64);
+        assert_int_equal(sdv_broker_json_write_string(all, 3, &out), SDV_OK);
+        assert_int_equal(sdv_buf_putc(&out, '\0'), SDV_OK);
+        assert_string_equal((const char *)out.data, want);
+        sdv_buf_free(&out);
+        free(want);
+        json_decref(js);
+    }
+    /* A full buffer is an error, not a truncated success. */
+    sdv_buf_init(&out, 8);
+    assert_int_not_equal(sdv_broker_json_write_string("0123456789", 10, &out), SDV_OK);
+    sdv_buf_free(&out);
+    v.type = SDV_BROKER_DT_FLOAT;
+    v.count = 1;
+    v.v.f = NAN;
+    sdv_buf_init(&out, 64);
+    assert_int_equal(sdv_broker_value_write_json(&v, SDV_BROKER_JSON_STRINGS, &out), SDV_EINVAL);
+    sdv_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +905,7 @@ int main(void)
             cmocka_unit_test(test_float_text_exact),
             cmocka_unit_test(test_float_text_not_finite),
             cmocka_unit_test(test_integer_text_exact),
+            cmocka_unit_test(test_write_json),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

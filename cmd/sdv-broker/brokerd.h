@@ -101,6 +101,9 @@ struct brokerd_session {
     char token_msg[160];
     char *token_text; /* the text of token, to reuse it when a request repeats it */
     struct sdv_auth_cache *cache;
+    bool rate_taken; /* the current request has had its one take from the rate bucket */
+    /* Fires when the token stops granting: every subscription ends with a notice (401). */
+    lws_sorted_usec_list_t sul_expiry;
     /* Output: LOCAL: frames; WS: a sequence of [u32 length][LWS_PRE][text]. */
     struct sdv_buf out;
     size_t out_off;
@@ -110,6 +113,10 @@ struct brokerd_session {
     /* Subscriptions of this session (broker sub ids). */
     uint32_t subs[SDV_BROKER_CLIENT_SUBS_MAX];
     uint32_t n_subs;
+    /* Each subscription's signal ids (malloc'd, subs order), checked again when the token is
+     * renewed: a subscription the new token does not fully grant ends (403). */
+    uint32_t *sub_sigs[SDV_BROKER_CLIENT_SUBS_MAX];
+    uint32_t sub_nsigs[SDV_BROKER_CLIENT_SUBS_MAX];
     struct brokerd_pending pending[BROKERD_PENDING_MAX];
     /* HTTP: request body and the answer. */
     struct sdv_buf body;
@@ -152,12 +159,28 @@ void brokerd_session_wake(struct brokerd_session *s);
 /* Runs sdv_broker_tick soon (after a subscribe or an actuation changed the deadlines). */
 void brokerd_tick_soon(struct brokerd *d);
 
-/* Access: verifies (or reuses) the token offered for this session. */
-void brokerd_session_set_token(struct brokerd_session *s, const char *token, size_t len);
+/* Access: verifies (or reuses) the token offered for this session (a HELLO, the upgrade's
+ * Authorization header, a VISS request's authorization member, a binary AUTH). A good token
+ * replaces the session's: its grants apply from then on (the decision cache refills, the rate
+ * bucket is the new token's), the subscriptions stay and those it does not fully grant end with
+ * a notice (403), and the expiry timer follows the new token. A refused token changes nothing
+ * when one is in force (that one stays until it expires); without one, the refusal is remembered
+ * for the session's requests. Returns the verdict, msg says why. */
+enum sdv_auth_status brokerd_session_set_token(struct brokerd_session *s, const char *token,
+                                               size_t len, char *msg, size_t msg_len);
 
-/* Records a subscription id on the session; false when the session's table is full. */
-bool brokerd_session_add_sub(struct brokerd_session *s, uint32_t sub_id);
+/* Records a subscription and its signal ids (copied); false when the session's table is full
+ * or out of memory (the caller unsubscribes). */
+bool brokerd_session_add_sub(struct brokerd_session *s, uint32_t sub_id, const uint32_t *ids,
+                             uint32_t n);
 bool brokerd_session_del_sub(struct brokerd_session *s, uint32_t sub_id);
+
+/* One rate-limit take per request: brokerd_request_begin() before handling a request (charged
+ * false for what is not rate-limited: a provider's PUBLISH, ACTUATE_REPLY, UNSUBSCRIBE), then
+ * brokerd_access() takes on its first call and never again; brokerd_request_end() takes for a
+ * request that named no known signal, so that it costs its take too. */
+void brokerd_request_begin(struct brokerd_session *s, bool charged);
+void brokerd_request_end(struct brokerd_session *s);
 
 /* A free pending slot, or NULL when BROKERD_PENDING_MAX are in flight. */
 struct brokerd_pending *brokerd_pending_slot(struct brokerd_session *s);
@@ -174,6 +197,10 @@ void brokerd_viss_drain(struct brokerd_session *s);
 /* Appends one text message to a WS session's output, or sets an HTTP session's answer. */
 enum sdv_err brokerd_viss_emit(struct brokerd_session *s, const struct sdv_buf *text,
                                int http_status);
+/* The error notification of a subscription the broker ended (token expired: 401 expired_token;
+ * no longer granted: 403 forbidden_request). */
+void brokerd_viss_sub_ended(struct brokerd_session *s, uint32_t sub_id, enum sdv_auth_status st,
+                            const char *message);
 /* The result of an actuation requested over VISS. */
 void brokerd_viss_actuate_result(struct brokerd_session *s, struct brokerd_pending *p,
                                  enum sdv_err result, const char *message);
@@ -189,14 +216,17 @@ enum sdv_err brokerd_local_send_actuate(struct brokerd_session *s,
                                         const struct sdv_broker_actuation *req);
 void brokerd_local_actuate_result(struct brokerd_session *s, struct brokerd_pending *p,
                                   enum sdv_err result, const char *message);
+/* The SUB_ENDED notice of a subscription the broker ended (status 401 or 403). */
+void brokerd_local_sub_ended(struct brokerd_session *s, uint32_t sub_id, uint16_t status,
+                             const char *message);
 
 /* ---- Access helpers (brokerd_main.c) ------------------------------------------------------- */
 
-/* Checks action on signal sig for the session's token: the first signal of a request goes
- * through sdv_auth_request (rate limit, audit), the others through sdv_auth_check (audited only
- * when denied). Returns the status and a message. */
+/* Checks action on signal sig for the session's token: the first check of a charged request
+ * goes through sdv_auth_request (its one rate-limit take, audit), the others through
+ * sdv_auth_check and, when denied or for an actuation, sdv_auth_request_more (audited, no
+ * take). Returns the status and a message. */
 enum sdv_auth_status brokerd_access(struct brokerd_session *s, const struct sdv_broker_signal *sig,
-                                    enum sdv_auth_action action, bool first, char *msg,
-                                    size_t msg_len);
+                                    enum sdv_auth_action action, char *msg, size_t msg_len);
 
 #endif /* SDV_BROKERD_H */

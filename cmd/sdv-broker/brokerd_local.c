@@ -58,26 +58,86 @@ static const struct sdv_broker_signal *resolve(struct brokerd *d, const struct s
     return sdv_broker_catalog_find(d->cat, e->path.p, e->path.len);
 }
 
-static void on_hello(struct brokerd_session *s, const struct sdv_broker_msg *m)
+static void send_hello_ok(struct brokerd_session *s, uint32_t request_id)
 {
     struct sdv_broker_msg a;
 
-    brokerd_session_set_token(s, m->token.p, m->token.len);
-    if (s->token == NULL) {
-        s->hello = false;
-        if (m->token.len == 0)
-            send_error(s, m->request_id, 401, 0, "no access token in HELLO");
-        else
-            send_error(s, m->request_id, auth_wire(s->token_status), 0, s->token_msg);
-        return;
-    }
-    s->hello = true;
-    sdv_broker_msg_init(&a, SDV_BROKER_MSG_HELLO_OK, m->request_id);
+    sdv_broker_msg_init(&a, SDV_BROKER_MSG_HELLO_OK, request_id);
     a.version = SDV_BROKER_PROTO_VERSION;
     a.payload_max = SDV_BROKER_FRAME_PAYLOAD_MAX;
     a.name.p = "sdv-broker";
     a.name.len = 10;
     send_msg(s, &a);
+}
+
+/* A renewal (AUTH, or a HELLO on a session that already said hello): the token is verified in
+ * full; a good one replaces the session's (brokerd_session_set_token), a refused one leaves the
+ * token in force. It costs a take from the current token's bucket (a signature check is the
+ * most expensive thing a client can ask for). True when renewed, else the error was sent. */
+static bool renew(struct brokerd_session *s, const struct sdv_broker_msg *m)
+{
+    enum sdv_auth_status st;
+    char msg[160];
+
+    if (m->token.len == 0) {
+        send_error(s, m->request_id, 400, 0, "a renewal needs a token");
+        return false;
+    }
+    if (s->token != NULL && sdv_auth_rate_take(s->d->auth, s->token) != SDV_AUTH_OK) {
+        send_error(s, m->request_id, 429, 0, "rate limit of the token in force exceeded");
+        return false;
+    }
+    st = brokerd_session_set_token(s, m->token.p, m->token.len, msg, sizeof(msg));
+    if (st != SDV_AUTH_OK) {
+        char full[256];
+
+        snprintf(full, sizeof(full), "%s (the previous token stays in force)", msg);
+        send_error(s, m->request_id, auth_wire(st), 0, full);
+        return false;
+    }
+    return true;
+}
+
+static void on_hello(struct brokerd_session *s, const struct sdv_broker_msg *m)
+{
+    char msg[160];
+
+    if (s->hello) {
+        if (renew(s, m))
+            send_hello_ok(s, m->request_id);
+        return;
+    }
+    if (m->token.len == 0) {
+        send_error(s, m->request_id, 401, 0, "no access token in HELLO");
+        return;
+    }
+    if (brokerd_session_set_token(s, m->token.p, m->token.len, msg, sizeof(msg)) != SDV_AUTH_OK) {
+        send_error(s, m->request_id, auth_wire(s->token_status), 0, msg);
+        return;
+    }
+    s->hello = true;
+    send_hello_ok(s, m->request_id);
+}
+
+static void on_auth(struct brokerd_session *s, const struct sdv_broker_msg *m)
+{
+    if (renew(s, m))
+        send_ok(s, m->request_id);
+}
+
+void brokerd_local_sub_ended(struct brokerd_session *s, uint32_t sub_id, uint16_t status,
+                             const char *message)
+{
+    struct sdv_broker_msg m;
+    size_t n = strlen(message);
+
+    sdv_broker_msg_init(&m, SDV_BROKER_MSG_SUB_ENDED, 0);
+    m.sub_id = sub_id;
+    m.status = status;
+    m.message.p = message;
+    m.message.len = (uint32_t)(n > SDV_BROKER_MESSAGE_LEN_MAX ? SDV_BROKER_MESSAGE_LEN_MAX : n);
+    send_msg(s, &m);
+    brokerd_session_wake(s);
 }
 
 /* LOOKUP and CLAIM: per path, id, datatype, kind and status. */
@@ -88,7 +148,6 @@ static void on_lookup(struct brokerd_session *s, const struct sdv_broker_msg *m,
     struct sdv_broker_msg a;
     char msg[256];
     uint32_t n_ok = 0;
-    bool first = true;
 
     /* m->entries is d->entries too: answer entries are written in place, index by index. */
     for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -100,9 +159,7 @@ static void on_lookup(struct brokerd_session *s, const struct sdv_broker_msg *m,
             out[i].status = 404;
             continue;
         }
-        st = brokerd_access(s, sig, claim ? SDV_AUTH_PROVIDE : SDV_AUTH_READ, first, msg,
-                            sizeof(msg));
-        first = false;
+        st = brokerd_access(s, sig, claim ? SDV_AUTH_PROVIDE : SDV_AUTH_READ, msg, sizeof(msg));
         if (st == SDV_AUTH_TOO_MANY_REQUESTS || st == SDV_AUTH_UNAVAILABLE ||
             st == SDV_AUTH_EXPIRED_TOKEN || st == SDV_AUTH_INVALID_TOKEN ||
             st == SDV_AUTH_MISSING_TOKEN) {
@@ -138,7 +195,6 @@ static void on_get(struct brokerd_session *s, const struct sdv_broker_msg *m)
     struct brokerd *d = s->d;
     struct sdv_broker_batch bt;
     char msg[256];
-    bool first = true;
 
     /* Check everything before the answer is started, so a refusal is a clean ERROR. */
     for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -148,8 +204,7 @@ static void on_get(struct brokerd_session *s, const struct sdv_broker_msg *m)
         d->ids[i] = UINT32_MAX;
         if (sig == NULL)
             continue;
-        st = brokerd_access(s, sig, SDV_AUTH_READ, first, msg, sizeof(msg));
-        first = false;
+        st = brokerd_access(s, sig, SDV_AUTH_READ, msg, sizeof(msg));
         if (st != SDV_AUTH_OK && st != SDV_AUTH_FORBIDDEN) {
             send_error(s, m->request_id, auth_wire(st), sig->id + 1, msg);
             return;
@@ -206,7 +261,7 @@ static void on_set(struct brokerd_session *s, const struct sdv_broker_msg *m)
         send_error(s, m->request_id, 404, m->entries[0].id, "unknown signal");
         return;
     }
-    st = brokerd_access(s, sig, SDV_AUTH_ACTUATE, true, msg, sizeof(msg));
+    st = brokerd_access(s, sig, SDV_AUTH_ACTUATE, msg, sizeof(msg));
     if (st != SDV_AUTH_OK) {
         send_error(s, m->request_id, auth_wire(st), sig->id + 1, msg);
         return;
@@ -291,8 +346,9 @@ static void on_publish(struct brokerd_session *s, const struct sdv_broker_msg *m
         }
         /* A provider's stream is not rate-limited (only requests are): its cost is bounded by
          * the fan-out, and dropping sensor data would hurt every subscriber. Denials are still
-         * audited (brokerd_access falls back to sdv_auth_request for them). */
-        st = brokerd_access(s, sig, SDV_AUTH_PROVIDE, false, msg, sizeof(msg));
+         * audited (the frame is not charged: brokerd_access audits them with
+         * sdv_auth_request_more, which takes nothing). */
+        st = brokerd_access(s, sig, SDV_AUTH_PROVIDE, msg, sizeof(msg));
         if (st != SDV_AUTH_OK) {
             send_error(s, m->request_id, auth_wire(st), sig->id + 1, msg);
             if (st != SDV_AUTH_FORBIDDEN)
@@ -326,7 +382,7 @@ static void on_subscribe(struct brokerd_session *s, const struct sdv_broker_msg 
             send_error(s, m->request_id, 404, m->entries[i].id, "unknown signal");
             return;
         }
-        st = brokerd_access(s, sig, SDV_AUTH_READ, i == 0, msg, sizeof(msg));
+        st = brokerd_access(s, sig, SDV_AUTH_READ, msg, sizeof(msg));
         if (st != SDV_AUTH_OK) {
             send_error(s, m->request_id, auth_wire(st), sig->id + 1, msg);
             return;
@@ -343,7 +399,11 @@ static void on_subscribe(struct brokerd_session *s, const struct sdv_broker_msg 
         send_error(s, m->request_id, sdv_broker_status_from_err(rc), 0, sdv_broker_errmsg(d->b));
         return;
     }
-    brokerd_session_add_sub(s, sub_id);
+    if (!brokerd_session_add_sub(s, sub_id, d->ids, m->n_entries)) {
+        (void)sdv_broker_unsubscribe(d->b, s, sub_id);
+        send_error(s, m->request_id, 500, 0, "out of memory");
+        return;
+    }
     for (uint32_t i = 0; i < m->n_entries; i++) {
         memset(&d->entries[i], 0, sizeof(d->entries[i]));
         d->entries[i].id = d->ids[i] + 1;
@@ -393,7 +453,15 @@ static void handle(struct brokerd_session *s, const struct sdv_broker_frame *f)
         send_error(s, m.request_id, 503, 0, "the broker is shutting down");
         return;
     }
+    /* One take per request; a provider's stream, its answers and unsubscribing are free (AUTH
+     * charges itself before it verifies). */
+    brokerd_request_begin(
+            s, m.type != SDV_BROKER_MSG_PUBLISH && m.type != SDV_BROKER_MSG_ACTUATE_REPLY &&
+                       m.type != SDV_BROKER_MSG_UNSUBSCRIBE && m.type != SDV_BROKER_MSG_AUTH);
     switch (m.type) {
+    case SDV_BROKER_MSG_AUTH:
+        on_auth(s, &m);
+        break;
     case SDV_BROKER_MSG_LOOKUP:
         on_lookup(s, &m, false);
         break;
@@ -423,6 +491,7 @@ static void handle(struct brokerd_session *s, const struct sdv_broker_frame *f)
         send_error(s, m.request_id, 400, 0, why);
         break;
     }
+    brokerd_request_end(s);
 }
 
 int brokerd_local_rx(struct brokerd_session *s, const uint8_t *p, size_t len)

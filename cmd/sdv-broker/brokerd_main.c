@@ -97,7 +97,11 @@ static void session_fini(struct brokerd_session *s)
         s->in_dirty = false;
     }
     s->closing = true;
+    lws_sul_cancel(&s->sul_expiry);
     sdv_broker_session_close(d->b, s);
+    for (uint32_t k = 0; k < s->n_subs; k++)
+        free(s->sub_sigs[k]);
+    s->n_subs = 0;
     sdv_auth_token_destroy(s->token);
     sdv_auth_cache_destroy(s->cache);
     sdv_broker_decoder_destroy(s->dec);
@@ -108,27 +112,150 @@ static void session_fini(struct brokerd_session *s)
     s->kind = 0;
 }
 
-void brokerd_session_set_token(struct brokerd_session *s, const char *token, size_t len)
+static void flush_dirty(struct brokerd *d);
+
+/* Ends subscription k of s on the broker's initiative and tells the client, once. */
+static void session_end_sub(struct brokerd_session *s, uint32_t k, enum sdv_auth_status st,
+                            const char *msg)
+{
+    uint32_t sub = s->subs[k];
+
+    (void)sdv_broker_unsubscribe(s->d->b, s, sub);
+    free(s->sub_sigs[k]);
+    s->n_subs--;
+    s->subs[k] = s->subs[s->n_subs];
+    s->sub_sigs[k] = s->sub_sigs[s->n_subs];
+    s->sub_nsigs[k] = s->sub_nsigs[s->n_subs];
+    if (s->kind == BROKERD_LOCAL)
+        brokerd_local_sub_ended(s, sub, (uint16_t)sdv_auth_status_http(st), msg);
+    else if (s->kind == BROKERD_WS)
+        brokerd_viss_sub_ended(s, sub, st, msg);
+    sdv_logf(&s->d->log, SDV_LOG_INFO, "subscription %u ended: %s", (unsigned)sub, msg);
+}
+
+/* After a renewal: a subscription the new token does not grant in full ends (403), the others
+ * go on, checked against the new grants event by event. */
+static void session_regrant(struct brokerd_session *s)
+{
+    struct brokerd *d = s->d;
+
+    for (uint32_t k = s->n_subs; k-- > 0;) {
+        for (uint32_t i = 0; i < s->sub_nsigs[k]; i++) {
+            const struct sdv_broker_signal *sig =
+                    sdv_broker_catalog_signal(d->cat, s->sub_sigs[k][i]);
+            char msg[SDV_BROKER_PATH_LEN_MAX + 96];
+
+            if (sig == NULL || sdv_auth_check(d->auth, s->token, sig->path, SDV_AUTH_READ, s->cache,
+                                              sig->id) == SDV_AUTH_OK)
+                continue;
+            snprintf(msg, sizeof(msg), "the renewed token does not grant read on %s",
+                     sig != NULL ? sig->path : "?");
+            session_end_sub(s, k, SDV_AUTH_FORBIDDEN, msg);
+            break;
+        }
+    }
+}
+
+static void session_arm_expiry(struct brokerd_session *s);
+
+/* The token stopped granting: its subscriptions end with one notice each (VISS and KUKSA
+ * practice: an expired token does not keep a subscription alive; renewing before the expiry
+ * does). Requests are refused per request as before. */
+static void expiry_cb(lws_sorted_usec_list_t *sul)
+{
+    struct brokerd_session *s = lws_container_of(sul, struct brokerd_session, sul_expiry);
+    struct brokerd *d = s->d;
+    enum sdv_auth_status st;
+    char msg[160];
+
+    if (s->kind == 0 || s->closing || s->token == NULL)
+        return;
+    if (clock_ms(NULL) < sdv_auth_token_expiry_ms(s->token)) {
+        session_arm_expiry(s); /* the two clocks disagree by a little: look again */
+        return;
+    }
+    st = sdv_auth_check(d->auth, s->token, "", SDV_AUTH_READ, NULL, 0);
+    if (st == SDV_AUTH_EXPIRED_TOKEN)
+        snprintf(msg, sizeof(msg),
+                 "token expired (renew it before it expires to keep "
+                 "subscriptions)");
+    else
+        snprintf(msg, sizeof(msg), "purpose \"%s\" has expired", sdv_auth_token_purpose(s->token));
+    for (uint32_t k = s->n_subs; k-- > 0;)
+        session_end_sub(s, k, st == SDV_AUTH_EXPIRED_TOKEN ? st : SDV_AUTH_FORBIDDEN, msg);
+    flush_dirty(d);
+}
+
+static void session_arm_expiry(struct brokerd_session *s)
+{
+    const int64_t day_ms = 86400000;
+    int64_t left_ms;
+
+    if (s->token == NULL || (s->kind != BROKERD_LOCAL && s->kind != BROKERD_WS)) {
+        lws_sul_cancel(&s->sul_expiry);
+        return;
+    }
+    left_ms = sdv_auth_token_expiry_ms(s->token) - clock_ms(NULL);
+    if (left_ms < 0)
+        left_ms = 0;
+    if (left_ms > day_ms)
+        left_ms = day_ms; /* checked again then */
+    /* 2 ms later than due: the access clock is the coarse one (a few ms of resolution). */
+    lws_sul_schedule(s->d->ctx, 0, &s->sul_expiry, expiry_cb, (lws_usec_t)left_ms * 1000 + 2000);
+}
+
+enum sdv_auth_status brokerd_session_set_token(struct brokerd_session *s, const char *token,
+                                               size_t len, char *msg, size_t msg_len)
 {
     struct sdv_auth_token *t = NULL;
     enum sdv_auth_status st;
+    char why[sizeof(s->token_msg)];
+    bool renewed;
 
     if (s->token_text != NULL && strlen(s->token_text) == len &&
-        memcmp(s->token_text, token, len) == 0)
-        return; /* the same token again: its verdict stands (expiry is checked per request) */
+        memcmp(s->token_text, token, len) == 0) {
+        /* The same token again: its verdict stands (expiry is checked per request). */
+        snprintf(msg, msg_len, "%s", s->token != NULL ? "" : s->token_msg);
+        return s->token != NULL ? SDV_AUTH_OK : s->token_status;
+    }
+    st = sdv_auth_verify(s->d->auth, token, len, &t, why, sizeof(why));
+    snprintf(msg, msg_len, "%s", why);
+    if (st != SDV_AUTH_OK) {
+        if (s->token == NULL) { /* nothing in force: the session's requests get this refusal */
+            free(s->token_text);
+            s->token_text = strndup(token, len);
+            s->token_status = st;
+            snprintf(s->token_msg, sizeof(s->token_msg), "%s", why);
+        }
+        return st; /* else the token in force stays, until it expires */
+    }
+    renewed = s->token != NULL;
     sdv_auth_token_destroy(s->token);
-    s->token = NULL;
+    s->token = t;
     free(s->token_text);
     s->token_text = strndup(token, len);
-    st = sdv_auth_verify(s->d->auth, token, len, &t, s->token_msg, sizeof(s->token_msg));
-    s->token_status = st;
-    if (st == SDV_AUTH_OK)
-        s->token = t;
+    s->token_status = SDV_AUTH_OK;
+    s->token_msg[0] = '\0';
+    if (renewed)
+        session_regrant(s);
+    session_arm_expiry(s);
+    return SDV_AUTH_OK;
+}
+
+void brokerd_request_begin(struct brokerd_session *s, bool charged)
+{
+    s->rate_taken = !charged;
+}
+
+void brokerd_request_end(struct brokerd_session *s)
+{
+    if (!s->rate_taken && s->token != NULL)
+        (void)sdv_auth_rate_take(s->d->auth, s->token);
+    s->rate_taken = true;
 }
 
 enum sdv_auth_status brokerd_access(struct brokerd_session *s, const struct sdv_broker_signal *sig,
-                                    enum sdv_auth_action action, bool first, char *msg,
-                                    size_t msg_len)
+                                    enum sdv_auth_action action, char *msg, size_t msg_len)
 {
     struct brokerd *d = s->d;
     enum sdv_auth_status st;
@@ -138,24 +265,37 @@ enum sdv_auth_status brokerd_access(struct brokerd_session *s, const struct sdv_
         return SDV_AUTH_UNAVAILABLE;
     }
     if (s->token == NULL) {
+        s->rate_taken = true;
         if (s->token_status == SDV_AUTH_MISSING_TOKEN)
             return sdv_auth_request(d->auth, NULL, sig->path, action, msg, msg_len);
         snprintf(msg, msg_len, "%s", s->token_msg);
         return s->token_status;
     }
-    if (first)
+    if (!s->rate_taken) {
+        s->rate_taken = true;
         return sdv_auth_request(d->auth, s->token, sig->path, action, msg, msg_len);
+    }
     st = sdv_auth_check(d->auth, s->token, sig->path, action, s->cache, sig->id);
     if (st != SDV_AUTH_OK || action == SDV_AUTH_ACTUATE) /* audited: denials, actuations */
-        st = sdv_auth_request(d->auth, s->token, sig->path, action, msg, msg_len);
+        st = sdv_auth_request_more(d->auth, s->token, sig->path, action, msg, msg_len);
     return st;
 }
 
-bool brokerd_session_add_sub(struct brokerd_session *s, uint32_t sub_id)
+bool brokerd_session_add_sub(struct brokerd_session *s, uint32_t sub_id, const uint32_t *ids,
+                             uint32_t n)
 {
-    if (s->n_subs >= SDV_BROKER_CLIENT_SUBS_MAX)
+    uint32_t *copy;
+
+    if (s->n_subs >= SDV_BROKER_CLIENT_SUBS_MAX || n == 0)
         return false;
-    s->subs[s->n_subs++] = sub_id;
+    copy = malloc((size_t)n * sizeof(*copy));
+    if (copy == NULL)
+        return false;
+    memcpy(copy, ids, (size_t)n * sizeof(*copy));
+    s->subs[s->n_subs] = sub_id;
+    s->sub_sigs[s->n_subs] = copy;
+    s->sub_nsigs[s->n_subs] = n;
+    s->n_subs++;
     return true;
 }
 
@@ -163,7 +303,11 @@ bool brokerd_session_del_sub(struct brokerd_session *s, uint32_t sub_id)
 {
     for (uint32_t i = 0; i < s->n_subs; i++) {
         if (s->subs[i] == sub_id) {
-            s->subs[i] = s->subs[--s->n_subs];
+            free(s->sub_sigs[i]);
+            s->n_subs--;
+            s->subs[i] = s->subs[s->n_subs];
+            s->sub_sigs[i] = s->sub_sigs[s->n_subs];
+            s->sub_nsigs[i] = s->sub_nsigs[s->n_subs];
             return true;
         }
     }
@@ -426,8 +570,11 @@ static int cb_viss(struct lws *wsi, enum lws_callback_reasons reason, void *user
         if (session_init(d, s, BROKERD_WS, wsi) != SDV_OK)
             return -1;
         auth = bearer(wsi, abuf, sizeof(abuf), &alen);
-        if (auth != NULL)
-            brokerd_session_set_token(s, auth, alen);
+        if (auth != NULL) {
+            char why[160];
+
+            (void)brokerd_session_set_token(s, auth, alen, why, sizeof(why));
+        }
         break;
     }
     case LWS_CALLBACK_RECEIVE: {

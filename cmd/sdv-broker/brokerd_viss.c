@@ -146,7 +146,7 @@ static bool check_all(struct brokerd_session *s, const struct sdv_broker_viss_re
 
     for (size_t i = 0; i < n; i++) {
         const struct sdv_broker_signal *sig = sdv_broker_catalog_signal(d->cat, d->ids[i]);
-        enum sdv_auth_status st = brokerd_access(s, sig, action, i == 0, msg, sizeof(msg));
+        enum sdv_auth_status st = brokerd_access(s, sig, action, msg, sizeof(msg));
 
         if (st != SDV_AUTH_OK) {
             brokerd_viss_error(s, r->action, r->request_id, viss_of_auth(st), msg);
@@ -229,7 +229,7 @@ static void do_set(struct brokerd_session *s, const struct sdv_broker_viss_reque
     }
     st = brokerd_access(s, sig,
                         sig->kind == SDV_BROKER_KIND_ACTUATOR ? SDV_AUTH_ACTUATE : SDV_AUTH_PROVIDE,
-                        true, msg, sizeof(msg));
+                        msg, sizeof(msg));
     if (st != SDV_AUTH_OK) {
         brokerd_viss_error(s, r->action, r->request_id, viss_of_auth(st), msg);
         return;
@@ -323,7 +323,11 @@ static void do_subscribe(struct brokerd_session *s, const struct sdv_broker_viss
         brokerd_viss_error(s, r->action, r->request_id, viss_of_err(rc), sdv_broker_errmsg(d->b));
         return;
     }
-    brokerd_session_add_sub(s, sub_id);
+    if (!brokerd_session_add_sub(s, sub_id, d->ids, (uint32_t)n)) {
+        (void)sdv_broker_unsubscribe(d->b, s, sub_id);
+        brokerd_viss_error(s, r->action, r->request_id, SDV_BROKER_VISS_INTERNAL, "out of memory");
+        return;
+    }
     snprintf(sid, sizeof(sid), "%u", (unsigned)sub_id);
     sdv_buf_reset(&d->text);
     if (sdv_broker_viss_write_subscribe(r->request_id, sid, brokerd_now_us(), &d->text) == SDV_OK)
@@ -361,8 +365,19 @@ void brokerd_viss_handle(struct brokerd_session *s, struct sdv_broker_viss_reque
                            "the broker is shutting down");
         return;
     }
-    if (r->authorization != NULL)
-        brokerd_session_set_token(s, r->authorization, strlen(r->authorization));
+    /* A token in the request is the session's from now on when it is good (it renews the one
+     * the subscriptions run under); a refused one fails this request and changes nothing. */
+    if (r->authorization != NULL) {
+        char msg[160];
+        enum sdv_auth_status st = brokerd_session_set_token(
+                s, r->authorization, strlen(r->authorization), msg, sizeof(msg));
+
+        if (st != SDV_AUTH_OK) {
+            brokerd_viss_error(s, r->action, r->request_id, viss_of_auth(st), msg);
+            return;
+        }
+    }
+    brokerd_request_begin(s, r->action != SDV_BROKER_VISS_UNSUBSCRIBE);
     switch (r->action) {
     case SDV_BROKER_VISS_GET:
         do_get(s, r);
@@ -381,6 +396,21 @@ void brokerd_viss_handle(struct brokerd_session *s, struct sdv_broker_viss_reque
                            "unknown action");
         break;
     }
+    brokerd_request_end(s);
+}
+
+void brokerd_viss_sub_ended(struct brokerd_session *s, uint32_t sub_id, enum sdv_auth_status st,
+                            const char *message)
+{
+    struct brokerd *d = s->d;
+    char sid[16];
+
+    snprintf(sid, sizeof(sid), "%u", (unsigned)sub_id);
+    sdv_buf_reset(&d->text);
+    if (sdv_broker_viss_write_error(SDV_BROKER_VISS_SUBSCRIPTION, NULL, sid, viss_of_auth(st),
+                                    message, brokerd_now_us(), &d->text) != SDV_OK ||
+        brokerd_viss_emit(s, &d->text, 200) != SDV_OK)
+        sdv_logf(&d->log, SDV_LOG_WARN, "viss: output full, end of subscription %s not sent", sid);
 }
 
 /* One subscription's queued events as one notification; false when there was nothing. */

@@ -11,7 +11,11 @@
  *       (so N-1 stays the newest speed). Prints "provider ready" once its signals are claimed.
  *   sdv-vehicle-sim app --socket S --token-file F get PATH | set PATH VALUE |
  *       subscribe PATH [--count N] [--period-ms P] [--sleep-ms S] [--idle-ms I] [--until V]
+ *                      [--renew-token-file F2 --renew-after-ms R]
  *       one request; prints the result. Exit 0 done, 3 refused by the broker, 1 other failure.
+ *       A subscriber renews its token with the one in F2 R ms after subscribing (prints
+ *       "renewed" or "renewal refused: ..."), and prints "ended STATUS MESSAGE" and stops when
+ *       the broker ends its subscription (token expired, no longer granted).
  */
 #include <errno.h>
 #include <poll.h>
@@ -199,7 +203,18 @@ struct app_sub {
     char last[128];
     const char *until; /* stop at this value */
     bool done;
+    uint16_t ended; /* the broker's status when it ended the subscription */
 };
+
+static void on_sub_ended(void *ud, uint32_t sub_id, uint16_t status, const char *message)
+{
+    struct app_sub *a = ud;
+
+    (void)sub_id;
+    a->ended = status;
+    a->done = true;
+    printf("ended %u %s\n", (unsigned)status, message);
+}
 
 static void on_event(void *ud, uint32_t sub_id, uint32_t signal_id,
                      const struct sdv_broker_value *value, int64_t ts_us)
@@ -256,6 +271,7 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
     cfg.name = "vehicle-sim-app";
     cfg.token = token;
     cfg.on_lost = on_lost;
+    cfg.on_sub_ended = on_sub_ended;
     cfg.ud = &a;
     rc = sdv_broker_client_connect(&cfg, &c, err, sizeof(err));
     if (rc != SDV_OK) {
@@ -311,9 +327,10 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
         status = 0;
     } else if (strcmp(argv[0], "subscribe") == 0) {
         struct sdv_broker_filter f;
-        long sleep_ms = 0, idle_ms = 2000;
+        long sleep_ms = 0, idle_ms = 2000, renew_after_ms = -1;
+        const char *renew_file = NULL;
         uint32_t sub_id;
-        int64_t last;
+        int64_t last, start;
 
         memset(&f, 0, sizeof(f));
         a.count = 5;
@@ -328,6 +345,10 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
                 idle_ms = strtol(argv[i + 1], NULL, 10);
             else if (strcmp(argv[i], "--until") == 0)
                 a.until = argv[i + 1];
+            else if (strcmp(argv[i], "--renew-token-file") == 0)
+                renew_file = argv[i + 1];
+            else if (strcmp(argv[i], "--renew-after-ms") == 0)
+                renew_after_ms = strtol(argv[i + 1], NULL, 10);
         }
         rc = sdv_broker_client_subscribe(c, &sig.id, 1, &f, on_event, &a, &sub_id);
         if (rc != SDV_OK) {
@@ -338,11 +359,25 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
         fflush(stdout);
         if (sleep_ms > 0) /* a slow consumer: the broker must drop, not wait */
             usleep((useconds_t)sleep_ms * 1000);
-        last = mono_us();
+        last = start = mono_us();
         while ((a.count < 0 || a.events < a.count) && !a.done && !g_stop &&
                mono_us() - last < idle_ms * 1000) {
             long before = a.events + a.lost;
 
+            if (renew_file != NULL && renew_after_ms >= 0 &&
+                mono_us() - start >= renew_after_ms * 1000) {
+                char *fresh = read_token(renew_file);
+
+                rc = fresh != NULL ? sdv_broker_client_reauth(c, fresh) : SDV_EIO;
+                if (rc == SDV_OK)
+                    printf("renewed\n");
+                else
+                    printf("renewal refused: %s: %s\n", sdv_errname(rc),
+                           sdv_broker_client_errmsg(c));
+                fflush(stdout);
+                free(fresh);
+                renew_file = NULL;
+            }
             rc = sdv_broker_client_process(c, 100);
             if (rc != SDV_OK) {
                 status = refused(c, path, rc);
@@ -352,6 +387,10 @@ static int run_app(const char *socket_path, const char *token, int argc, char **
                 last = mono_us();
         }
         printf("received %ld events, lost %ld, last %s\n", a.events, a.lost, a.last);
+        if (a.ended != 0) {
+            status = 3;
+            goto out;
+        }
         status = a.events >= a.count || a.count == 0 ? 0 : 1;
         if (a.count < 0)
             status = 0;

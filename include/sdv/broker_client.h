@@ -43,6 +43,14 @@ typedef void (*sdv_broker_client_event_fn)(void *ud, uint32_t sub_id, uint32_t s
 /* The broker dropped lost values of subscription sub_id because this client read too slowly. */
 typedef void (*sdv_broker_client_lost_fn)(void *ud, uint32_t sub_id, uint32_t lost);
 
+/* The broker ended subscription sub_id on its own: status 401 when the session's token expired
+ * (renew it with sdv_broker_client_reauth() before it expires to keep subscriptions), 403 when a
+ * renewed token no longer grants one of its signals; message (NUL-terminated, valid during the
+ * call) says which. No event of it follows and its id is forgotten; subscribe again (with a valid
+ * token) to resume. */
+typedef void (*sdv_broker_client_sub_ended_fn)(void *ud, uint32_t sub_id, uint16_t status,
+                                               const char *message);
+
 /* An actuation request for a signal this provider claimed. Answer it (now or later) with
  * sdv_broker_client_actuate_reply(c, actuation_id, ...). value is valid during the call. */
 typedef void (*sdv_broker_client_actuate_fn)(void *ud, uint64_t actuation_id, uint32_t signal_id,
@@ -56,6 +64,8 @@ struct sdv_broker_client_config {
     sdv_broker_client_actuate_fn on_actuate; /* providers; NULL: requests are rejected */
     sdv_broker_client_lost_fn on_lost;       /* NULL: ignored */
     void *ud;                                /* passed to on_actuate and on_lost */
+    /* Subscriptions the broker ended (token expired, no longer granted), with ud; NULL: ignored. */
+    sdv_broker_client_sub_ended_fn on_sub_ended;
     /* Optional monotonic clock (microseconds). With it a blocking call gives up timeout_ms after
      * it started even while events keep arriving; without it timeout_ms bounds the broker's
      * silence only. */
@@ -92,6 +102,19 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
  */
 enum sdv_err sdv_broker_client_adopt(const struct sdv_broker_client_config *cfg, int fd,
                                      struct sdv_broker_client **out, char *err, size_t err_len);
+
+/*
+ * Renews the session's access token without reconnecting (the AUTH message): the broker verifies
+ * token (borrowed) fully and, when it is good, acts with its grants from then on. Subscriptions
+ * stay; one whose signals the new token no longer all grants is ended (on_sub_ended, 403). A
+ * long-running app calls this with a fresh token before the old one expires; at expiry the
+ * broker ends every subscription with a 401 notice. SDV_OK; SDV_EINVAL for an empty token;
+ * SDV_EDENIED when the broker refused it (errmsg has the reason: invalid, expired, grants
+ * nothing), in which case the previous token stays in force until it expires; SDV_ELIMIT (the
+ * previous token's rate limit); network errors. Not for sessions opened by a launcher and
+ * adopted (sdv_broker_client_adopt()): those have no token of their own (docs/broker-daemon.md).
+ */
+enum sdv_err sdv_broker_client_reauth(struct sdv_broker_client *c, const char *token);
 
 /* Closes the connection and frees everything. NULL is a no-op. */
 void sdv_broker_client_destroy(struct sdv_broker_client *c);

@@ -44,6 +44,7 @@ struct sdv_broker_client {
     uint32_t n_subs;
     sdv_broker_client_actuate_fn on_actuate;
     sdv_broker_client_lost_fn on_lost;
+    sdv_broker_client_sub_ended_fn on_sub_ended;
     void *ud;
     sdv_broker_clock_fn clock;
     void *clock_ud;
@@ -272,6 +273,19 @@ static enum sdv_err dispatch(struct sdv_broker_client *c, const struct sdv_broke
             err = sdv_broker_client_actuate_reply(c, m.actuation_id, SDV_BROKER_STATUS_CONFLICT,
                                                   "this client does not execute actuations");
         break;
+    case SDV_BROKER_MSG_SUB_ENDED:
+        s = find_sub(c, m.sub_id);
+        if (s != NULL) {
+            char text[SDV_BROKER_MESSAGE_LEN_MAX + 1];
+
+            *s = c->subs[--c->n_subs]; /* the broker forgot it: so do we */
+            snprintf(text, sizeof(text), "%.*s", (int)m.message.len, m.message.p);
+            cfail(c, SDV_OK, "subscription %u ended by the broker: %u %s", (unsigned)m.sub_id,
+                  (unsigned)m.status, text);
+            if (c->on_sub_ended != NULL)
+                c->on_sub_ended(c->ud, m.sub_id, m.status, text);
+        }
+        break;
     case SDV_BROKER_MSG_ERROR:
         /* A refused publish (or the answer to a request that timed out): keep the reason. */
         cfail(c, SDV_OK, "broker refused request %u: %u %.*s", (unsigned)f->request_id,
@@ -313,7 +327,8 @@ static enum sdv_err wait_answer(struct sdv_broker_client *c, uint32_t request_id
             return cfail(c, SDV_EUNAVAILABLE, "no answer from the broker within %u ms",
                          (unsigned)c->timeout_ms);
         if (f.request_id != request_id || f.type == SDV_BROKER_MSG_EVENT ||
-            f.type == SDV_BROKER_MSG_VALUES_LOST || f.type == SDV_BROKER_MSG_ACTUATE) {
+            f.type == SDV_BROKER_MSG_VALUES_LOST || f.type == SDV_BROKER_MSG_ACTUATE ||
+            f.type == SDV_BROKER_MSG_SUB_ENDED) {
             err = dispatch(c, &f);
             if (err != SDV_OK)
                 return err;
@@ -381,6 +396,7 @@ static struct sdv_broker_client *client_new(const struct sdv_broker_client_confi
     c->timeout_ms = cfg->timeout_ms != 0 ? cfg->timeout_ms : SDV_BROKER_CLIENT_TIMEOUT_MS_DEFAULT;
     c->on_actuate = cfg->on_actuate;
     c->on_lost = cfg->on_lost;
+    c->on_sub_ended = cfg->on_sub_ended;
     c->ud = cfg->ud;
     c->clock = cfg->clock;
     c->clock_ud = cfg->clock_ud;
@@ -594,9 +610,23 @@ enum sdv_err sdv_broker_client_unsubscribe(struct sdv_broker_client *c, uint32_t
     err = call(c, &m, SDV_BROKER_MSG_OK, &answer);
     if (err != SDV_OK)
         return err;
-    s = find_sub(c, sub_id); /* the table is unchanged by dispatch; look again for clarity */
-    *s = c->subs[--c->n_subs];
+    s = find_sub(c, sub_id); /* dispatch may have moved it, or the broker ended it meanwhile */
+    if (s != NULL)
+        *s = c->subs[--c->n_subs];
     return SDV_OK;
+}
+
+enum sdv_err sdv_broker_client_reauth(struct sdv_broker_client *c, const char *token)
+{
+    struct sdv_broker_msg m, answer;
+
+    if (token == NULL || token[0] == '\0')
+        return cfail(c, SDV_EINVAL, "reauth needs a token");
+    if (strlen(token) > SDV_BROKER_TOKEN_LEN_MAX)
+        return cfail(c, SDV_EINVAL, "token longer than %u bytes", SDV_BROKER_TOKEN_LEN_MAX);
+    sdv_broker_msg_init(&m, SDV_BROKER_MSG_AUTH, 0);
+    m.token = str_of(token);
+    return call(c, &m, SDV_BROKER_MSG_OK, &answer);
 }
 
 enum sdv_err sdv_broker_client_claim(struct sdv_broker_client *c, const uint32_t *ids, size_t n)

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -276,23 +277,7 @@ async def ws_checks(env):
         m = await viss(ws, {"action": "get", "path": SOC, "requestId": "n7"})
         check(err_of(m)[0] == 403, "purpose token refused outside its signals")
 
-    # Every event is checked again: a subscription stops when its token expires.
-    short = env.mint("read:Vehicle.Speed", exp_in="2")
-    async with websockets.connect(env.ws, subprotocols=["VISSv3"],
-                                  extra_headers={"Authorization": "Bearer " + short}) as ws:
-        m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "e1"})
-        sid = m.get("subscriptionId")
-        before = await notifications(ws, sid, 3, 3)
-        await asyncio.sleep(2.2)
-        drain_end = time.monotonic() + 1.0
-        while time.monotonic() < drain_end:  # what was queued before the expiry may arrive
-            try:
-                await asyncio.wait_for(ws.recv(), 0.3)
-            except asyncio.TimeoutError:
-                break
-        after = await notifications(ws, sid, 1, 1.0)
-        check(len(before) == 3 and after == [],
-              f"events stop when the token expires ({len(before)} before, {len(after)} after)")
+    await token_lifecycle(env)
 
     # Invalid and expired tokens, at upgrade or in the request.
     good = env.mint("read:Vehicle.Speed")
@@ -332,6 +317,216 @@ async def ws_checks(env):
         limited = [m for m in got if err_of(m) == (429, "too_many_requests")]
         check(len(limited) > 0 and len(limited) < 150,
               f"rate limit: {len(limited)} of 150 rapid requests got 429")
+
+
+async def collect(ws, seconds):
+    """Every message that arrives within the next seconds, parsed."""
+    out = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            out.append(json.loads(await asyncio.wait_for(ws.recv(), end - time.monotonic())))
+        except asyncio.TimeoutError:
+            break
+    return out
+
+
+def sub_msgs(msgs, sid):
+    data = [m for m in msgs if m.get("action") == "subscription" and
+            m.get("subscriptionId") == sid and "error" not in m]
+    errs = [m for m in msgs if m.get("action") == "subscription" and
+            m.get("subscriptionId") == sid and "error" in m]
+    return data, errs
+
+
+async def token_lifecycle(env):
+    """Session-level tokens over WebSocket: the token the connection holds governs its
+    subscriptions; a request carrying a fresh token renews it; at expiry each subscription gets
+    one error notification (401 expired_token) and ends; a renewal that grants less ends the
+    subscriptions it no longer covers (403); a refused renewal leaves the old token in force."""
+    hdr = lambda tok: {"Authorization": "Bearer " + tok}  # noqa: E731
+
+    async def expires():
+        short = env.mint("read:Vehicle.Speed", exp_in="2")
+        t0 = time.monotonic()
+        async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                      extra_headers=hdr(short)) as ws:
+            m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "e1"})
+            sid = m.get("subscriptionId")
+            msgs = await collect(ws, 3.2 - (time.monotonic() - t0))
+            data, errs = sub_msgs(msgs, sid)
+            check(len(data) >= 3 and len(errs) == 1 and err_of(errs[0]) == (401, "expired_token")
+                  and msgs.index(errs[0]) == len(msgs) - 1,
+                  f"token expiry: {len(data)} notifications, then exactly one error notification "
+                  f"401 expired_token, then silence ({[err_of(e) for e in errs]})")
+            later = await collect(ws, 0.5)
+            check(sub_msgs(later, sid) == ([], []), "nothing more after the expiry notice")
+            m = await viss(ws, {"action": "unsubscribe", "subscriptionId": sid, "requestId": "e2"})
+            check(err_of(m)[0] == 404, f"the expired subscription is gone: {m}")
+
+    async def renews():
+        short = env.mint("read:Vehicle.Speed", exp_in="2")
+        fresh = env.mint("read:Vehicle.Speed")
+        t0 = time.monotonic()
+        async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                      extra_headers=hdr(short)) as ws:
+            m = await viss(ws, {"action": "subscribe", "path": SPEED, "requestId": "r1"})
+            sid = m.get("subscriptionId")
+            await asyncio.sleep(0.3)
+            m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "r2",
+                                "authorization": fresh})
+            check("data" in m, f"a get carrying a fresh token renews the session: {str(m)[:120]}")
+            await collect(ws, 3.0 - (time.monotonic() - t0))  # past the first token's expiry
+            data, errs = sub_msgs(await collect(ws, 0.8), sid)
+            check(len(data) >= 5 and errs == [],
+                  f"renewed before expiry: the subscription goes on past the old token's exp "
+                  f"({len(data)} notifications, errors {errs})")
+
+    async def narrows():
+        wide = env.mint("read:Vehicle")
+        narrow = env.mint("read:Vehicle.Speed")
+        async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                      extra_headers=hdr(wide)) as ws:
+            sid1 = (await viss(ws, {"action": "subscribe", "path": SPEED,
+                                    "requestId": "w1"})).get("subscriptionId")
+            sid2 = (await viss(ws, {"action": "subscribe", "path": SOC,
+                                    "requestId": "w2"})).get("subscriptionId")
+            await ws.send(json.dumps({"action": "get", "path": SPEED, "requestId": "w3",
+                                      "authorization": narrow}))
+            msgs = await collect(ws, 1.0)
+            d1, e1 = sub_msgs(msgs, sid1)
+            _, e2 = sub_msgs(msgs, sid2)
+            after = e2 and sub_msgs(msgs[msgs.index(e2[0]) + 1:], sid2)[0]
+            check(len(e2) == 1 and err_of(e2[0]) == (403, "forbidden_request") and
+                  SOC in e2[0]["error"].get("message", "") and not after,
+                  f"renewal with a narrower token ends the subscription it no longer grants: {e2}")
+            check(len(d1) >= 5 and e1 == [], "the subscription it still grants goes on")
+            # A refused renewal: the request fails, the token in force stays.
+            bad = env.mint("read:Vehicle", aud="someone-else")
+            m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "w4",
+                                "authorization": bad})
+            check(err_of(m) == (401, "invalid_token"), f"a bad renewal token is refused: {m}")
+            m = await viss(ws, {"action": "get", "path": SPEED, "requestId": "w5"})
+            d1, e1 = sub_msgs(await collect(ws, 0.5), sid1)
+            check(len(d1) >= 3 and e1 == [],
+                  "after a refused renewal the previous token stays in force")
+
+    await asyncio.gather(expires(), renews(), narrows())
+
+
+def local_token_lifecycle(env):
+    """The same over the Unix socket with the client library (sdv-vehicle-sim): AUTH renews,
+    SUB_ENDED 401 at expiry, 403 after a narrower renewal, a refused AUTH changes nothing."""
+    def sub(tok, renew=None, after_ms=300, count="200"):
+        args = [f"{BIN}/sdv-vehicle-sim", "app", "--socket", env.sock, "--token-file", tok,
+                "subscribe", SPEED, "--count", count, "--idle-ms", "3000"]
+        if renew:
+            args += ["--renew-token-file", renew, "--renew-after-ms", str(after_ms)]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    short = lambda n: env.token_file(env.mint("read:Vehicle.Speed", exp_in="2"), n)  # noqa
+    expiring = sub(short("l_exp"), count="1000")
+    renewed = sub(short("l_ren"), renew=env.token_file(env.mint("read:Vehicle.Speed"), "l_fresh"))
+    narrowed = sub(env.token_file(env.mint("read:Vehicle"), "l_wide"),
+                   renew=env.token_file(env.mint("read:Vehicle.Cabin"), "l_narrow"))
+    refused = sub(env.token_file(env.mint("read:Vehicle.Speed"), "l_keep"), count="40",
+                  renew=env.token_file(env.mint("read:Vehicle", aud="nobody"), "l_bad"))
+    out = {name: p.communicate(timeout=20)[0] for name, p in
+           (("exp", expiring), ("ren", renewed), ("nar", narrowed), ("bad", refused))}
+    rcs = {name: p.returncode for name, p in
+           (("exp", expiring), ("ren", renewed), ("nar", narrowed), ("bad", refused))}
+    check(rcs["exp"] == 3 and "ended 401 token expired" in out["exp"] and
+          time.monotonic() - t0 < 8,
+          f"local: the token expires: SUB_ENDED 401 once, the app stops: {out['exp'][-160:]}")
+    check(rcs["ren"] == 0 and "renewed" in out["ren"] and "received 200 events" in out["ren"] and
+          "ended" not in out["ren"],
+          f"local: AUTH before the expiry keeps the subscription 5 s: {out['ren'][-160:]}")
+    check(rcs["nar"] == 3 and "renewed" in out["nar"] and
+          "ended 403 the renewed token does not grant read on Vehicle.Speed" in out["nar"],
+          f"local: a narrower renewal ends the subscription it no longer grants: "
+          f"{out['nar'][-200:]}")
+    check(rcs["bad"] == 0 and "renewal refused: SDV_EDENIED" in out["bad"] and
+          "previous token stays in force" in out["bad"] and "received 40 events" in out["bad"],
+          f"local: a refused AUTH leaves the old token in force: {out['bad'][-200:]}")
+
+
+def frame(ftype, rid, payload):
+    return struct.pack("<BBHII", 0xB1, ftype, 0, len(payload), rid) + payload
+
+
+def str16(b):
+    return struct.pack("<H", len(b)) + b
+
+
+def read_frame(sock):
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError("broker closed the connection")
+            buf += chunk
+        return buf
+    magic, ftype, _, length, rid = struct.unpack("<BBHII", exact(12))
+    return ftype, rid, exact(length)
+
+
+def one_take_per_request(env):
+    """A request naming many signals costs one take from the rate bucket (burst 60 here),
+    however many of its signals are refused; the refusals are still audited; the limit still
+    holds once the requests outnumber the burst."""
+    import socket as pysocket
+    tok = env.mint("read:Vehicle.Speed", sub="multi-signal")
+    refused = ["Vehicle.Cabin.HVAC.IsAirConditioningActive", SOC, TEMP, FAN2] * 5
+    get = frame(5, 0, struct.pack("<H", 21) + b"".join(
+        b"\x02" + str16(p.encode()) for p in [SPEED] + refused))
+    raw = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    raw.settimeout(5)
+    raw.connect(env.sock)
+    raw.sendall(frame(1, 1, struct.pack("<H", 1) + str16(b"take-test") + str16(tok.encode())))
+    ftype, _, _ = read_frame(raw)
+    statuses = []
+    for i in range(50):
+        raw.sendall(get[:8] + struct.pack("<I", 100 + i) + get[12:])
+        ftype, rid, pay = read_frame(raw)
+        if ftype == 6:  # GET_RESULT: count, then per entry id, status (and ts, value if 0)
+            off, st = 2, []
+            for _ in range(struct.unpack_from("<H", pay)[0]):
+                sid, status = struct.unpack_from("<IH", pay, off)
+                off += 6
+                if status == 0:
+                    off += 8 + {10: 5, 0: 1}.get(pay[off + 8], 5)
+                st.append(status)
+            statuses.append(st)
+        else:
+            statuses.append(struct.unpack_from("<H", pay)[0])
+    ok = [s for s in statuses if isinstance(s, list)]
+    check(len(ok) == 50 and all(s[0] == 0 and s[1:] == [403] * 20 for s in ok),
+          f"binary: 50 GETs of 21 signals (20 refused) within a burst of 60 all answered "
+          f"({len(ok)} answered, others {[s for s in statuses if not isinstance(s, list)][:3]})")
+    # Pipelined, so that the bucket's refill (100/s) cannot keep up whatever the machine's speed.
+    raw.sendall(b"".join(get[:8] + struct.pack("<I", 200 + i) + get[12:] for i in range(150)))
+    more = []
+    for i in range(150):
+        ftype, rid, pay = read_frame(raw)
+        more.append(ftype == 9 and struct.unpack_from("<H", pay)[0] == 429)
+    check(any(more), f"binary: the limit still holds: {sum(more)} of 150 more GETs got 429")
+    raw.close()
+
+
+async def viss_one_take(env):
+    tok = env.mint("read:Vehicle.Speed", sub="multi-viss")
+    async with websockets.connect(env.ws, subprotocols=["VISSv3"],
+                                  extra_headers={"Authorization": "Bearer " + tok}) as ws:
+        codes = []
+        for i in range(45):
+            m = await viss(ws, {"action": "get", "path": "Vehicle", "requestId": f"m{i}",
+                                "filter": {"variant": "paths",
+                                           "parameter": ["Speed", "Cabin.HVAC"]}})
+            codes.append(err_of(m)[0])
+        check(codes == [403] * 45,
+              f"VISS: 45 gets naming a refused branch within a burst of 60 are all 403, none "
+              f"429: {sorted(set(codes))}")
 
 
 def http_req(env, method, path, token=None, body=None):
@@ -484,6 +679,9 @@ def main():
             asyncio.run(ws_checks(env))
             http_checks(env)
             local_checks(env)
+            local_token_lifecycle(env)
+            one_take_per_request(env)
+            asyncio.run(viss_one_take(env))
             slow_subscriber(env, provider)
             # 503 while shutting down, then a clean exit with the values saved.
             async def shutdown_503():
@@ -520,6 +718,10 @@ def main():
                   any(x["status"] == 429 for x in lines) and
                   any(x["action"] == "authenticate" for x in lines),
                   "audit log records actuations, denials, 429s and bad tokens")
+            multi = [x for x in lines if x["sub"] == "multi-signal" and x["status"] == 403]
+            check(len({x["path"] for x in multi}) == 4,
+                  f"the refused signals of multi-signal requests are audited "
+                  f"({len(multi)} lines, paths {sorted({x['path'] for x in multi})})")
         finally:
             for p in (provider, env.proc):
                 if p.poll() is None:

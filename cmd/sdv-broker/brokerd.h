@@ -48,8 +48,15 @@ struct brokerd_config {
     uint32_t actuation_timeout_ms;
     uint32_t queue_len;
     uint32_t shutdown_grace_ms;
-    int log_level; /* enum sdv_log_level */
+    int log_level;          /* enum sdv_log_level */
+    int32_t cpu_latency_us; /* -1: leave the kernel's default; else held via PM QoS */
+    uint32_t busy_poll_us;  /* 0: block in poll() at once; else poll without blocking this long */
 };
+
+/* Bounds of the low-latency members: a PM QoS request above a second means nothing, and a
+ * busy-poll window above a millisecond burns a core for no measurable gain. */
+#define BROKERD_CPU_LATENCY_US_MAX 1000000u
+#define BROKERD_BUSY_POLL_US_MAX   SDV_BROKER_CLIENT_BUSY_POLL_US_MAX
 
 /* Loads and checks the JSON configuration at path. Relative file names are taken relative to
  * the configuration file's directory. On error: SDV_EPARSE/SDV_EIO/SDV_ENOENT with a message
@@ -148,9 +155,16 @@ struct brokerd {
     struct sdv_buf text;
     struct sdv_broker_entry entries[SDV_BROKER_BATCH_MAX];
     uint32_t ids[SDV_BROKER_BATCH_MAX];
+    /* Low-latency options (brokerd_tune.c). */
+    int qos_fd;         /* the held PM QoS request, or -1 */
+    int64_t last_rx_us; /* when a local client last sent something (busy_poll_us) */
 };
 
 int64_t brokerd_now_us(void);
+
+/* Holds a PM QoS CPU latency request of us microseconds: returns the descriptor that keeps it
+ * (close it to drop the request), or -1 with a message in err. */
+int brokerd_cpu_latency_hold(int32_t us, char *err, size_t err_len);
 
 /* Arms the session's output (WS and HTTP: ask lws for a writeable callback; LOCAL: queue it on
  * the dirty list, flushed after the current callback). */

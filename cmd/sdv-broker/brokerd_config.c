@@ -220,6 +220,8 @@ enum sdv_err brokerd_config_load(const char *path, struct brokerd_config *c, cha
                                       "token_leeway_s",
                                       "shutdown_grace_ms",
                                       "log_level",
+                                      "cpu_latency_us",
+                                      "busy_poll_us",
                                       NULL};
     static const char *const rate_m[] = {"per_second", "burst", NULL};
     static const char *const pers_m[] = {"file", "interval_ms", NULL};
@@ -237,6 +239,7 @@ enum sdv_err brokerd_config_load(const char *path, struct brokerd_config *c, cha
     c->listen_port = -1;
     c->shutdown_grace_ms = 300;
     c->log_level = SDV_LOG_INFO;
+    c->cpu_latency_us = -1;
     slash = strrchr(path, '/');
     snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 0 : (int)(slash - path), path);
     if (slash == path)
@@ -276,8 +279,19 @@ enum sdv_err brokerd_config_load(const char *path, struct brokerd_config *c, cha
                 SDV_OK ||
         (rc = get_u32(&p, doc, "", "token_leeway_s", 0, SDV_AUTH_LEEWAY_S_MAX, &c->leeway_s)) !=
                 SDV_OK ||
-        (rc = get_u32(&p, doc, "", "shutdown_grace_ms", 0, 60000, &c->shutdown_grace_ms)) != SDV_OK)
+        (rc = get_u32(&p, doc, "", "shutdown_grace_ms", 0, 60000, &c->shutdown_grace_ms)) !=
+                SDV_OK ||
+        (rc = get_u32(&p, doc, "", "busy_poll_us", 0, BROKERD_BUSY_POLL_US_MAX,
+                      &c->busy_poll_us)) != SDV_OK)
         goto out;
+    if (json_object_get(doc, "cpu_latency_us") != NULL) {
+        uint32_t us;
+
+        rc = get_u32(&p, doc, "", "cpu_latency_us", 0, BROKERD_CPU_LATENCY_US_MAX, &us);
+        if (rc != SDV_OK)
+            goto out;
+        c->cpu_latency_us = (int32_t)us;
+    }
     v = json_object_get(doc, "log_level");
     if (v != NULL) {
         static const char *const levels[] = {"error", "warn", "info", "debug"};

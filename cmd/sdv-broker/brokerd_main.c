@@ -277,7 +277,7 @@ enum sdv_auth_status brokerd_access(struct brokerd_session *s, const struct sdv_
     }
     st = sdv_auth_check(d->auth, s->token, sig->path, action, s->cache, sig->id);
     if (st != SDV_AUTH_OK || action == SDV_AUTH_ACTUATE) /* audited: denials, actuations */
-        st = sdv_auth_request_more(d->auth, s->token, sig->path, action, msg, msg_len);
+        st = sdv_auth_request(d->auth, s->token, sig->path, action, msg, msg_len);
     return st;
 }
 
@@ -661,6 +661,8 @@ static int cb_local(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         break;
     case LWS_CALLBACK_RAW_RX:
+        if (d->cfg->busy_poll_us > 0)
+            d->last_rx_us = brokerd_now_us();
         if (s->kind != BROKERD_LOCAL || brokerd_local_rx(s, in, len) < 0)
             ret = -1;
         else
@@ -908,6 +910,7 @@ int main(int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     d.cfg = &cfg;
+    d.qos_fd = -1;
     d.log.fn = log_stderr;
     d.log.level = (enum sdv_log_level)cfg.log_level;
     sdv_buf_init(&d.scratch, 2u * SDV_BROKER_STRING_LEN_MAX);
@@ -935,6 +938,13 @@ int main(int argc, char **argv)
         fail(err);
         goto out;
     }
+    if (cfg.cpu_latency_us >= 0) {
+        d.qos_fd = brokerd_cpu_latency_hold(cfg.cpu_latency_us, err, sizeof(err));
+        if (d.qos_fd < 0) {
+            fail(err);
+            goto out;
+        }
+    }
     lws_sul_schedule(d.ctx, 0, &d.sul_tick, tick_cb, 1000);
     printf("sdv-broker: ready: %u signals", (unsigned)sdv_broker_catalog_count(d.cat));
     if (d.vh_viss != NULL)
@@ -946,7 +956,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     while (!d.stop_now) {
-        if (lws_service(d.ctx, 0) < 0)
+        /* busy_poll_us: right after a local client sent something, look again without
+         * sleeping (lws_service's -1), so the next message is taken without a wake-up. */
+        int wait =
+                cfg.busy_poll_us > 0 && brokerd_now_us() - d.last_rx_us < (int64_t)cfg.busy_poll_us
+                        ? -1
+                        : 0;
+
+        if (lws_service(d.ctx, wait) < 0)
             break;
         if (d.stop_requested && !d.shutting_down) {
             d.shutting_down = true;
@@ -964,6 +981,8 @@ int main(int argc, char **argv)
     }
     sdv_logf(&d.log, SDV_LOG_INFO, "stopped%s", cfg.persist_file != NULL ? ", values saved" : "");
 out:
+    if (d.qos_fd >= 0)
+        close(d.qos_fd);
     if (d.ctx != NULL)
         lws_context_destroy(d.ctx); /* closes every session (session_fini) */
     d.ctx = NULL;

@@ -71,6 +71,11 @@ struct sdv_broker_client_config {
      * silence only. */
     sdv_broker_clock_fn clock;
     void *clock_ud;
+    /* Optional, needs clock: before a waiting call blocks in poll(), it keeps reading without
+     * sleeping for up to this many microseconds (at most SDV_BROKER_CLIENT_BUSY_POLL_US_MAX).
+     * An event arriving in that window is taken without a wake-up from sleep, which is most of
+     * the latency on an idle machine, at the price of one core busy while waiting. 0: off. */
+    uint32_t busy_poll_us;
 };
 
 /* What a lookup found for one path. status 0: id, datatype and kind are set; otherwise the

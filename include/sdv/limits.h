@@ -288,6 +288,10 @@
  * local broker answers in microseconds; seconds mean it is stuck or gone. */
 #define SDV_BROKER_CLIENT_TIMEOUT_MS_DEFAULT 5000u
 
+/* Longest busy-poll window of a client (microseconds): long enough to span the gap between two
+ * groups of a 1 kHz signal cycle; a longer one only burns the core. */
+#define SDV_BROKER_CLIENT_BUSY_POLL_US_MAX 1000u
+
 /* ---- Delta updates: sections and compressed regions (lib/delta, format version 2) ----
  * A patch may carry sections (region tables, executable reference maps) between its header and
  * its blocks; the decoder holds them whole in memory, so their total is bounded. Compressed
@@ -489,5 +493,21 @@
  * ends with it, and a short life bounds what a leaked token is worth. */
 #define SDV_APP_TTL_S_DEFAULT 600u
 #define SDV_APP_TTL_S_MAX     86400u
+
+
+/* ---- sdv app cgroups (the app's whole process tree, docs/app-sandbox.md) ------------------ */
+
+/* cpu_percent is a share of one core; 64 cores' worth is more than any ECU has, and a larger
+ * number is a typo rather than a plan. */
+#define SDV_APP_CPU_PERCENT_MAX 6400u
+/* The CPU bandwidth period (cpu.max, cpu.cfs_period_us): the kernel's default 100 ms, so a
+ * throttled app waits at most a period minus its quota. */
+#define SDV_APP_CPU_PERIOD_US 100000u
+/* After the app's tree has gone the cgroup is removed; exiting tasks can hold it busy for a
+ * moment, so the launcher retries this long before it gives up and says so. */
+#define SDV_APP_CGROUP_RMDIR_WAIT_MS 2000u
+/* /proc/self/mountinfo and a cgroup.procs file are read whole into a buffer of this size: a
+ * mount table of thousands of lines, or a cgroup of tens of thousands of pids, still fits. */
+#define SDV_APP_CGROUP_FILE_LEN_MAX (1024u * 1024u)
 
 #endif /* SDV_LIMITS_H */

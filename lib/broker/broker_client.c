@@ -48,6 +48,7 @@ struct sdv_broker_client {
     void *ud;
     sdv_broker_clock_fn clock;
     void *clock_ud;
+    uint32_t busy_poll_us;
     bool in_callback;
     enum sdv_err broken; /* sticky: the connection is unusable */
     char errmsg[SDV_BROKER_MESSAGE_LEN_MAX + 64];
@@ -182,6 +183,21 @@ static enum sdv_err send_msg(struct sdv_broker_client *c, struct sdv_broker_msg 
  * Returns the next frame in *f (*got true), reading from the socket when the buffer is empty:
  * timeout_ms 0 polls without waiting, -1 waits forever. *got false on timeout.
  */
+/* busy_poll_us: reads without sleeping until something arrives or the window is over. True
+ * with *r what read() would have returned (bytes, 0 at end of stream, -1 with errno); false
+ * when the window passed in silence, and the caller then blocks in poll() as usual. */
+static bool busy_read(struct sdv_broker_client *c, ssize_t *r)
+{
+    int64_t end = c->clock(c->clock_ud) + c->busy_poll_us;
+
+    do {
+        *r = recv(c->fd, c->rbuf, CLIENT_RBUF_LEN, MSG_DONTWAIT);
+        if (*r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return true;
+    } while (c->clock(c->clock_ud) < end);
+    return false;
+}
+
 static enum sdv_err next_frame(struct sdv_broker_client *c, int timeout_ms,
                                struct sdv_broker_frame *f, bool *got)
 {
@@ -210,6 +226,8 @@ static enum sdv_err next_frame(struct sdv_broker_client *c, int timeout_ms,
             }
         }
         c->roff = c->rlen = 0;
+        if (timeout_ms != 0 && c->busy_poll_us > 0 && busy_read(c, &r))
+            goto got_read;
         pr = poll(&pfd, 1, timeout_ms);
         if (pr < 0 && errno == EINTR)
             continue;
@@ -218,6 +236,7 @@ static enum sdv_err next_frame(struct sdv_broker_client *c, int timeout_ms,
         if (pr == 0)
             return SDV_OK;
         r = read(c->fd, c->rbuf, CLIENT_RBUF_LEN);
+    got_read:
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -386,6 +405,18 @@ static void set_send_timeout(struct sdv_broker_client *c)
 }
 
 /* A client without a connection (fd -1), or NULL when out of memory. */
+_Static_assert(SDV_BROKER_CLIENT_BUSY_POLL_US_MAX == 1000u, "config_error() names the bound");
+
+/* The configuration's own errors (before anything is opened), or NULL. */
+static const char *config_error(const struct sdv_broker_client_config *cfg)
+{
+    if (cfg->busy_poll_us > SDV_BROKER_CLIENT_BUSY_POLL_US_MAX)
+        return "busy_poll_us above 1000 (SDV_BROKER_CLIENT_BUSY_POLL_US_MAX)";
+    if (cfg->busy_poll_us > 0 && cfg->clock == NULL)
+        return "busy_poll_us needs the clock member (a monotonic clock in microseconds)";
+    return NULL;
+}
+
 static struct sdv_broker_client *client_new(const struct sdv_broker_client_config *cfg)
 {
     struct sdv_broker_client *c = calloc(1, sizeof(*c));
@@ -400,6 +431,7 @@ static struct sdv_broker_client *client_new(const struct sdv_broker_client_confi
     c->ud = cfg->ud;
     c->clock = cfg->clock;
     c->clock_ud = cfg->clock_ud;
+    c->busy_poll_us = cfg->busy_poll_us;
     sdv_buf_init(&c->req, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
     sdv_buf_init(&c->out, SDV_BROKER_HEADER_LEN + SDV_BROKER_FRAME_PAYLOAD_MAX);
     c->rbuf = malloc(CLIENT_RBUF_LEN);
@@ -425,6 +457,10 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
     c = client_new(cfg);
     if (c == NULL)
         return SDV_ENOMEM;
+    if (config_error(cfg) != NULL) {
+        rc = cfail(c, SDV_EINVAL, "%s", config_error(cfg));
+        goto fail;
+    }
     if (cfg->socket_path == NULL || strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
         rc = cfail(c, SDV_EINVAL, "socket path missing or longer than %zu bytes",
                    sizeof(sun.sun_path) - 1);
@@ -473,6 +509,12 @@ enum sdv_err sdv_broker_client_adopt(const struct sdv_broker_client_config *cfg,
             snprintf(err, err_len, "fd %d is not a stream socket connected to the broker", fd);
         if (fd >= 0)
             close(fd);
+        return SDV_EINVAL;
+    }
+    if (config_error(cfg) != NULL) {
+        if (err != NULL && err_len > 0)
+            snprintf(err, err_len, "%s", config_error(cfg));
+        close(fd);
         return SDV_EINVAL;
     }
     c = client_new(cfg);

@@ -277,7 +277,7 @@ enum sdv_auth_status brokerd_access(struct brokerd_session *s, const struct sdv_
     }
     st = sdv_auth_check(d->auth, s->token, sig->path, action, s->cache, sig->id);
     if (st != SDV_AUTH_OK || action == SDV_AUTH_ACTUATE) /* audited: denials, actuations */
-        st = sdv_auth_request(d->auth, s->token, sig->path, action, msg, msg_len);
+        st = sdv_auth_request_more(d->auth, s->token, sig->path, action, msg, msg_len);
     return st;
 }
 

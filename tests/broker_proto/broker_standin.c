@@ -8,7 +8,8 @@
  * Token "good" is accepted, anything else refused. Claims, get, set routed to the owning
  * provider, publish with fan-out to subscribers (events never block: a slow reader loses them),
  * subscribe/unsubscribe; a subscription with period STANDIN_LOST_HOOK_PERIOD gets a VALUES_LOST
- * notice of 3. One thread, poll().
+ * notice of 3. AUTH: "good" is accepted (OK), "narrow" too after every subscription of the
+ * connection is ended with SUB_ENDED 403, anything else is refused 401. One thread, poll().
  */
 #include "broker_standin.h"
 
@@ -321,6 +322,25 @@ static bool handle(struct server *s, int ci, struct sdv_broker_msg *m)
             a.lost = 3;
             send_msg(s, ci, &a);
         }
+        return true;
+    case SDV_BROKER_MSG_AUTH:
+        if (m->token.len == 6 && memcmp(m->token.p, "narrow", 6) == 0) {
+            for (k = 0; k < NSUB; k++) {
+                if (s->sub[k].conn != ci)
+                    continue;
+                s->sub[k].conn = -1;
+                sdv_broker_msg_init(&a, SDV_BROKER_MSG_SUB_ENDED, 0);
+                a.sub_id = s->sub[k].id;
+                a.status = 403;
+                a.message.p = "no longer granted";
+                a.message.len = 17;
+                send_msg(s, ci, &a);
+            }
+        } else if (m->token.len != 4 || memcmp(m->token.p, "good", 4) != 0) {
+            send_error(s, ci, m->request_id, 401, "invalid token");
+            return true;
+        }
+        send_simple(s, ci, SDV_BROKER_MSG_OK, m->request_id);
         return true;
     case SDV_BROKER_MSG_UNSUBSCRIBE:
         for (k = 0; k < NSUB; k++)

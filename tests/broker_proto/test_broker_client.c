@@ -388,6 +388,70 @@ static void test_deadline_with_events(void **state)
 }
 
 /* A launcher connects and greets; the app adopts the socket and works on the session. */
+struct ended {
+    int calls;
+    uint32_t sub_id;
+    uint16_t status;
+    char message[64];
+};
+
+static void on_sub_ended(void *ud, uint32_t sub_id, uint16_t status, const char *message)
+{
+    struct ended *e = ud;
+
+    e->calls++;
+    e->sub_id = sub_id;
+    e->status = status;
+    snprintf(e->message, sizeof(e->message), "%s", message);
+}
+
+/* Token renewal on an open session, and subscriptions the broker ends on its own: the callback
+ * runs once (also when the notice arrives while a call waits for its answer) and the client
+ * forgets the subscription. */
+static void test_reauth_and_sub_ended(void **state)
+{
+    struct sdv_broker_client_config cfg = {sock_path, "renewing-app", "good", 2000,
+                                           NULL,      NULL,           NULL};
+    struct sdv_broker_client *c = NULL, *prov;
+    struct sdv_broker_value v = {.type = SDV_BROKER_DT_FLOAT};
+    struct events ev = {0};
+    struct ended e = {0};
+    uint32_t id = 1, sub = 0, sub2 = 0;
+    char err[256];
+
+    (void)state;
+    cfg.ud = &e;
+    cfg.on_sub_ended = on_sub_ended;
+    assert_int_equal(sdv_broker_client_connect(&cfg, &c, err, sizeof(err)), SDV_OK);
+    assert_int_equal(sdv_broker_client_subscribe(c, &id, 1, NULL, on_event, &ev, &sub), SDV_OK);
+    /* Accepted: nothing ends. Refused: the reason, and the session goes on. */
+    assert_int_equal(sdv_broker_client_reauth(c, "good"), SDV_OK);
+    assert_int_equal(sdv_broker_client_reauth(c, "forged"), SDV_EDENIED);
+    assert_non_null(strstr(sdv_broker_client_errmsg(c), "invalid token"));
+    assert_int_equal(sdv_broker_client_reauth(c, ""), SDV_EINVAL);
+    assert_int_equal(sdv_broker_client_reauth(c, NULL), SDV_EINVAL);
+    assert_int_equal(e.calls, 0);
+    assert_int_equal(sdv_broker_client_subscribe(c, &id, 1, NULL, on_event, &ev, &sub2), SDV_OK);
+    /* A renewal that ends both subscriptions: the notices come before the OK. */
+    assert_int_equal(sdv_broker_client_reauth(c, "narrow"), SDV_OK);
+    assert_int_equal(e.calls, 2);
+    assert_int_equal(e.status, 403);
+    assert_string_equal(e.message, "no longer granted");
+    assert_true(e.sub_id == sub || e.sub_id == sub2);
+    assert_int_equal(sdv_broker_client_unsubscribe(c, sub), SDV_ENOENT); /* forgotten */
+    assert_int_equal(sdv_broker_client_unsubscribe(c, sub2), SDV_ENOENT);
+    /* No event of an ended subscription is delivered (the stand-in stopped sending them). */
+    prov = connect_as("speed", "good", NULL, NULL, NULL);
+    v.v.f = 42.0f;
+    assert_int_equal(sdv_broker_client_publish(prov, 1, &v, 7), SDV_OK);
+    assert_int_equal(sdv_broker_client_publish_flush(prov), SDV_OK);
+    assert_int_equal(sdv_broker_client_process(c, 100), SDV_OK);
+    assert_int_equal(ev.n, 0);
+    assert_int_equal(e.calls, 2);
+    sdv_broker_client_destroy(prov);
+    sdv_broker_client_destroy(c);
+}
+
 static void test_adopt(void **state)
 {
     struct sdv_broker_client_config cfg = {0};
@@ -426,6 +490,7 @@ int main(void)
             cmocka_unit_test(test_publish_many),
             cmocka_unit_test(test_deadline_with_events),
             cmocka_unit_test(test_adopt),
+            cmocka_unit_test(test_reauth_and_sub_ended),
     };
 
     return cmocka_run_group_tests(tests, server_start, server_stop);

@@ -393,6 +393,7 @@ struct watch {
     const struct sdv_broker_client_signal *sig;
     size_t n;
     unsigned long seen;
+    int ended; /* the broker ended the subscription (token expired, no longer granted) */
 };
 
 static void on_event(void *ud, uint32_t sub_id, uint32_t signal_id,
@@ -416,11 +417,20 @@ static void on_lost(void *ud, uint32_t sub_id, uint32_t lost)
             (unsigned)sub_id, (unsigned)lost);
 }
 
+static void on_sub_ended(void *ud, uint32_t sub_id, uint16_t status, const char *message)
+{
+    struct watch *w = ud;
+
+    fprintf(stderr, "sdv signal: the broker ended subscription %u: %u %s\n", (unsigned)sub_id,
+            (unsigned)status, message);
+    w->ended = 1;
+}
+
 static int cmd_subscribe(const struct signal_opts *o)
 {
     struct sdv_broker_client_signal sig[SIGNAL_PATHS_MAX];
     struct sdv_broker_client_config cfg = {0};
-    struct watch w = {o->args, sig, o->nargs, 0};
+    struct watch w = {o->args, sig, o->nargs, 0, 0};
     struct sdv_broker_client *c;
     struct sdv_broker_filter f;
     uint32_t ids[SIGNAL_PATHS_MAX], sub;
@@ -437,6 +447,8 @@ static int cmd_subscribe(const struct signal_opts *o)
     cfg.token = token;
     cfg.timeout_ms = (uint32_t)o->timeout_ms;
     cfg.on_lost = on_lost;
+    cfg.on_sub_ended = on_sub_ended;
+    cfg.ud = &w;
     cfg.clock = signal_clock;
     if (sdv_broker_client_connect(&cfg, &c, err, sizeof(err)) != SDV_OK) {
         free(token);
@@ -459,6 +471,10 @@ static int cmd_subscribe(const struct signal_opts *o)
     while (!signal_stop && (o->count == 0 || w.seen < o->count)) {
         if (sdv_broker_client_process(c, 200) != SDV_OK) {
             rc = signal_fail("%s", sdv_broker_client_errmsg(c));
+            break;
+        }
+        if (w.ended) { /* nothing more will come: say so (above) and fail */
+            rc = 1;
             break;
         }
     }

@@ -417,14 +417,16 @@ void brokerd_viss_sub_ended(struct brokerd_session *s, uint32_t sub_id, enum sdv
 static bool drain_one(struct brokerd_session *s, uint32_t sub)
 {
     struct brokerd *d = s->d;
-    struct sdv_broker_viss_dp dp[BROKERD_EVENTS_PER_PASS];
-    json_t *vals[BROKERD_EVENTS_PER_PASS];
+    struct sdv_broker_viss_notif w;
     uint64_t lost = 0;
     size_t k = 0;
     char sid[16];
     enum sdv_err rc;
 
-    while (k < BROKERD_EVENTS_PER_PASS) {
+    snprintf(sid, sizeof(sid), "%u", (unsigned)sub);
+    sdv_buf_reset(&d->text);
+    rc = sdv_broker_viss_notif_begin(&w, sid, &d->text);
+    while (rc == SDV_OK && k < BROKERD_EVENTS_PER_PASS) {
         struct sdv_broker_event ev;
         bool got = false;
 
@@ -433,22 +435,15 @@ static bool drain_one(struct brokerd_session *s, uint32_t sub)
         lost += ev.lost;
         if (!got)
             break;
-        if (sdv_broker_value_to_json(&ev.value, SDV_BROKER_JSON_STRINGS, &vals[k]) != SDV_OK)
-            continue;
-        dp[k].path = ev.signal->path;
-        dp[k].value = vals[k];
-        dp[k].ts_us = ev.ts_us;
-        k++;
+        if (sdv_broker_viss_notif_add(&w, ev.signal->path, &ev.value, ev.ts_us) == SDV_OK)
+            k++;
     }
     if (k == 0 && lost == 0)
         return false;
-    snprintf(sid, sizeof(sid), "%u", (unsigned)sub);
-    sdv_buf_reset(&d->text);
-    rc = sdv_broker_viss_write_subscription(sid, dp, k, lost, brokerd_now_us(), &d->text);
+    if (rc == SDV_OK)
+        rc = sdv_broker_viss_notif_end(&w, lost, brokerd_now_us());
     if (rc == SDV_OK)
         brokerd_viss_emit(s, &d->text, 200);
-    for (size_t i = 0; i < k; i++)
-        json_decref(vals[i]);
     return true;
 }
 

@@ -420,6 +420,32 @@ enum sdv_err sdv_broker_viss_write_unsubscribe(const char *request_id, const cha
 enum sdv_err sdv_broker_viss_write_subscription(const char *subscription_id,
                                                 const struct sdv_broker_viss_dp *dp, size_t n,
                                                 uint64_t lost, int64_t now_us, struct sdv_buf *out);
+
+/*
+ * Incremental subscription notification: the same bytes as sdv_broker_viss_write_subscription,
+ * written straight into out without building jansson values (the daemon's WebSocket path
+ * formats every event). begin, then one add per popped event (an event's payload is valid only
+ * until the next pop, so data points are written as they come), then end. One data point is
+ * written as an object, several as an array, as the jansson writer does. A failed add (out full,
+ * a time stamp RFC 3339 cannot write) leaves out as it was and the writer usable; a failed end
+ * leaves a partial notification in out from w.start on. end with no data point and no lost
+ * count is SDV_EINVAL. out is borrowed for the writer's lifetime; the fields are private.
+ */
+struct sdv_broker_viss_notif {
+    struct sdv_buf *out;
+    size_t start; /* out->len before begin */
+    size_t data;  /* offset of the data member's '[' */
+    size_t n;     /* data points added */
+    int64_t ts_secs;
+    size_t ts_base_len;
+    char ts_base[24]; /* "YYYY-MM-DDTHH:MM:SS" of ts_secs */
+};
+enum sdv_err sdv_broker_viss_notif_begin(struct sdv_broker_viss_notif *w,
+                                         const char *subscription_id, struct sdv_buf *out);
+enum sdv_err sdv_broker_viss_notif_add(struct sdv_broker_viss_notif *w, const char *path,
+                                       const struct sdv_broker_value *value, int64_t ts_us);
+enum sdv_err sdv_broker_viss_notif_end(struct sdv_broker_viss_notif *w, uint64_t lost,
+                                       int64_t now_us);
 enum sdv_err sdv_broker_viss_write_error(enum sdv_broker_viss_action action, const char *request_id,
                                          const char *subscription_id,
                                          enum sdv_broker_viss_error err, const char *message,

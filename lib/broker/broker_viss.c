@@ -986,3 +986,120 @@ enum sdv_err sdv_broker_viss_write_error(enum sdv_broker_viss_action action, con
     json_decref(e);
     return emit(o, ok && set_ts(o, "ts", now_us), out);
 }
+
+/* ---- Notifications without jansson --------------------------------------------------------- */
+
+/* Appends "\"<RFC 3339 with microseconds>\"" for ts_us; the date part is cached per second. */
+static enum sdv_err notif_ts(struct sdv_broker_viss_notif *w, int64_t ts_us)
+{
+    int64_t secs = ts_us / 1000000, frac = ts_us % 1000000;
+    char t[48];
+    size_t n;
+    int i;
+
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    if (w->ts_base_len == 0 || secs != w->ts_secs) {
+        char base[SDV_TIME_STR_LEN];
+        size_t len;
+
+        if (sdv_time_format(secs, base) != SDV_OK)
+            return SDV_EINVAL;
+        len = strlen(base);
+        if (len < 2 || len - 1 > sizeof(w->ts_base) || base[len - 1] != 'Z')
+            return SDV_EINVAL;
+        memcpy(w->ts_base, base, len - 1);
+        w->ts_base_len = len - 1;
+        w->ts_secs = secs;
+    }
+    t[0] = '"';
+    memcpy(t + 1, w->ts_base, w->ts_base_len);
+    n = 1 + w->ts_base_len;
+    t[n++] = '.';
+    for (i = 5; i >= 0; i--) {
+        t[n + (size_t)i] = (char)('0' + (int)(frac % 10));
+        frac /= 10;
+    }
+    n += 6;
+    t[n++] = 'Z';
+    t[n++] = '"';
+    return sdv_buf_append(w->out, t, n);
+}
+
+enum sdv_err sdv_broker_viss_notif_begin(struct sdv_broker_viss_notif *w,
+                                         const char *subscription_id, struct sdv_buf *out)
+{
+    static const char head_text[] = "{\"action\":\"subscription\",\"subscriptionId\":";
+    enum sdv_err rc;
+
+    memset(w, 0, sizeof(*w));
+    w->out = out;
+    w->start = out->len;
+    rc = sdv_buf_append(out, head_text, sizeof(head_text) - 1);
+    if (rc == SDV_OK)
+        rc = sdv_broker_json_write_string(subscription_id, strlen(subscription_id), out);
+    return rc;
+}
+
+enum sdv_err sdv_broker_viss_notif_add(struct sdv_broker_viss_notif *w, const char *path,
+                                       const struct sdv_broker_value *value, int64_t ts_us)
+{
+    struct sdv_buf *out = w->out;
+    size_t undo = out->len;
+    enum sdv_err rc;
+
+    if (w->n == 0) {
+        w->data = out->len + 8;
+        rc = sdv_buf_append(out, ",\"data\":[{\"path\":", 17);
+    } else {
+        rc = sdv_buf_append(out, ",{\"path\":", 9);
+    }
+    if (rc == SDV_OK)
+        rc = sdv_broker_json_write_string(path, strlen(path), out);
+    if (rc == SDV_OK)
+        rc = sdv_buf_append(out, ",\"dp\":{\"value\":", 15);
+    if (rc == SDV_OK)
+        rc = sdv_broker_value_write_json(value, SDV_BROKER_JSON_STRINGS, out);
+    if (rc == SDV_OK)
+        rc = sdv_buf_append(out, ",\"ts\":", 6);
+    if (rc == SDV_OK)
+        rc = notif_ts(w, ts_us);
+    if (rc == SDV_OK)
+        rc = sdv_buf_append(out, "}}", 2);
+    if (rc != SDV_OK) {
+        out->len = undo;
+        return rc;
+    }
+    w->n++;
+    return SDV_OK;
+}
+
+enum sdv_err sdv_broker_viss_notif_end(struct sdv_broker_viss_notif *w, uint64_t lost,
+                                       int64_t now_us)
+{
+    struct sdv_buf *out = w->out;
+    enum sdv_err rc = SDV_OK;
+
+    if (w->n == 0 && lost == 0)
+        return SDV_EINVAL;
+    if (w->n == 1) {
+        /* One data point is an object, not an array of one. */
+        memmove(out->data + w->data, out->data + w->data + 1, out->len - w->data - 1);
+        out->len--;
+    } else if (w->n > 1) {
+        rc = sdv_buf_putc(out, ']');
+    }
+    if (lost > (uint64_t)INT64_MAX)
+        lost = (uint64_t)INT64_MAX;
+    if (rc == SDV_OK && lost > 0)
+        rc = sdv_buf_printf(out, ",\"lost\":%llu", (unsigned long long)lost);
+    if (rc == SDV_OK)
+        rc = sdv_buf_append(out, ",\"ts\":", 6);
+    if (rc == SDV_OK)
+        rc = notif_ts(w, now_us);
+    if (rc == SDV_OK)
+        rc = sdv_buf_putc(out, '}');
+    return rc;
+}

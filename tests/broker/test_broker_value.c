@@ -20,6 +20,7 @@
 /* clang-format on */
 
 #include <sdv/broker.h>
+#include <sdv/broker_proto.h>
 
 static struct sdv_buf scratch;
 static char err[256];
@@ -888,6 +889,113 @@ static void test_write_json(void **state)
     sdv_buf_free(&out);
 }
 
+/* The events of one notification: path, value (JSON text and datatype), time stamp. */
+struct notif_case {
+    const char *path;
+    const char *dt;
+    const char *json;
+    int64_t ts_us;
+};
+
+/* Writes the events with the incremental writer and with the jansson writer; same bytes. */
+static void check_notif(const struct notif_case *c, size_t n, uint64_t lost, int64_t now_us)
+{
+    struct sdv_broker_viss_dp dp[8];
+    json_t *vals[8];
+    struct sdv_buf want, got;
+    struct sdv_broker_viss_notif w;
+    enum sdv_err rc_want, rc_got;
+    size_t i;
+
+    assert_true(n <= 8);
+    sdv_buf_init(&want, 1u << 20);
+    sdv_buf_init(&got, 1u << 20);
+    assert_int_equal(sdv_buf_puts(&got, "junk before"), SDV_OK);
+    rc_got = sdv_broker_viss_notif_begin(&w, "42", &got);
+    assert_int_equal(rc_got, SDV_OK);
+    for (i = 0; i < n; i++) {
+        struct sdv_broker_value v;
+        enum sdv_broker_datatype dt;
+
+        assert_int_equal(sdv_broker_datatype_parse(c[i].dt, &dt), SDV_OK);
+        if (from(dt, c[i].json, &v) != SDV_OK)
+            fail_msg("%s %s: %s", c[i].dt, c[i].json, err);
+        assert_int_equal(sdv_broker_value_to_json(&v, SDV_BROKER_JSON_STRINGS, &vals[i]), SDV_OK);
+        dp[i].path = c[i].path;
+        dp[i].value = vals[i];
+        dp[i].ts_us = c[i].ts_us;
+        /* The value's payload may live only until the next event: written at once. */
+        assert_int_equal(sdv_broker_viss_notif_add(&w, c[i].path, &v, c[i].ts_us), SDV_OK);
+    }
+    rc_got = sdv_broker_viss_notif_end(&w, lost, now_us);
+    rc_want = sdv_broker_viss_write_subscription("42", dp, n, lost, now_us, &want);
+    assert_int_equal(rc_got, rc_want);
+    assert_int_equal(w.start, 11);
+    assert_int_equal(got.len - w.start, want.len);
+    if (memcmp(got.data + w.start, want.data, want.len) != 0)
+        fail_msg("%.*s\nwant %.*s", (int)(got.len - w.start), (const char *)got.data + w.start,
+                 (int)want.len, (const char *)want.data);
+    for (i = 0; i < n; i++)
+        json_decref(vals[i]);
+    sdv_buf_free(&want);
+    sdv_buf_free(&got);
+}
+
+/* Subscription notifications without jansson: one data point (an object), several (an array),
+ * none with a lost count, every kind of value, time stamps across seconds and before 1970. */
+static void test_notification_writer(void **state)
+{
+    static const struct notif_case one[] = {
+            {"Vehicle.Speed", "float", "88.5", 1795000000123456},
+    };
+    static const struct notif_case many[] = {
+            {"Vehicle.Speed", "float", "0.1", 1795000000000000},
+            {"Vehicle.Cabin.Name", "string", "\"say \\\"hi\\\"\\n\\u0001 \\u00e9\"",
+             1795000000999999},
+            {"Vehicle.A", "int64", "-9223372036854775808", 1795000001000001},
+            {"Vehicle.B", "uint64", "\"18446744073709551615\"", -1},
+            {"Vehicle.C", "double[]", "[1e300,-0.0,21.3]", 0},
+            {"Vehicle.D", "string[]", "[\"a\",\"\\\\\"]", 253402300799999999},
+            {"Vehicle.E", "boolean", "true", 1795000001000001},
+            {"Vehicle.\"odd\"", "uint8[]", "[]", 1795000001000002},
+    };
+    struct sdv_buf out;
+    struct sdv_broker_viss_notif w;
+
+    (void)state;
+    check_notif(one, 1, 0, 1795000000200000);
+    check_notif(one, 1, 7, 1795000000200000);
+    check_notif(many, 8, 0, 1795000002000000);
+    check_notif(many, 2, UINT64_MAX, -86400000001);
+    check_notif(many + 3, 2, 1, 1795000002000000);
+    check_notif(many, 0, 3, 1795000002000000);
+    /* Nothing to say is an error, as for the jansson writer. */
+    sdv_buf_init(&out, 1024);
+    assert_int_equal(sdv_broker_viss_notif_begin(&w, "1", &out), SDV_OK);
+    assert_int_not_equal(sdv_broker_viss_notif_end(&w, 0, 0), SDV_OK);
+    /* A time stamp RFC 3339 cannot write fails the data point and leaves out as it was. */
+    {
+        struct sdv_broker_value v = {.type = SDV_BROKER_DT_BOOLEAN, .count = 1};
+        size_t len = out.len;
+
+        assert_int_not_equal(sdv_broker_viss_notif_add(&w, "Vehicle.X", &v, INT64_MAX), SDV_OK);
+        assert_int_equal(out.len, len);
+        assert_int_equal(w.n, 0);
+    }
+    sdv_buf_free(&out);
+    /* A full buffer fails without writing past its bound. */
+    sdv_buf_init(&out, 64);
+    assert_int_equal(sdv_broker_viss_notif_begin(&w, "1", &out), SDV_OK);
+    {
+        struct sdv_broker_value v = {.type = SDV_BROKER_DT_BOOLEAN, .count = 1};
+
+        assert_int_not_equal(sdv_broker_viss_notif_add(&w, "Vehicle.Very.Long.Path.Name", &v, 0),
+                             SDV_OK);
+        assert_true(out.len <= 64);
+    }
+    sdv_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +1014,7 @@ int main(void)
             cmocka_unit_test(test_float_text_not_finite),
             cmocka_unit_test(test_integer_text_exact),
             cmocka_unit_test(test_write_json),
+            cmocka_unit_test(test_notification_writer),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -147,7 +147,9 @@ out:
     return rc;
 }
 
-/* limits: {"memory_mb": N, ...}; every member optional, each a whole number in its range. */
+/* limits: {"memory_mb": N, ...}; every member optional, each a whole number in its range.
+ * memory_mb, cpu_percent and processes also bound the app's whole process tree through its
+ * cgroup (app_cgroup.c); the others are rlimits of each process. */
 static enum sdv_err parse_limits(const json_t *o, struct sdv_app_limits *l, char *err,
                                  size_t err_len)
 {
@@ -160,6 +162,8 @@ static enum sdv_err parse_limits(const json_t *o, struct sdv_app_limits *l, char
             {"cpu_s", offsetof(struct sdv_app_limits, cpu_s), 1, 31u * 86400u},
             {"open_files", offsetof(struct sdv_app_limits, open_files), 8, 1u << 20},
             {"processes", offsetof(struct sdv_app_limits, processes), 1, 65536},
+            {"cpu_percent", offsetof(struct sdv_app_limits, cpu_percent), 1,
+             SDV_APP_CPU_PERCENT_MAX},
             {"file_size_mb", offsetof(struct sdv_app_limits, file_size_mb), 1, 1u << 20},
             {"tmp_mb", offsetof(struct sdv_app_limits, tmp_mb), 1, 4096},
     };
@@ -179,8 +183,8 @@ static enum sdv_err parse_limits(const json_t *o, struct sdv_app_limits *l, char
         }
         if (k == sizeof(defs) / sizeof(defs[0]))
             return mfail(err, err_len,
-                         "limits: unknown member \"%.64s\" (memory_mb, cpu_s, open_files, "
-                         "processes, file_size_mb, tmp_mb)",
+                         "limits: unknown member \"%.64s\" (memory_mb, cpu_percent, cpu_s, "
+                         "open_files, processes, file_size_mb, tmp_mb)",
                          key);
         n = json_integer_value(v);
         if (!json_is_integer(v) || n < (json_int_t)defs[k].min || n > (json_int_t)defs[k].max)

@@ -40,6 +40,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "app_cgroup.h"
+
 /* The namespaces every app gets. */
 #define SANDBOX_NS_FLAGS \
     (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
@@ -622,6 +624,10 @@ int sdv_app_sandbox_run(const struct sdv_app_sandbox *s, int *wait_status, char 
         if (err[0] == '\0' && write_proc(pid, "gid_map", text, err, err_len) != 0)
             kill(pid, SIGKILL);
     }
+    /* Into the app's cgroup while the init still waits: everything the app ever forks is
+     * counted there, from its first instruction. */
+    if (err[0] == '\0' && sdv_app_cgroup_attach(s->cgroup, pid, err, err_len) != 0)
+        kill(pid, SIGKILL);
     if (write(sync[1], "g", 1) != 1 && err[0] == '\0')
         snprintf(err, err_len, "start the sandbox: %s", strerror(errno));
     close(sync[1]);

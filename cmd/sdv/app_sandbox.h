@@ -16,12 +16,14 @@
 /* The fd number at which the app finds its broker connection (SDV_BROKER_FD). */
 #define SDV_APP_BROKER_FD 3
 
-/* Resource limits; 0 means not set (the launcher's own limit is inherited). */
+/* Resource limits; 0 means not set (the launcher's own limit is inherited). The first three
+ * bound the app's whole process tree through its cgroup (app_cgroup.h) as well. */
 struct sdv_app_limits {
-    uint64_t memory_mb;    /* RLIMIT_AS */
+    uint64_t memory_mb;    /* RLIMIT_AS per process; memory.max of the tree (page cache too) */
+    uint64_t cpu_percent;  /* cpu.max of the tree: percent of one core (100 = a whole core) */
+    uint64_t processes;    /* RLIMIT_NPROC; pids.max of the tree (plus one for the init) */
     uint64_t cpu_s;        /* RLIMIT_CPU */
     uint64_t open_files;   /* RLIMIT_NOFILE */
-    uint64_t processes;    /* RLIMIT_NPROC */
     uint64_t file_size_mb; /* RLIMIT_FSIZE */
     uint64_t tmp_mb;       /* size of the private /tmp */
 };
@@ -48,6 +50,8 @@ enum sdv_err sdv_app_manifest_parse(const json_t *doc, const char *base_dir,
 /* Frees what parse allocated; safe on a zeroed or partly filled manifest. */
 void sdv_app_manifest_free(struct sdv_app_manifest *m);
 
+struct sdv_app_cgroup; /* app_cgroup.h */
+
 /* What the sandbox gets. */
 struct sdv_app_sandbox {
     const struct sdv_app_manifest *manifest;
@@ -56,15 +60,18 @@ struct sdv_app_sandbox {
     uid_t uid;            /* the app's user and group when the launcher is root */
     gid_t gid;
     int64_t token_exp_s; /* the session token's expiry, told to the app (SDV_BROKER_TOKEN_EXP) */
+    struct sdv_app_cgroup *cgroup; /* borrowed; the init joins it before the app starts; NULL */
 };
 
 /*
  * Runs the app in new mount, PID, network, IPC, UTS and cgroup namespaces (plus a user namespace
  * when not root), with a fresh root holding only the system's read-only /usr, its executable,
  * a private /tmp, /data, minimal /dev and its own /proc; all capabilities dropped,
- * no_new_privs, the manifest's rlimits and the seccomp filter. Waits for it; SIGTERM, SIGINT and
- * SIGHUP to the launcher are passed on. Returns 0 with *wait_status (as waitpid gives it, of the
- * app) or -1 when the sandbox could not be set up (err says which step failed and why).
+ * no_new_privs, the manifest's rlimits and the seccomp filter, inside s->cgroup (the init is
+ * moved there before it may start the app, so every process of the app is in it). Waits for it;
+ * SIGTERM, SIGINT and SIGHUP to the launcher are passed on. Returns 0 with *wait_status (as waitpid
+ * gives it, of the app) or -1 when the sandbox could not be set up (err says which step failed and
+ * why).
  */
 int sdv_app_sandbox_run(const struct sdv_app_sandbox *s, int *wait_status, char *err,
                         size_t err_len);

@@ -23,6 +23,7 @@
 #include <sdv/crypto.h>
 #include <sdv/limits.h>
 
+#include "app_cgroup.h"
 #include "app_sandbox.h"
 #include "sdv_cmds.h"
 
@@ -34,11 +35,15 @@ static void app_usage(FILE *f)
 {
     fputs("usage: sdv app run --manifest M.json --broker-socket PATH --issuer-key KEY.pem\n"
           "                   --aud AUDIENCE [--kid ID] [--vin VIN] [--ttl SECONDS]\n"
-          "                   [--data-dir DIR] [--user UID:GID]\n"
+          "                   [--data-dir DIR] [--user UID:GID] [--cgroup-parent CGROUP]\n"
           "         runs the app in its own namespaces with a seccomp filter; its only way out\n"
           "         is the broker connection at fd 3 (SDV_BROKER_FD), opened with a token for\n"
-          "         exactly the manifest's scopes or purpose; DIR/<app id> is its /data. Exits\n"
-          "         with the app's status (128+N for signal N), 125 if the launch failed\n"
+          "         exactly the manifest's scopes or purpose; DIR/<app id> is its /data. The\n"
+          "         whole app lives in its own cgroup (below CGROUP, a path inside each cgroup\n"
+          "         hierarchy such as /sdv/apps; default: the launcher's own cgroup) with the\n"
+          "         manifest's memory_mb, cpu_percent and processes. Exits with the app's status\n"
+          "         (128+N for signal N; 137 when the OOM killer ended one of its processes and\n"
+          "         it exited 0), 125 if the launch failed\n"
           "       sdv app check --manifest M.json\n"
           "         validates a manifest and prints what it asks for\n"
           "       sdv app token --manifest M.json --issuer-key KEY.pem --aud AUDIENCE [--kid ID]\n"
@@ -54,7 +59,7 @@ static int app_fail(const char *what, const char *where)
 }
 
 struct app_opts {
-    const char *manifest, *socket, *key, *aud, *kid, *vin, *ttl, *data_dir, *user;
+    const char *manifest, *socket, *key, *aud, *kid, *vin, *ttl, *data_dir, *user, *cgroup_parent;
 };
 
 static int app_parse(int argc, char **argv, struct app_opts *o)
@@ -72,6 +77,7 @@ static int app_parse(int argc, char **argv, struct app_opts *o)
             {"--ttl", offsetof(struct app_opts, ttl)},
             {"--data-dir", offsetof(struct app_opts, data_dir)},
             {"--user", offsetof(struct app_opts, user)},
+            {"--cgroup-parent", offsetof(struct app_opts, cgroup_parent)},
     };
 
     for (int i = 2; i < argc; i++) {
@@ -196,12 +202,52 @@ static int parse_user(const char *s, uid_t *uid, gid_t *gid)
     return 0;
 }
 
+/* --cgroup-parent: an absolute path inside the cgroup hierarchies, without . or .. parts. */
+static int cgroup_parent_ok(const char *p)
+{
+    if (p[0] != '/' || strlen(p) > 256 || strstr(p, "//") != NULL)
+        return 0;
+    for (const char *c = p; *c != '\0'; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '/' || *c == '.' || *c == '_' || *c == '-' || *c == '@' || *c == ':'))
+            return 0;
+        if (*c == '/' && c[1] == '.' &&
+            (c[2] == '/' || c[2] == '\0' || (c[2] == '.' && (c[3] == '/' || c[3] == '\0'))))
+            return 0;
+    }
+    return 1;
+}
+
+/* What the cgroup saw: an OOM kill is said plainly (the app itself may only see a child die). */
+static int report_cgroup(const struct sdv_app_manifest *m, const struct sdv_app_cgroup *cg, int rc)
+{
+    struct sdv_app_cgroup_usage u;
+
+    sdv_app_cgroup_usage(cg, &u);
+    if (u.oom_kills > 0) {
+        fprintf(stderr,
+                "sdv app: %s: out of memory: the kernel's OOM killer ended %llu process%s of the "
+                "app, whose processes together reached limits.memory_mb (%llu MiB)\n",
+                m->id, (unsigned long long)u.oom_kills, u.oom_kills == 1 ? "" : "es",
+                (unsigned long long)m->limits.memory_mb);
+        if (rc == 0)
+            rc = 128 + SIGKILL;
+    }
+    if (u.pids_refused > 0)
+        fprintf(stderr,
+                "sdv app: %s: reached limits.processes (%llu): the kernel refused %llu fork%s\n",
+                m->id, (unsigned long long)m->limits.processes, (unsigned long long)u.pids_refused,
+                u.pids_refused == 1 ? "" : "s");
+    return rc;
+}
+
 static int app_run(const struct app_opts *o)
 {
     struct sdv_app_manifest m;
     struct sdv_broker_client_config cfg;
     struct sdv_broker_client *client = NULL;
     struct sdv_app_sandbox sb;
+    struct sdv_app_cgroup *cg = NULL;
     struct sdv_buf token;
     char err[512], exe[PATH_MAX], data[PATH_MAX], name[16 + SDV_APP_ID_LEN_MAX];
     struct stat st;
@@ -215,6 +261,9 @@ static int app_run(const struct app_opts *o)
         return app_fail("--broker-socket is required", "command line");
     if (o->user != NULL && parse_user(o->user, &sb.uid, &sb.gid) != 0)
         return app_fail("--user must be UID:GID, both non-zero", o->user);
+    if (o->cgroup_parent != NULL && !cgroup_parent_ok(o->cgroup_parent))
+        return app_fail("--cgroup-parent must be an absolute cgroup path like /sdv/apps",
+                        o->cgroup_parent);
     if ((rc = load_manifest(o->manifest, &m)) != 0)
         return rc;
     sdv_buf_init(&token, SDV_AUTH_TOKEN_LEN_MAX);
@@ -249,6 +298,11 @@ static int app_run(const struct app_opts *o)
         }
         sb.data_dir = data;
     }
+    /* Before the broker hears of the app: a limit that cannot be enforced stops it here. */
+    if (sdv_app_cgroup_create(&m.limits, m.id, o->cgroup_parent, &cg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sdv app: %s: %s\n", o->manifest, err);
+        goto out;
+    }
     if (mint_token(o, &m, &token, &exp_s) != 0)
         goto out;
     memset(&cfg, 0, sizeof(cfg));
@@ -272,9 +326,11 @@ static int app_run(const struct app_opts *o)
     sb.manifest = &m;
     sb.broker_fd = fd;
     sb.token_exp_s = exp_s;
+    sb.cgroup = cg;
     fflush(NULL);
     if (sdv_app_sandbox_run(&sb, &status, err, sizeof(err)) != 0) {
         fprintf(stderr, "sdv app: %s: %s\n", m.id, err);
+        rc = report_cgroup(&m, cg, rc);
         goto out;
     }
     if (WIFEXITED(status)) {
@@ -286,7 +342,10 @@ static int app_run(const struct app_opts *o)
                 sig == SIGSYS ? ": a system call the sandbox forbids" : "");
         rc = 128 + sig;
     }
+    rc = report_cgroup(&m, cg, rc);
 out:
+    if (cg != NULL && sdv_app_cgroup_destroy(cg, err, sizeof(err)) != 0)
+        fprintf(stderr, "sdv app: %s: %s\n", m.id, err);
     if (fd >= 0)
         close(fd);
     sdv_buf_free(&token);
@@ -308,11 +367,11 @@ static int app_check(const struct app_opts *o)
         printf("scope %s\n", m.scope);
     else
         printf("purpose %s\n", m.purpose);
-    printf("limits memory_mb=%llu cpu_s=%llu open_files=%llu processes=%llu file_size_mb=%llu "
-           "tmp_mb=%llu\n",
-           (unsigned long long)l->memory_mb, (unsigned long long)l->cpu_s,
-           (unsigned long long)l->open_files, (unsigned long long)l->processes,
-           (unsigned long long)l->file_size_mb,
+    printf("limits memory_mb=%llu cpu_percent=%llu cpu_s=%llu open_files=%llu processes=%llu "
+           "file_size_mb=%llu tmp_mb=%llu\n",
+           (unsigned long long)l->memory_mb, (unsigned long long)l->cpu_percent,
+           (unsigned long long)l->cpu_s, (unsigned long long)l->open_files,
+           (unsigned long long)l->processes, (unsigned long long)l->file_size_mb,
            (unsigned long long)(l->tmp_mb != 0 ? l->tmp_mb : SDV_APP_TMP_MB_DEFAULT));
     sdv_app_manifest_free(&m);
     return 0;

@@ -494,7 +494,6 @@
 #define SDV_APP_TTL_S_DEFAULT 600u
 #define SDV_APP_TTL_S_MAX     86400u
 
-
 /* ---- sdv app cgroups (the app's whole process tree, docs/app-sandbox.md) ------------------ */
 
 /* cpu_percent is a share of one core; 64 cores' worth is more than any ECU has, and a larger

@@ -37,7 +37,8 @@ static void test_good_manifest(void **state)
     assert_int_equal(parse("{\"id\": \"climate-2.x_y\", \"executable\": \"bin/climate\", \"args\": "
                            "[\"--target\", \"21\"], \"scopes\": [\"read:Vehicle.Speed\", "
                            "\"actuate:Vehicle.Cabin.HVAC\", \"provide:Vehicle.*.IsOpen\"], "
-                           "\"limits\": {\"memory_mb\": 64, \"open_files\": 32, \"tmp_mb\": 4}}",
+                           "\"limits\": {\"memory_mb\": 64, \"open_files\": 32, \"tmp_mb\": 4, "
+                           "\"cpu_percent\": 150, \"processes\": 12}}",
                            &m, err, sizeof(err)),
                      SDV_OK);
     assert_string_equal(m.id, "climate-2.x_y");
@@ -54,6 +55,8 @@ static void test_good_manifest(void **state)
     assert_int_equal(m.limits.open_files, 32);
     assert_int_equal(m.limits.tmp_mb, 4);
     assert_int_equal(m.limits.cpu_s, 0);
+    assert_int_equal(m.limits.cpu_percent, 150);
+    assert_int_equal(m.limits.processes, 12);
     sdv_app_manifest_free(&m);
     assert_null(m.executable);
     sdv_app_manifest_free(&m); /* twice is harmless */
@@ -119,6 +122,24 @@ static void test_bad_manifests(void **state)
             {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
              "{\"tmp_mb\": 5000}}",
              "limits.tmp_mb: must be a whole number 1..4096"},
+            {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
+             "{\"cpu_percent\": 0}}",
+             "limits.cpu_percent: must be a whole number 1..6400"},
+            {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
+             "{\"cpu_percent\": 6401}}",
+             "limits.cpu_percent: must be a whole number 1..6400"},
+            {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
+             "{\"cpu_percent\": \"20\"}}",
+             "limits.cpu_percent: must be a whole number"},
+            {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
+             "{\"processes\": 65537}}",
+             "limits.processes: must be a whole number 1..65536"},
+            {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
+             "{\"memory_mb\": 7}}",
+             "limits.memory_mb: must be a whole number 8..1048576"},
+            {"{\"id\": \"x\", \"executable\": \"/a\", \"scopes\": [\"read:A\"], \"limits\": "
+             "{\"cpu\": 20}}",
+             "limits: unknown member \"cpu\" (memory_mb, cpu_percent, cpu_s,"},
     };
 
     (void)state;

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "app_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -477,6 +478,35 @@ static const char *first_limit(unsigned need)
     return "a cgroup limit";
 }
 
+/* Removes the cgroups of launchers that are gone (killed with SIGKILL, so they could not clean
+ * up): sdv-app.<id>.<pid> in dir whose pid no longer exists. Their app trees died with them
+ * (PR_SET_PDEATHSIG on the init), so the directories are empty and rmdir works; a busy one, or
+ * one whose pid was reused, stays. */
+static void remove_stale(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *dot = strrchr(e->d_name, '.');
+        char *end, path[PATH_MAX + 300];
+        long pid;
+
+        if (strncmp(e->d_name, "sdv-app.", 8) != 0 || dot == NULL || dot == e->d_name + 7)
+            continue;
+        pid = strtol(dot + 1, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid > INT_MAX)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
+            (void)rmdir(path);
+    }
+    closedir(d);
+}
+
 /* Sets up one hierarchy of cg (its parent, controllers, directory, limits). A failure with
  * nothing required there drops the hierarchy quietly (returns 0 with h->created 0). */
 static int setup_hier(struct cg_hier *h, const struct sdv_app_limits *l, const char *app_id,
@@ -513,6 +543,7 @@ static int setup_hier(struct cg_hier *h, const struct sdv_app_limits *l, const c
         snprintf(why, sizeof(why), "the cgroup path below %s is too long", h->parent);
         goto fail;
     }
+    remove_stale(h->parent);
     /* EEXIST: an earlier launcher with our pid died without cleaning up; an empty cgroup goes. */
     if (mkdir(h->dir, 0755) != 0 &&
         (errno != EEXIST || rmdir(h->dir) != 0 || mkdir(h->dir, 0755) != 0)) {

@@ -394,6 +394,42 @@ static void set_limit(int rfd, int resource, const char *name, uint64_t value)
         die(rfd, "limit %s to %llu: %s", name, (unsigned long long)value, strerror(errno));
 }
 
+/* The OOM killer's view of the init and the app (/proc/self/oom_score_adj). The init is a copy
+ * of the launcher, whose resident memory (large under a sanitizer) it shares; when the app's
+ * cgroup runs out of memory the kernel must kill a process of the app, not the init that
+ * reports what happened. So the init is exempt (-1000, as root), and the app goes back to the
+ * launcher's value. Empty: the init could not change it (user namespace). */
+static char g_app_oom_adj[16];
+
+static void oom_adj_init(void)
+{
+    char buf[16];
+    ssize_t n;
+    int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    n = read(fd, buf, sizeof(buf) - 1);
+    if (n > 0 && lseek(fd, 0, SEEK_SET) == 0 && write(fd, "-1000", 5) == 5) {
+        buf[n] = '\0';
+        memcpy(g_app_oom_adj, buf, (size_t)n + 1);
+    }
+    close(fd);
+}
+
+static void oom_adj_app(int rfd)
+{
+    int fd;
+    size_t n = strlen(g_app_oom_adj);
+
+    if (n == 0)
+        return;
+    fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, g_app_oom_adj, n) != (ssize_t)n)
+        die(rfd, "restore oom_score_adj: %s", strerror(errno));
+    close(fd);
+}
+
 static void exec_app(int rfd, const struct sdv_app_sandbox *s, int broker_fd)
 {
     const struct sdv_app_manifest *m = s->manifest;
@@ -406,6 +442,7 @@ static void exec_app(int rfd, const struct sdv_app_sandbox *s, int broker_fd)
 
     /* Its own session: no controlling terminal to push input into. */
     (void)setsid();
+    oom_adj_app(rfd);
     /* Move the report pipe and the broker socket out of the way of fd 3 first. */
     hi = fcntl(rfd, F_DUPFD_CLOEXEC, 10);
     if (hi >= 0)
@@ -496,6 +533,7 @@ static void run_init(int rfd, int sync_fd, const struct sdv_app_sandbox *s)
     if (read(sync_fd, &go, 1) != 1)
         die(rfd, "the launcher went away");
     close(sync_fd);
+    oom_adj_init();
     /* The init is a copy of the launcher's memory and environment. Not dumpable, its /proc files
      * (mem, environ, fd) are closed to an app running as the same user (user namespace mode).
      * Only now: the launcher had to open our uid_map and gid_map first. */

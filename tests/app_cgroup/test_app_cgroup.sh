@@ -108,12 +108,21 @@ else
 fi
 app cg-mem3 '["alloc", "3", "20"]' '{"memory_mb": 48}'
 run cg-mem3.json
-if [ $rc -ne 0 ] && has "killed by signal 9" && has "cg-mem3: out of memory: the kernel's OOM killer ended [1-9]"; then
+if [ $rc -eq 1 ] && has "^child [0-2]: killed by signal 9" && has "cg-mem3: out of memory: the kernel's OOM killer ended [1-9]"; then
     sdv_pass "three processes of 20 MiB each (each under RLIMIT_AS) exceed memory_mb 48 together: $(grep 'out of memory' run.out)"
 else
     sdv_fail "memory limit of the whole tree (status $rc)" "$(cat run.out)"
 fi
 [ -z "$(leftovers $lpid)" ] && sdv_pass "the cgroup is gone after an OOM kill" || sdv_fail "cgroup left after the OOM run" "$(leftovers $lpid)"
+
+# A launcher killed with SIGKILL cannot remove its cgroup; the next launch removes such empty
+# leftovers of launchers that are gone.
+sh -c 'exit 0' &
+dead=$!
+wait $dead
+stale=$(cg_dir $$ memory | sed 's,/$,,')/sdv-app.cg-stale.$dead
+mkdir "$stale" && run cg-mem1.json
+if [ -n "$stale" ] && [ ! -d "$stale" ]; then sdv_pass "an empty cgroup of a dead launcher is removed"; else sdv_fail "stale cgroup" "$stale still there"; rmdir "$stale"; fi
 
 # 2. A fork bomb stops at limits.processes; nothing of it survives the run.
 app cg-bomb '["forkbomb"]' '{"processes": 16}'

@@ -6,15 +6,72 @@
  * Checked properties: whatever is accepted is a valid value; it converts to JSON in both forms
  * (native and VISS strings) and back to an equal value; sdv_broker_value_write_json writes the
  * same bytes as jansson's dump of that JSON; its text form can be produced; and a refusal always
- * comes with a message.
+ * comes with a message. The raw bytes as float and double bits format as the printf definition
+ * of the text (shortest %.{p}g that reads back, plain digits for integral values below 1e17).
  */
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sdv/broker.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The text's definition with printf and strtod; the library formats without them. */
+static void ref_text(double d, int is_float, char *out, size_t out_len)
+{
+    int prec;
+
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(out, out_len, "%.*g", prec, d);
+        if (is_float ? strtof(out, NULL) == (float)d : strtod(out, NULL) == d)
+            break;
+    }
+    if (strchr(out, 'e') != NULL && fabs(d) >= 1.0 && fabs(d) < 1e17) {
+        int digits = (int)floor(log10(fabs(d))) + 1;
+
+        if (digits > prec)
+            snprintf(out, out_len, "%.*g", digits, d);
+    }
+}
+
+/* Formats a finite float (is_float) or double and compares with ref_text. */
+static void check_text(const struct sdv_broker_value *v)
+{
+    struct sdv_buf out;
+    char want[64];
+    double d = v->type == SDV_BROKER_DT_FLOAT ? (double)v->v.f : v->v.d;
+
+    if (!isfinite(d))
+        return;
+    sdv_buf_init(&out, 128);
+    if (sdv_broker_value_format(v, &out) != SDV_OK || sdv_buf_putc(&out, '\0') != SDV_OK)
+        abort();
+    ref_text(d, v->type == SDV_BROKER_DT_FLOAT, want, sizeof(want));
+    if (strcmp((const char *)out.data, want) != 0)
+        abort();
+    sdv_buf_free(&out);
+}
+
+static void check_bits(const uint8_t *data, size_t size)
+{
+    struct sdv_broker_value v;
+
+    memset(&v, 0, sizeof(v));
+    v.count = 1;
+    if (size >= 4) {
+        v.type = SDV_BROKER_DT_FLOAT;
+        memcpy(&v.v.f, data, 4);
+        check_text(&v);
+    }
+    if (size >= 8) {
+        v.type = SDV_BROKER_DT_DOUBLE;
+        memcpy(&v.v.d, data, 8);
+        check_text(&v);
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -28,6 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
+    check_bits(data + 1, size - 1);
     dt = sdv_broker_datatype_valid(data[0]) ? (enum sdv_broker_datatype)data[0]
                                             : SDV_BROKER_DT_STRING;
     if (sdv_json_parse(data + 1, size - 1, &j, NULL, 0) != SDV_OK)

@@ -26,7 +26,7 @@ struct sdv_app_cgroup;
 /* What the kernel counted for the app's cgroup. */
 struct sdv_app_cgroup_usage {
     uint64_t oom_kills;    /* processes the OOM killer ended because of the memory limit */
-    uint64_t pids_refused; /* forks and clones refused by pids.max */
+    uint64_t pids_refused; /* pids.events "max": non-zero once pids.max refused a fork */
     uint64_t cpu_usage_us; /* CPU time of the whole tree */
     int have_cpu_usage;    /* cpu_usage_us was read (cpuacct on v1, cpu.stat on v2) */
 };

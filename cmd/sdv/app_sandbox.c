@@ -492,7 +492,11 @@ static void exec_app(int rfd, const struct sdv_app_sandbox *s, int broker_fd)
     if (l->open_files != 0)
         set_limit(rfd, RLIMIT_NOFILE, "open files (RLIMIT_NOFILE)", l->open_files);
     if (l->processes != 0)
-        set_limit(rfd, RLIMIT_NPROC, "processes (RLIMIT_NPROC)", l->processes);
+        /* The exact bound is the cgroup's pids.max (the app's processes plus the init), always
+         * in force when processes is set. RLIMIT_NPROC counts every process of the user, also
+         * those of other apps running as the same user, so it is only the backstop, one
+         * higher: app + init in a user namespace, where the init has the app's uid. */
+        set_limit(rfd, RLIMIT_NPROC, "processes (RLIMIT_NPROC)", l->processes + 1);
     if (l->file_size_mb != 0)
         set_limit(rfd, RLIMIT_FSIZE, "file size (RLIMIT_FSIZE)", l->file_size_mb << 20);
     set_limit(rfd, RLIMIT_CORE, "core dumps (RLIMIT_CORE)", 0);

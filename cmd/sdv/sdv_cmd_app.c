@@ -235,9 +235,8 @@ static int report_cgroup(const struct sdv_app_manifest *m, const struct sdv_app_
     }
     if (u.pids_refused > 0)
         fprintf(stderr,
-                "sdv app: %s: reached limits.processes (%llu): the kernel refused %llu fork%s\n",
-                m->id, (unsigned long long)m->limits.processes, (unsigned long long)u.pids_refused,
-                u.pids_refused == 1 ? "" : "s");
+                "sdv app: %s: reached limits.processes (%llu): the kernel refused further forks\n",
+                m->id, (unsigned long long)m->limits.processes);
     return rc;
 }
 

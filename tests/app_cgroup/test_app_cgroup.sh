@@ -127,8 +127,9 @@ if [ -n "$stale" ] && [ ! -d "$stale" ]; then sdv_pass "an empty cgroup of a dea
 # 2. A fork bomb stops at limits.processes; nothing of it survives the run.
 app cg-bomb '["forkbomb"]' '{"processes": 16}'
 run cg-bomb.json --user 4242:4242
-if [ $rc -eq 0 ] && has "^forkbomb: 16 processes, then: Resource temporarily unavailable"; then
-    sdv_pass "a fork bomb stops at processes 16: $(grep forkbomb run.out)"
+if [ $rc -eq 0 ] && has "^forkbomb: 16 processes, then: Resource temporarily unavailable" &&
+    has "cg-bomb: reached limits.processes (16): the kernel refused further forks"; then
+    sdv_pass "a fork bomb stops at processes 16 (pids.max): $(grep -E "forkbomb|reached" run.out | tr "\n" " ")"
 else
     sdv_fail "fork bomb (status $rc)" "$(cat run.out)"
 fi

@@ -126,7 +126,7 @@ if [ -n "$stale" ] && [ ! -d "$stale" ]; then sdv_pass "an empty cgroup of a dea
 
 # 2. A fork bomb stops at limits.processes; nothing of it survives the run.
 app cg-bomb '["forkbomb"]' '{"processes": 16}'
-run cg-bomb.json --user 4242:4242
+run cg-bomb.json --user 4871:4871
 if [ $rc -eq 0 ] && has "^forkbomb: 16 processes, then: Resource temporarily unavailable" &&
     has "cg-bomb: reached limits.processes (16): the kernel refused further forks"; then
     sdv_pass "a fork bomb stops at processes 16 (pids.max): $(grep -E "forkbomb|reached" run.out | tr "\n" " ")"
@@ -134,10 +134,10 @@ else
     sdv_fail "fork bomb (status $rc)" "$(cat run.out)"
 fi
 sleep 0.1
-if [ -z "$(pgrep -u 4242)" ] && [ -z "$(leftovers $lpid)" ]; then
+if [ -z "$(pgrep -u 4871)" ] && [ -z "$(leftovers $lpid)" ]; then
     sdv_pass "no process of the bomb and no cgroup remain"
 else
-    sdv_fail "fork bomb leftovers" "$(pgrep -u 4242 -a | head -n 5; leftovers $lpid)"
+    sdv_fail "fork bomb leftovers" "$(pgrep -u 4871 -a | head -n 5; leftovers $lpid)"
 fi
 
 # 3. The kernel's own settings and counters while an app runs; then the app is killed.
@@ -204,7 +204,7 @@ if [[ $limited =~ ^[0-9]+$ ]] && [ "$limited" -le 25 ] && [ "$limited" -ge 5 ]; 
 else
     sdv_fail "cpu_percent 20" "share $limited% (5..25 expected); $(cat spin.out)"
 fi
-if [[ $free =~ ^[0-9]+$ ]] && [ "$free" -ge 40 ]; then
+if [[ $free =~ ^[0-9]+$ ]] && [ "$free" -ge 30 ]; then
     sdv_pass "without cpu_percent the same loop used $free% of a core"
 else
     sdv_fail "unlimited busy loop (machine too busy?)" "share $free%"

@@ -355,8 +355,7 @@ static int set_parent(struct cg_hier *h, const char *parent_override, char *err,
     return 0;
 }
 
-/* ---- v2: enabling controllers ----------------------------------------------------------------
- */
+/* ---- v2: enabling controllers ------------------------------------------------------------ */
 
 /* Makes controller name available to the children of every directory from the mount down to
  * h->parent (cgroup.subtree_control). 0, or -1 with err. */

@@ -157,6 +157,7 @@ struct brokerd {
     uint32_t ids[SDV_BROKER_BATCH_MAX];
     /* Low-latency options (brokerd_tune.c). */
     int qos_fd;         /* the held PM QoS request, or -1 */
+    int busy_epfd;      /* busy_poll_us: the local sessions' sockets, or -1 */
     int64_t last_rx_us; /* when a local client last sent something (busy_poll_us) */
 };
 
@@ -165,6 +166,13 @@ int64_t brokerd_now_us(void);
 /* Holds a PM QoS CPU latency request of us microseconds: returns the descriptor that keeps it
  * (close it to drop the request), or -1 with a message in err. */
 int brokerd_cpu_latency_hold(int32_t us, char *err, size_t err_len);
+
+/* busy_poll_us: brokerd_busy_init makes the epoll set (-1 with a message in err); watch adds
+ * (on) or removes a local session's socket; wait returns when one of them is readable or
+ * busy_poll_us after the last local message (d->last_rx_us), without sleeping meanwhile. */
+int brokerd_busy_init(struct brokerd *d, char *err, size_t err_len);
+void brokerd_busy_watch(struct brokerd *d, int fd, bool on);
+void brokerd_busy_wait(struct brokerd *d);
 
 /* Arms the session's output (WS and HTTP: ask lws for a writeable callback; LOCAL: queue it on
  * the dirty list, flushed after the current callback). */

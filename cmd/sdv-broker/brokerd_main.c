@@ -659,6 +659,7 @@ static int cb_local(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RAW_ADOPT:
         if (session_init(d, s, BROKERD_LOCAL, wsi) != SDV_OK)
             return -1;
+        brokerd_busy_watch(d, lws_get_socket_fd(wsi), true);
         break;
     case LWS_CALLBACK_RAW_RX:
         if (d->cfg->busy_poll_us > 0)
@@ -673,6 +674,7 @@ static int cb_local(struct lws *wsi, enum lws_callback_reasons reason, void *use
             ret = -1;
         break;
     case LWS_CALLBACK_RAW_CLOSE:
+        brokerd_busy_watch(d, lws_get_socket_fd(wsi), false);
         session_fini(s);
         break;
     default:
@@ -911,6 +913,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof(d));
     d.cfg = &cfg;
     d.qos_fd = -1;
+    d.busy_epfd = -1;
     d.log.fn = log_stderr;
     d.log.level = (enum sdv_log_level)cfg.log_level;
     sdv_buf_init(&d.scratch, 2u * SDV_BROKER_STRING_LEN_MAX);
@@ -938,6 +941,10 @@ int main(int argc, char **argv)
         fail(err);
         goto out;
     }
+    if (brokerd_busy_init(&d, err, sizeof(err)) != 0) {
+        fail(err);
+        goto out;
+    }
     if (cfg.cpu_latency_us >= 0) {
         d.qos_fd = brokerd_cpu_latency_hold(cfg.cpu_latency_us, err, sizeof(err));
         if (d.qos_fd < 0) {
@@ -956,14 +963,10 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     while (!d.stop_now) {
-        /* busy_poll_us: right after a local client sent something, look again without
-         * sleeping (lws_service's -1), so the next message is taken without a wake-up. */
-        int wait =
-                cfg.busy_poll_us > 0 && brokerd_now_us() - d.last_rx_us < (int64_t)cfg.busy_poll_us
-                        ? -1
-                        : 0;
-
-        if (lws_service(d.ctx, wait) < 0)
+        /* busy_poll_us: right after local traffic, wait for more without sleeping. */
+        if (cfg.busy_poll_us > 0)
+            brokerd_busy_wait(&d);
+        if (lws_service(d.ctx, 0) < 0)
             break;
         if (d.stop_requested && !d.shutting_down) {
             d.shutting_down = true;
@@ -983,6 +986,8 @@ int main(int argc, char **argv)
 out:
     if (d.qos_fd >= 0)
         close(d.qos_fd);
+    if (d.busy_epfd >= 0)
+        close(d.busy_epfd);
     if (d.ctx != NULL)
         lws_context_destroy(d.ctx); /* closes every session (session_fini) */
     d.ctx = NULL;

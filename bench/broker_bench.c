@@ -310,12 +310,54 @@ static int64_t parse_viss_ts(const char *t)
     return last_s * 1000000 + us;
 }
 
+/* The first occurrence of key (n bytes) in [p, end), or NULL. */
+static const char *find_bytes(const char *p, const char *end, const char *key, size_t n)
+{
+    while ((size_t)(end - p) >= n) {
+        const char *q = memchr(p, key[0], (size_t)(end - p) - n + 1);
+
+        if (q == NULL)
+            return NULL;
+        if (memcmp(q, key, n) == 0)
+            return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+/* Notifications are scanned, not parsed: a JSON parser's allocations per data point made the
+ * subscriber, not the broker, the limit of the saturated WebSocket row. The scan is exact for
+ * what the broker writes: a raw '"' cannot occur inside a JSON string, so "dp":{ and "ts":"
+ * only match members. Other messages (answers, lost-only notifications) are parsed. */
 static void ws_note(struct ws_sub *w, const char *text, size_t len)
 {
-    json_t *root = json_loadb(text, len, 0, NULL), *data, *d;
+    static const char dp_key[] = "\"dp\":{", ts_key[] = "\"ts\":\"", lost_key[] = ",\"lost\":";
+    const char *p = text, *end = text + len, *q;
     int64_t now = now_us();
-    size_t i;
+    json_t *root;
 
+    if (len > 25 && memcmp(text, "{\"action\":\"subscription\",", 25) == 0 &&
+        find_bytes(text, end, dp_key, sizeof(dp_key) - 1) != NULL) {
+        while ((q = find_bytes(p, end, dp_key, sizeof(dp_key) - 1)) != NULL) {
+            p = q + sizeof(dp_key) - 1;
+            q = find_bytes(p, end, ts_key, sizeof(ts_key) - 1);
+            if (q == NULL || end - q < 40)
+                break;
+            {
+                char ts[32];
+
+                p = q + sizeof(ts_key) - 1;
+                memcpy(ts, p, 27);
+                ts[27] = '\0';
+                samples_add(w->s, now - parse_viss_ts(ts));
+            }
+        }
+        q = find_bytes(text, end, lost_key, sizeof(lost_key) - 1);
+        if (q != NULL)
+            w->s->lost += strtoull(q + sizeof(lost_key) - 1, NULL, 10);
+        return;
+    }
+    root = json_loadb(text, len, 0, NULL);
     if (root == NULL)
         return;
     if (json_object_get(root, "subscriptionId") != NULL && json_object_get(root, "data") == NULL &&
@@ -323,21 +365,6 @@ static void ws_note(struct ws_sub *w, const char *text, size_t len)
         atomic_store(&w->subscribed, 1);
     if (json_is_integer(json_object_get(root, "lost")))
         w->s->lost += (uint64_t)json_integer_value(json_object_get(root, "lost"));
-    data = json_object_get(root, "data");
-    if (json_is_object(data)) {
-        const char *ts = json_string_value(json_object_get(json_object_get(data, "dp"), "ts"));
-
-        if (ts != NULL)
-            samples_add(w->s, now - parse_viss_ts(ts));
-    } else if (json_is_array(data)) {
-        json_array_foreach(data, i, d)
-        {
-            const char *ts = json_string_value(json_object_get(json_object_get(d, "dp"), "ts"));
-
-            if (ts != NULL)
-                samples_add(w->s, now - parse_viss_ts(ts));
-        }
-    }
     json_decref(root);
 }
 

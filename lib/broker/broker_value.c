@@ -1394,12 +1394,7 @@ enum sdv_err sdv_broker_value_format(const struct sdv_broker_value *v, struct sd
         if (rc != SDV_OK)
             break;
         if (s.type == SDV_BROKER_DT_STRING) {
-            json_t *js = json_stringn(s.v.p, s.len);
-            char *dump = js != NULL ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-
-            rc = dump != NULL ? sdv_buf_puts(out, dump) : SDV_ENOMEM;
-            free(dump);
-            json_decref(js);
+            rc = sdv_broker_json_write_string(s.v.p, s.len, out);
         } else {
             broker_num_text(&s, 0, text, sizeof(text));
             rc = sdv_buf_puts(out, text);

@@ -410,6 +410,12 @@ static void test_format_and_parse(void **state)
     assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
     assert_string_equal((char *)out.data, "[\"a\",\"b\\\"\"]");
     sdv_buf_reset(&out);
+    assert_int_equal(sdv_broker_value_parse(SDV_BROKER_DT_STRING_ARRAY, "[\"x\\ny\\u0001\"]", 14,
+                                            &scratch, &v, err, sizeof(err)),
+                     SDV_OK);
+    assert_int_equal(sdv_broker_value_format(&v, &out), SDV_OK);
+    assert_string_equal((char *)out.data, "[\"x\\ny\\u0001\"]");
+    sdv_buf_reset(&out);
     assert_int_equal(sdv_broker_value_parse(SDV_BROKER_DT_INT8_ARRAY, "1,2", 3, &scratch, &v, err,
                                             sizeof(err)),
                      SDV_EINVAL);

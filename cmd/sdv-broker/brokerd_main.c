@@ -121,11 +121,7 @@ static void session_end_sub(struct brokerd_session *s, uint32_t k, enum sdv_auth
     uint32_t sub = s->subs[k];
 
     (void)sdv_broker_unsubscribe(s->d->b, s, sub);
-    free(s->sub_sigs[k]);
-    s->n_subs--;
-    s->subs[k] = s->subs[s->n_subs];
-    s->sub_sigs[k] = s->sub_sigs[s->n_subs];
-    s->sub_nsigs[k] = s->sub_nsigs[s->n_subs];
+    (void)brokerd_session_del_sub(s, sub);
     if (s->kind == BROKERD_LOCAL)
         brokerd_local_sub_ended(s, sub, (uint16_t)sdv_auth_status_http(st), msg);
     else if (s->kind == BROKERD_WS)

@@ -435,8 +435,12 @@ static bool drain_one(struct brokerd_session *s, uint32_t sub)
         lost += ev.lost;
         if (!got)
             break;
+        /* A data point that cannot be written (the notification is full, a time stamp past
+         * year 9999) is a value the client does not get: counted as lost, as the queue's own. */
         if (sdv_broker_viss_notif_add(&w, ev.signal->path, &ev.value, ev.ts_us) == SDV_OK)
             k++;
+        else
+            lost++;
     }
     if (k == 0 && lost == 0)
         return false;

@@ -117,6 +117,11 @@ struct brokerd_session {
     /* Local protocol input. */
     struct sdv_broker_decoder *dec;
     bool hello;
+    /* Renewal handle (SESSION_HANDLE), made on first request; while has_handle the session is
+     * on d->handles, where RENEW looks it up. */
+    bool has_handle;
+    uint8_t handle[SDV_BROKER_SESSION_HANDLE_LEN];
+    struct brokerd_session *next_handle, **prev_handle;
     /* Subscriptions of this session (broker sub ids). */
     uint32_t subs[SDV_BROKER_CLIENT_SUBS_MAX];
     uint32_t n_subs;
@@ -147,9 +152,10 @@ struct brokerd {
     lws_sorted_usec_list_t sul_tick;
     lws_sorted_usec_list_t sul_stop;
     struct brokerd_session *dirty;
-    volatile int stop_requested; /* set by SIGTERM/SIGINT */
-    bool shutting_down;          /* new requests get 503 */
-    bool stop_now;               /* leave the loop */
+    struct brokerd_session *handles; /* local sessions with a renewal handle (few) */
+    volatile int stop_requested;     /* set by SIGTERM/SIGINT */
+    bool shutting_down;              /* new requests get 503 */
+    bool stop_now;                   /* leave the loop */
     /* Scratch reused by every request (one thread). */
     struct sdv_buf scratch;
     struct sdv_buf text;
@@ -190,6 +196,11 @@ void brokerd_tick_soon(struct brokerd *d);
  * for the session's requests. Returns the verdict, msg says why. */
 enum sdv_auth_status brokerd_session_set_token(struct brokerd_session *s, const char *token,
                                                size_t len, char *msg, size_t msg_len);
+
+/* Puts t (verified, taken) in force on s as brokerd_session_set_token does with a good token;
+ * text/len is its text. */
+void brokerd_session_install_token(struct brokerd_session *s, struct sdv_auth_token *t,
+                                   const char *text, size_t len);
 
 /* Records a subscription and its signal ids (copied); false when the session's table is full
  * or out of memory (the caller unsubscribes). */
@@ -233,6 +244,8 @@ void brokerd_viss_actuate_result(struct brokerd_session *s, struct brokerd_pendi
 int brokerd_local_rx(struct brokerd_session *s, const uint8_t *p, size_t len);
 /* Writes what is pending (events included) directly to the socket; -1: close. */
 int brokerd_local_flush(struct brokerd_session *s);
+/* Forgets the session's renewal handle (session_fini). */
+void brokerd_local_fini(struct brokerd_session *s);
 /* The ACTUATE frame to a provider session. */
 enum sdv_err brokerd_local_send_actuate(struct brokerd_session *s,
                                         const struct sdv_broker_actuation *req);

@@ -6,9 +6,12 @@
  * Wire signal ids are the catalog's dense ids plus one: id 0 on the wire means "by path".
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <sdv/crypto.h>
 
 #include "brokerd.h"
 
@@ -123,6 +126,112 @@ static void on_auth(struct brokerd_session *s, const struct sdv_broker_msg *m)
 {
     if (renew(s, m))
         send_ok(s, m->request_id);
+}
+
+/* ---- Renewal from outside the session (SESSION_HANDLE, RENEW) ---------------------------- */
+
+void brokerd_local_fini(struct brokerd_session *s)
+{
+    if (!s->has_handle)
+        return;
+    *s->prev_handle = s->next_handle;
+    if (s->next_handle != NULL)
+        s->next_handle->prev_handle = s->prev_handle;
+    s->has_handle = false;
+    OPENSSL_cleanse(s->handle, sizeof(s->handle));
+}
+
+/* The session's handle, made on the first request: 32 bytes of the CSPRNG, then the same. */
+static void on_session_handle(struct brokerd_session *s, const struct sdv_broker_msg *m)
+{
+    struct brokerd *d = s->d;
+    struct sdv_broker_msg a;
+
+    if (!s->has_handle) {
+        if (sdv_random_bytes(s->handle, sizeof(s->handle)) != SDV_OK) {
+            send_error(s, m->request_id, 500, 0, "no random bytes for a session handle");
+            return;
+        }
+        s->has_handle = true;
+        s->next_handle = d->handles;
+        s->prev_handle = &d->handles;
+        if (d->handles != NULL)
+            d->handles->prev_handle = &s->next_handle;
+        d->handles = s;
+    }
+    sdv_broker_msg_init(&a, SDV_BROKER_MSG_SESSION_HANDLE_OK, m->request_id);
+    memcpy(a.handle, s->handle, sizeof(a.handle));
+    send_msg(s, &a);
+}
+
+/* A refused RENEW in the audit log (action "renew"); verification refusals are audited by
+ * sdv_auth_verify itself. */
+static void audit_renew(struct brokerd *d, const struct sdv_auth_token *t, enum sdv_auth_status st,
+                        const char *reason)
+{
+    struct sdv_auth_audit_record rec = {0};
+
+    if (d->audit == NULL)
+        return;
+    rec.time_ms = brokerd_now_us() / 1000;
+    rec.subject = t != NULL ? sdv_auth_token_subject(t) : "";
+    rec.client = t != NULL ? sdv_auth_token_client(t) : "";
+    rec.action = "renew";
+    rec.path = "";
+    rec.status = st;
+    rec.reason = reason;
+    if (sdv_auth_audit_write(d->audit, &rec) != SDV_OK)
+        sdv_logf(&d->log, SDV_LOG_WARN, "audit log: cannot write a refused renewal");
+}
+
+/*
+ * RENEW, on any connection: the session named by the handle gets the token, as after AUTH, if
+ * the token verifies and names the same subject (sub and client_id) as the session's token.
+ * The handle is looked up before anything is verified (a guessed handle costs a list scan, not
+ * a signature check); the renewal costs one take from the renewed session's current token.
+ */
+static void on_renew(struct brokerd_session *s, const struct sdv_broker_msg *m)
+{
+    struct brokerd *d = s->d;
+    struct brokerd_session *t = NULL;
+    struct sdv_auth_token *nt = NULL;
+    enum sdv_auth_status st;
+    char why[160], full[256];
+
+    for (struct brokerd_session *p = d->handles; p != NULL; p = p->next_handle)
+        if (CRYPTO_memcmp(p->handle, m->handle, sizeof(p->handle)) == 0 && t == NULL)
+            t = p;
+    if (t == NULL || t->closing || t->token == NULL) {
+        audit_renew(d, NULL, SDV_AUTH_INVALID_TOKEN, "RENEW: no session with this handle");
+        send_error(s, m->request_id, 404, 0, "no session with this handle (it has closed?)");
+        return;
+    }
+    if (sdv_auth_rate_take(d->auth, t->token) != SDV_AUTH_OK) {
+        audit_renew(d, t->token, SDV_AUTH_TOO_MANY_REQUESTS, "RENEW: rate limit");
+        send_error(s, m->request_id, 429, 0, "rate limit of the session's token exceeded");
+        return;
+    }
+    st = sdv_auth_verify(d->auth, m->token.p, m->token.len, &nt, why, sizeof(why));
+    if (st != SDV_AUTH_OK) {
+        snprintf(full, sizeof(full), "%s (the session's token stays in force)", why);
+        send_error(s, m->request_id, auth_wire(st), 0, full);
+        return;
+    }
+    if (strcmp(sdv_auth_token_subject(nt), sdv_auth_token_subject(t->token)) != 0 ||
+        strcmp(sdv_auth_token_client(nt), sdv_auth_token_client(t->token)) != 0) {
+        snprintf(full, sizeof(full),
+                 "the token's subject \"%.60s\" (client \"%.40s\") is not the session's: a "
+                 "renewal cannot change identity",
+                 sdv_auth_token_subject(nt), sdv_auth_token_client(nt));
+        audit_renew(d, nt, SDV_AUTH_FORBIDDEN, "RENEW: another subject than the session's");
+        sdv_auth_token_destroy(nt);
+        send_error(s, m->request_id, 403, 0, full);
+        return;
+    }
+    brokerd_session_install_token(t, nt, m->token.p, m->token.len);
+    brokerd_session_wake(t);
+    sdv_logf(&d->log, SDV_LOG_INFO, "session of %s renewed by handle", sdv_auth_token_subject(nt));
+    send_ok(s, m->request_id);
 }
 
 void brokerd_local_sub_ended(struct brokerd_session *s, uint32_t sub_id, uint16_t status,
@@ -444,6 +553,13 @@ static void handle(struct brokerd_session *s, const struct sdv_broker_frame *f)
         on_hello(s, &m);
         return;
     }
+    if (m.type == SDV_BROKER_MSG_RENEW) { /* any connection, greeted or not */
+        if (d->shutting_down)
+            send_error(s, m.request_id, 503, 0, "the broker is shutting down");
+        else
+            on_renew(s, &m);
+        return;
+    }
     if (!s->hello) {
         send_error(s, m.request_id, 401, 0, s->token_msg[0] ? s->token_msg : "HELLO first");
         return;
@@ -461,6 +577,9 @@ static void handle(struct brokerd_session *s, const struct sdv_broker_frame *f)
     switch (m.type) {
     case SDV_BROKER_MSG_AUTH:
         on_auth(s, &m);
+        break;
+    case SDV_BROKER_MSG_SESSION_HANDLE:
+        on_session_handle(s, &m);
         break;
     case SDV_BROKER_MSG_LOOKUP:
         on_lookup(s, &m, false);

@@ -97,6 +97,7 @@ static void session_fini(struct brokerd_session *s)
         s->in_dirty = false;
     }
     s->closing = true;
+    brokerd_local_fini(s);
     lws_sul_cancel(&s->sul_expiry);
     sdv_broker_session_close(d->b, s);
     for (uint32_t k = 0; k < s->n_subs; k++)
@@ -206,7 +207,6 @@ enum sdv_auth_status brokerd_session_set_token(struct brokerd_session *s, const 
     struct sdv_auth_token *t = NULL;
     enum sdv_auth_status st;
     char why[sizeof(s->token_msg)];
-    bool renewed;
 
     if (s->token_text != NULL && strlen(s->token_text) == len &&
         memcmp(s->token_text, token, len) == 0) {
@@ -225,17 +225,24 @@ enum sdv_auth_status brokerd_session_set_token(struct brokerd_session *s, const 
         }
         return st; /* else the token in force stays, until it expires */
     }
-    renewed = s->token != NULL;
+    brokerd_session_install_token(s, t, token, len);
+    return SDV_AUTH_OK;
+}
+
+void brokerd_session_install_token(struct brokerd_session *s, struct sdv_auth_token *t,
+                                   const char *text, size_t len)
+{
+    bool renewed = s->token != NULL;
+
     sdv_auth_token_destroy(s->token);
     s->token = t;
     free(s->token_text);
-    s->token_text = strndup(token, len);
+    s->token_text = strndup(text, len);
     s->token_status = SDV_AUTH_OK;
     s->token_msg[0] = '\0';
     if (renewed)
         session_regrant(s);
     session_arm_expiry(s);
-    return SDV_AUTH_OK;
 }
 
 void brokerd_request_begin(struct brokerd_session *s, bool charged)

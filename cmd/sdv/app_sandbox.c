@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -530,6 +531,8 @@ static void run_init(int rfd, int sync_fd, const struct sdv_app_sandbox *s)
     pid_t app;
     int status = 0;
 
+    if (s->wipe != NULL)
+        explicit_bzero(s->wipe, s->wipe_len);
     /* When the launcher dies, so does the sandbox (the kernel then kills the whole PID
      * namespace). */
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -620,7 +623,7 @@ int sdv_app_sandbox_run(const struct sdv_app_sandbox *s, int *wait_status, char 
     struct sigaction sa, old[3];
     int report[2] = {-1, -1}, sync[2] = {-1, -1};
     unsigned long flags = SANDBOX_NS_FLAGS | SIGCHLD;
-    int userns = geteuid() != 0, rc = -1, init_status = 0, have_status = 0;
+    int userns = geteuid() != 0, rc = -1, init_status = 0, have_status = 0, delay;
     char buf[4096], text[64];
     size_t len = 0;
     pid_t pid;
@@ -676,9 +679,19 @@ int sdv_app_sandbox_run(const struct sdv_app_sandbox *s, int *wait_status, char 
     sync[1] = -1;
     /* Read the report until every writer is gone (the app's copy closes at exec, the init's at
      * its exit). */
+    delay = s->timer != NULL && err[0] == '\0' ? s->timer(s->timer_ud) : -1;
     for (;;) {
-        ssize_t r = read(report[0], buf + len, sizeof(buf) - 1 - len);
+        struct pollfd pfd = {.fd = report[0], .events = POLLIN};
+        ssize_t r;
+        int n = poll(&pfd, 1, delay);
 
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0) {
+            delay = s->timer(s->timer_ud);
+            continue;
+        }
+        r = read(report[0], buf + len, sizeof(buf) - 1 - len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

@@ -61,6 +61,15 @@ struct sdv_app_sandbox {
     gid_t gid;
     int64_t token_exp_s; /* the session token's expiry, told to the app (SDV_BROKER_TOKEN_EXP) */
     struct sdv_app_cgroup *cgroup; /* borrowed; the init joins it before the app starts; NULL */
+    /* Optional: called while the app runs, first when the app has been started and then again
+     * whenever the delay it returned (ms; -1: never again) has passed, from the launcher's
+     * wait (a poll, not a signal): `sdv app run` renews the app's session here. */
+    int (*timer)(void *ud);
+    void *timer_ud;
+    /* Launcher memory the sandbox's init clears first (it is a copy of the launcher): the
+     * session's renewal handle must not be reachable from inside the sandbox. NULL: none. */
+    void *wipe;
+    size_t wipe_len;
 };
 
 /*

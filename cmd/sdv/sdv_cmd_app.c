@@ -34,7 +34,7 @@
 static void app_usage(FILE *f)
 {
     fputs("usage: sdv app run --manifest M.json --broker-socket PATH --issuer-key KEY.pem\n"
-          "                   --aud AUDIENCE [--kid ID] [--vin VIN] [--ttl SECONDS]\n"
+          "                   --aud AUDIENCE [--kid ID] [--vin VIN] [--ttl SECONDS] [--no-renew]\n"
           "                   [--data-dir DIR] [--user UID:GID] [--cgroup-parent CGROUP]\n"
           "         runs the app in its own namespaces with a seccomp filter; its only way out\n"
           "         is the broker connection at fd 3 (SDV_BROKER_FD), opened with a token for\n"
@@ -60,6 +60,7 @@ static int app_fail(const char *what, const char *where)
 
 struct app_opts {
     const char *manifest, *socket, *key, *aud, *kid, *vin, *ttl, *data_dir, *user, *cgroup_parent;
+    int no_renew;
 };
 
 static int app_parse(int argc, char **argv, struct app_opts *o)
@@ -83,6 +84,10 @@ static int app_parse(int argc, char **argv, struct app_opts *o)
     for (int i = 2; i < argc; i++) {
         size_t k;
 
+        if (strcmp(argv[i], "--no-renew") == 0) {
+            o->no_renew = 1;
+            continue;
+        }
         for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
             if (strcmp(argv[i], opts[k].name) == 0)
                 break;
@@ -240,6 +245,87 @@ static int report_cgroup(const struct sdv_app_manifest *m, const struct sdv_app_
     return rc;
 }
 
+/*
+ * Session renewal while the app runs: the launcher holds the session's handle (asked for before
+ * the app got the socket) and, when 2/3 of the token's remaining lifetime has passed, mints a
+ * token with the same claims and a fresh exp and renews the session over a connection of its
+ * own (RENEW). It never writes on the app's socket. A failed renewal is retried every few
+ * seconds until the token in force expires.
+ */
+#define APP_RENEW_RETRY_MS   2000
+#define APP_RENEW_TIMEOUT_MS 2000
+
+struct app_renew {
+    const struct app_opts *o;
+    const struct sdv_app_manifest *m;
+    uint8_t handle[SDV_BROKER_SESSION_HANDLE_LEN];
+    int64_t exp_ms;    /* expiry of the token in force (wall clock) */
+    int64_t next_ms;   /* when to renew next */
+    unsigned failures; /* since the last success */
+    bool given_up;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The renewal time: 2/3 of the way from now to exp. */
+static int64_t renew_due(int64_t now, int64_t exp_ms)
+{
+    return exp_ms > now ? now + (exp_ms - now) * 2 / 3 : now;
+}
+
+static int app_renew_timer(void *ud)
+{
+    struct app_renew *r = ud;
+    int64_t now = wall_ms();
+    struct sdv_buf token;
+    int64_t exp_s = 0;
+    char err[300];
+    enum sdv_err rc;
+
+    if (r->given_up)
+        return -1;
+    if (now < r->next_ms)
+        return (int)(r->next_ms - now);
+    sdv_buf_init(&token, SDV_AUTH_TOKEN_LEN_MAX);
+    if (mint_token(r->o, r->m, &token, &exp_s) != 0) {
+        rc = SDV_EINVAL;
+        snprintf(err, sizeof(err), "cannot mint the renewed token");
+    } else {
+        rc = sdv_broker_client_renew_session(r->o->socket, r->handle, (const char *)token.data,
+                                             APP_RENEW_TIMEOUT_MS, err, sizeof(err));
+    }
+    explicit_bzero(token.data, token.len);
+    sdv_buf_free(&token);
+    now = wall_ms();
+    if (rc == SDV_OK) {
+        r->exp_ms = exp_s * 1000;
+        r->next_ms = renew_due(now, r->exp_ms);
+        r->failures = 0;
+        fprintf(stderr, "sdv app: %s: session renewed, token valid until %lld\n", r->m->id,
+                (long long)exp_s);
+        return (int)(r->next_ms - now);
+    }
+    r->failures++;
+    if (now + APP_RENEW_RETRY_MS >= r->exp_ms || rc == SDV_ENOENT) {
+        fprintf(stderr,
+                "sdv app: %s: session renewal failed (%s); giving up: the session ends when its "
+                "token expires\n",
+                r->m->id, err);
+        r->given_up = true;
+        return -1;
+    }
+    fprintf(stderr, "sdv app: %s: session renewal failed (%s); retrying in %d s\n", r->m->id, err,
+            APP_RENEW_RETRY_MS / 1000);
+    r->next_ms = now + APP_RENEW_RETRY_MS;
+    return APP_RENEW_RETRY_MS;
+}
+
 static int app_run(const struct app_opts *o)
 {
     struct sdv_app_manifest m;
@@ -248,12 +334,14 @@ static int app_run(const struct app_opts *o)
     struct sdv_app_sandbox sb;
     struct sdv_app_cgroup *cg = NULL;
     struct sdv_buf token;
+    struct app_renew renew;
     char err[512], exe[PATH_MAX], data[PATH_MAX], name[16 + SDV_APP_ID_LEN_MAX];
     struct stat st;
     int64_t exp_s = 0;
     int rc, fd = -1, status = 0;
 
     memset(&sb, 0, sizeof(sb));
+    memset(&renew, 0, sizeof(renew));
     sb.uid = 65534; /* nobody */
     sb.gid = 65534; /* nogroup */
     if (o->socket == NULL)
@@ -313,6 +401,26 @@ static int app_run(const struct app_opts *o)
         fprintf(stderr, "sdv app: %s: the broker refused the app's session: %s\n", m.id, err);
         goto out;
     }
+    /* The renewal handle is read here, before the app gets the socket: the app never sees it. */
+    if (!o->no_renew) {
+        enum sdv_err hrc = sdv_broker_client_session_handle(client, renew.handle);
+
+        if (hrc != SDV_OK) {
+            fprintf(stderr, "sdv app: %s: the broker gave no session handle for renewal: %s\n",
+                    m.id, sdv_broker_client_errmsg(client));
+            sdv_broker_client_destroy(client);
+            explicit_bzero(token.data, token.len);
+            goto out;
+        }
+        renew.o = o;
+        renew.m = &m;
+        renew.exp_ms = exp_s * 1000;
+        renew.next_ms = renew_due(wall_ms(), renew.exp_ms);
+        sb.timer = app_renew_timer;
+        sb.timer_ud = &renew;
+        sb.wipe = renew.handle;
+        sb.wipe_len = sizeof(renew.handle);
+    }
     /* The greeted socket outlives the client object: the app adopts it. The token is not needed
      * any more; it must not linger in the memory the sandbox's init is cloned from. */
     fd = dup(sdv_broker_client_fd(client));
@@ -343,6 +451,7 @@ static int app_run(const struct app_opts *o)
     }
     rc = report_cgroup(&m, cg, rc);
 out:
+    explicit_bzero(renew.handle, sizeof(renew.handle));
     if (cg != NULL && sdv_app_cgroup_destroy(cg, err, sizeof(err)) != 0)
         fprintf(stderr, "sdv app: %s: %s\n", m.id, err);
     if (fd >= 0)

@@ -121,6 +121,30 @@ enum sdv_err sdv_broker_client_adopt(const struct sdv_broker_client_config *cfg,
  */
 enum sdv_err sdv_broker_client_reauth(struct sdv_broker_client *c, const char *token);
 
+/*
+ * Asks the broker for the session's renewal handle (SESSION_HANDLE): 32 random bytes that name
+ * this session, the same on every call. Whoever holds the handle can renew the session's token
+ * from another connection with sdv_broker_client_renew_session(), so treat it like a credential:
+ * `sdv app run` asks for it before handing the socket to the app and keeps it to itself.
+ * SDV_OK with out filled; SDV_EUNAVAILABLE when the broker does not answer; network errors.
+ */
+enum sdv_err sdv_broker_client_session_handle(struct sdv_broker_client *c,
+                                              uint8_t out[SDV_BROKER_SESSION_HANDLE_LEN]);
+
+/*
+ * Renews the token of the session named by handle, from outside that session: connects to
+ * socket_path, sends RENEW (no HELLO) with handle and token (borrowed), waits at most timeout_ms
+ * (0: the default) for the answer and closes. The broker verifies token fully and requires the
+ * same subject (sub and client_id) as the session's current token; then the session acts with
+ * the new token as after AUTH (grants, expiry timer). SDV_OK; SDV_EDENIED (401 bad token, 403
+ * other subject), SDV_ENOENT (404: no such session, e.g. it closed), SDV_ELIMIT, SDV_ENET,
+ * SDV_EUNAVAILABLE, SDV_EINVAL for an empty token. err (may be NULL) receives the reason.
+ */
+enum sdv_err sdv_broker_client_renew_session(const char *socket_path,
+                                             const uint8_t handle[SDV_BROKER_SESSION_HANDLE_LEN],
+                                             const char *token, uint32_t timeout_ms, char *err,
+                                             size_t err_len);
+
 /* Closes the connection and frees everything. NULL is a no-op. */
 void sdv_broker_client_destroy(struct sdv_broker_client *c);
 

@@ -51,30 +51,39 @@ extern "C" {
  * ACTUATE_REPLY is not answered (an unknown actuation id is logged by the broker).
  */
 enum sdv_broker_msg_type {
-    SDV_BROKER_MSG_HELLO = 1,          /* c->b version, client name, token  -> HELLO_OK */
-    SDV_BROKER_MSG_HELLO_OK = 2,       /* b->c version, payload bound, broker name */
-    SDV_BROKER_MSG_LOOKUP = 3,         /* c->b paths -> LOOKUP_RESULT */
-    SDV_BROKER_MSG_LOOKUP_RESULT = 4,  /* b->c per path: id, datatype, entry type, status */
-    SDV_BROKER_MSG_GET = 5,            /* c->b signal refs -> GET_RESULT */
-    SDV_BROKER_MSG_GET_RESULT = 6,     /* b->c per signal: id, status, timestamp, value */
-    SDV_BROKER_MSG_SET = 7,            /* c->b one ref and value (actuation request) -> OK */
-    SDV_BROKER_MSG_OK = 8,             /* any: success without data */
-    SDV_BROKER_MSG_ERROR = 9,          /* any: status, signal id, message */
-    SDV_BROKER_MSG_PUBLISH = 10,       /* c->b batch of id, timestamp, value; answered only by
-                                        * ERROR when refused (fire and forget on the hot path) */
-    SDV_BROKER_MSG_CLAIM = 11,         /* c->b signal refs to provide -> LOOKUP_RESULT */
-    SDV_BROKER_MSG_ACTUATE = 12,       /* b->c (provider) actuation id, signal id, target value */
-    SDV_BROKER_MSG_ACTUATE_REPLY = 13, /* c->b actuation id, status (0 accepted), message */
-    SDV_BROKER_MSG_SUBSCRIBE = 14,     /* c->b filter and signal refs -> SUBSCRIBED */
-    SDV_BROKER_MSG_SUBSCRIBED = 15,    /* b->c subscription id and the signals' ids */
-    SDV_BROKER_MSG_UNSUBSCRIBE = 16,   /* c->b subscription id -> OK */
-    SDV_BROKER_MSG_EVENT = 17,         /* b->c subscription id, batch of id, timestamp, value */
-    SDV_BROKER_MSG_VALUES_LOST = 18,   /* b->c subscription id, number of values dropped */
-    SDV_BROKER_MSG_AUTH = 19,          /* c->b a fresh token for the open session -> OK */
-    SDV_BROKER_MSG_SUB_ENDED = 20,     /* b->c subscription id, status, message: the broker
-                                        * ended it (token expired, no longer granted) */
+    SDV_BROKER_MSG_HELLO = 1,           /* c->b version, client name, token  -> HELLO_OK */
+    SDV_BROKER_MSG_HELLO_OK = 2,        /* b->c version, payload bound, broker name */
+    SDV_BROKER_MSG_LOOKUP = 3,          /* c->b paths -> LOOKUP_RESULT */
+    SDV_BROKER_MSG_LOOKUP_RESULT = 4,   /* b->c per path: id, datatype, entry type, status */
+    SDV_BROKER_MSG_GET = 5,             /* c->b signal refs -> GET_RESULT */
+    SDV_BROKER_MSG_GET_RESULT = 6,      /* b->c per signal: id, status, timestamp, value */
+    SDV_BROKER_MSG_SET = 7,             /* c->b one ref and value (actuation request) -> OK */
+    SDV_BROKER_MSG_OK = 8,              /* any: success without data */
+    SDV_BROKER_MSG_ERROR = 9,           /* any: status, signal id, message */
+    SDV_BROKER_MSG_PUBLISH = 10,        /* c->b batch of id, timestamp, value; answered only by
+                                         * ERROR when refused (fire and forget on the hot path) */
+    SDV_BROKER_MSG_CLAIM = 11,          /* c->b signal refs to provide -> LOOKUP_RESULT */
+    SDV_BROKER_MSG_ACTUATE = 12,        /* b->c (provider) actuation id, signal id, target value */
+    SDV_BROKER_MSG_ACTUATE_REPLY = 13,  /* c->b actuation id, status (0 accepted), message */
+    SDV_BROKER_MSG_SUBSCRIBE = 14,      /* c->b filter and signal refs -> SUBSCRIBED */
+    SDV_BROKER_MSG_SUBSCRIBED = 15,     /* b->c subscription id and the signals' ids */
+    SDV_BROKER_MSG_UNSUBSCRIBE = 16,    /* c->b subscription id -> OK */
+    SDV_BROKER_MSG_EVENT = 17,          /* b->c subscription id, batch of id, timestamp, value */
+    SDV_BROKER_MSG_VALUES_LOST = 18,    /* b->c subscription id, number of values dropped */
+    SDV_BROKER_MSG_AUTH = 19,           /* c->b a fresh token for the open session -> OK */
+    SDV_BROKER_MSG_SUB_ENDED = 20,      /* b->c subscription id, status, message: the broker
+                                         * ended it (token expired, no longer granted) */
+    SDV_BROKER_MSG_SESSION_HANDLE = 21, /* c->b nothing (greeted session) -> SESSION_HANDLE_OK */
+    SDV_BROKER_MSG_SESSION_HANDLE_OK = 22, /* b->c the session's 32-byte renewal handle */
+    SDV_BROKER_MSG_RENEW = 23,             /* c->b handle and token, on any connection, also one
+                                            * without HELLO: renews the named session -> OK */
 };
-#define SDV_BROKER_MSG_TYPE_MAX 20u
+#define SDV_BROKER_MSG_TYPE_MAX 23u
+
+/* Length of a session handle (SESSION_HANDLE_OK, RENEW): 256 random bits from the broker's
+ * CSPRNG, a capability that names one session and lets whoever holds it renew that session's
+ * token (with a token of the same subject). */
+#define SDV_BROKER_SESSION_HANDLE_LEN 32u
 
 /* "HELLO", "GET_RESULT", ...; "UNKNOWN" for other numbers. Static string, never NULL. */
 const char *sdv_broker_msg_type_name(unsigned type);
@@ -156,6 +165,8 @@ struct sdv_broker_entry {
  * One message, decoded or to encode. Which scalar fields matter depends on type:
  *   HELLO          version, name (client name), token (may be empty)
  *   AUTH           token (not empty)
+ *   SESSION_HANDLE_OK  handle
+ *   RENEW          handle, token (not empty)
  *   SUB_ENDED      sub_id (not 0), status (not 0), message
  *   HELLO_OK       version, payload_max, name (broker name)
  *   ERROR          status (non-zero), signal_id (0: none), message
@@ -186,6 +197,7 @@ struct sdv_broker_msg {
     struct sdv_broker_filter filter;
     struct sdv_broker_entry *entries;
     uint32_t n_entries;
+    uint8_t handle[SDV_BROKER_SESSION_HANDLE_LEN]; /* SESSION_HANDLE_OK, RENEW */
 };
 
 /* Clears m and sets its type and request id. */

@@ -443,10 +443,25 @@ static struct sdv_broker_client *client_new(const struct sdv_broker_client_confi
     return c;
 }
 
+/* Connects c to the Unix socket at path (with the send timeout). */
+static enum sdv_err open_socket(struct sdv_broker_client *c, const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+    if (path == NULL || strlen(path) >= sizeof(sun.sun_path))
+        return cfail(c, SDV_EINVAL, "socket path missing or longer than %zu bytes",
+                     sizeof(sun.sun_path) - 1);
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+        return cfail(c, SDV_ENET, "connect to %s: %s", path, strerror(errno));
+    set_send_timeout(c);
+    return SDV_OK;
+}
+
 enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cfg,
                                        struct sdv_broker_client **out, char *err, size_t err_len)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
     struct sdv_broker_client *c;
     struct sdv_broker_msg m, answer;
     enum sdv_err rc = SDV_ENOMEM;
@@ -461,18 +476,9 @@ enum sdv_err sdv_broker_client_connect(const struct sdv_broker_client_config *cf
         rc = cfail(c, SDV_EINVAL, "%s", config_error(cfg));
         goto fail;
     }
-    if (cfg->socket_path == NULL || strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
-        rc = cfail(c, SDV_EINVAL, "socket path missing or longer than %zu bytes",
-                   sizeof(sun.sun_path) - 1);
+    rc = open_socket(c, cfg->socket_path);
+    if (rc != SDV_OK)
         goto fail;
-    }
-    memcpy(sun.sun_path, cfg->socket_path, strlen(cfg->socket_path) + 1);
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        rc = cfail(c, SDV_ENET, "connect to %s: %s", cfg->socket_path, strerror(errno));
-        goto fail;
-    }
-    set_send_timeout(c);
     sdv_broker_msg_init(&m, SDV_BROKER_MSG_HELLO, 0);
     m.version = SDV_BROKER_PROTO_VERSION;
     m.name = str_of(cfg->name);
@@ -669,6 +675,53 @@ enum sdv_err sdv_broker_client_reauth(struct sdv_broker_client *c, const char *t
     sdv_broker_msg_init(&m, SDV_BROKER_MSG_AUTH, 0);
     m.token = str_of(token);
     return call(c, &m, SDV_BROKER_MSG_OK, &answer);
+}
+
+enum sdv_err sdv_broker_client_session_handle(struct sdv_broker_client *c,
+                                              uint8_t out[SDV_BROKER_SESSION_HANDLE_LEN])
+{
+    struct sdv_broker_msg m, answer;
+    enum sdv_err err;
+
+    sdv_broker_msg_init(&m, SDV_BROKER_MSG_SESSION_HANDLE, 0);
+    err = call(c, &m, SDV_BROKER_MSG_SESSION_HANDLE_OK, &answer);
+    if (err == SDV_OK)
+        memcpy(out, answer.handle, SDV_BROKER_SESSION_HANDLE_LEN);
+    return err;
+}
+
+enum sdv_err sdv_broker_client_renew_session(const char *socket_path,
+                                             const uint8_t handle[SDV_BROKER_SESSION_HANDLE_LEN],
+                                             const char *token, uint32_t timeout_ms, char *err,
+                                             size_t err_len)
+{
+    struct sdv_broker_client_config cfg = {.timeout_ms = timeout_ms};
+    struct sdv_broker_client *c;
+    struct sdv_broker_msg m, answer;
+    enum sdv_err rc;
+
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    if (token == NULL || token[0] == '\0' || strlen(token) > SDV_BROKER_TOKEN_LEN_MAX) {
+        if (err != NULL && err_len > 0)
+            snprintf(err, err_len, "renewal needs a token of 1 to %u bytes",
+                     SDV_BROKER_TOKEN_LEN_MAX);
+        return SDV_EINVAL;
+    }
+    c = client_new(&cfg);
+    if (c == NULL)
+        return SDV_ENOMEM;
+    rc = open_socket(c, socket_path);
+    if (rc == SDV_OK) {
+        sdv_broker_msg_init(&m, SDV_BROKER_MSG_RENEW, 0);
+        memcpy(m.handle, handle, SDV_BROKER_SESSION_HANDLE_LEN);
+        m.token = str_of(token);
+        rc = call(c, &m, SDV_BROKER_MSG_OK, &answer);
+    }
+    if (rc != SDV_OK && err != NULL && err_len > 0)
+        snprintf(err, err_len, "%s", c->errmsg[0] != '\0' ? c->errmsg : sdv_strerror(rc));
+    sdv_broker_client_destroy(c);
+    return rc;
 }
 
 enum sdv_err sdv_broker_client_claim(struct sdv_broker_client *c, const uint32_t *ids, size_t n)

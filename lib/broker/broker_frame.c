@@ -17,10 +17,30 @@
 const char *sdv_broker_msg_type_name(unsigned type)
 {
     static const char *const names[] = {
-            "UNKNOWN",     "HELLO",         "HELLO_OK",  "LOOKUP",     "LOOKUP_RESULT", "GET",
-            "GET_RESULT",  "SET",           "OK",        "ERROR",      "PUBLISH",       "CLAIM",
-            "ACTUATE",     "ACTUATE_REPLY", "SUBSCRIBE", "SUBSCRIBED", "UNSUBSCRIBE",   "EVENT",
-            "VALUES_LOST", "AUTH",          "SUB_ENDED",
+            "UNKNOWN",
+            "HELLO",
+            "HELLO_OK",
+            "LOOKUP",
+            "LOOKUP_RESULT",
+            "GET",
+            "GET_RESULT",
+            "SET",
+            "OK",
+            "ERROR",
+            "PUBLISH",
+            "CLAIM",
+            "ACTUATE",
+            "ACTUATE_REPLY",
+            "SUBSCRIBE",
+            "SUBSCRIBED",
+            "UNSUBSCRIBE",
+            "EVENT",
+            "VALUES_LOST",
+            "AUTH",
+            "SUB_ENDED",
+            "SESSION_HANDLE",
+            "SESSION_HANDLE_OK",
+            "RENEW",
     };
 
     return type <= SDV_BROKER_MSG_TYPE_MAX ? names[type] : names[0];
@@ -660,6 +680,15 @@ enum sdv_err sdv_broker_msg_encode(const struct sdv_broker_msg *m, struct sdv_bu
     case SDV_BROKER_MSG_AUTH:
         wr_str16(&w, "token", m->token, SDV_BROKER_TOKEN_LEN_MAX, true);
         break;
+    case SDV_BROKER_MSG_SESSION_HANDLE:
+        break;
+    case SDV_BROKER_MSG_SESSION_HANDLE_OK:
+        wr_bytes(&w, m->handle, sizeof(m->handle));
+        break;
+    case SDV_BROKER_MSG_RENEW:
+        wr_bytes(&w, m->handle, sizeof(m->handle));
+        wr_str16(&w, "token", m->token, SDV_BROKER_TOKEN_LEN_MAX, true);
+        break;
     case SDV_BROKER_MSG_SUB_ENDED:
         if (m->sub_id == 0 || m->status == 0)
             wr_fail(&w, SDV_EINVAL, "SUB_ENDED needs a subscription id and a status");
@@ -1161,6 +1190,17 @@ enum sdv_err sdv_broker_msg_parse(const struct sdv_broker_frame *f, struct sdv_b
         break;
     case SDV_BROKER_MSG_AUTH:
         m->token = rd_str16(&r, "token", SDV_BROKER_TOKEN_LEN_MAX, true);
+        break;
+    case SDV_BROKER_MSG_SESSION_HANDLE:
+        break;
+    case SDV_BROKER_MSG_SESSION_HANDLE_OK:
+    case SDV_BROKER_MSG_RENEW:
+        if (rd_need(&r, sizeof(m->handle), "session handle")) {
+            memcpy(m->handle, r.p + r.off, sizeof(m->handle));
+            r.off += sizeof(m->handle);
+        }
+        if (f->type == SDV_BROKER_MSG_RENEW)
+            m->token = rd_str16(&r, "token", SDV_BROKER_TOKEN_LEN_MAX, true);
         break;
     case SDV_BROKER_MSG_SUB_ENDED:
         m->sub_id = rd_u32(&r, "subscription id");

@@ -8,6 +8,10 @@
  *   read-await PATH V      get until it reads V (5 s at most) "read PATH = V"
  *   set PATH VALUE         ask for actuation               "set PATH = V accepted" / "refused ..."
  *   sleep MS               wait (the token may expire meanwhile)
+ *   subscribe PATH S       subscribe for S seconds          "subscribe PATH: N events, M in
+ *                                                            the last second, ended: none" (or
+ *                                                            the broker's SUB_ENDED status and
+ *                                                            when, in ms since subscribing)
  *   write-data NAME TEXT   write /data/NAME (its own data)  "data NAME written"
  *   read-data NAME         read /data/NAME                  "data NAME = TEXT"
  *   escape-tcp HOST PORT   open a TCP connection            "escape tcp: blocked (...)"
@@ -45,6 +49,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sdv/broker_client.h>
@@ -72,6 +77,48 @@ static void outcome(const char *what, int ok)
     }
 }
 
+/* The subscribe step's state: events counted, and a SUB_ENDED from the broker. */
+struct probe_sub {
+    int64_t start_ms, end_ms;
+    unsigned events, late_events;
+    uint16_t ended_status;
+    int64_t ended_ms;
+    char ended_msg[160];
+};
+static struct probe_sub g_sub;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_sub_ended(void *ud, uint32_t sub_id, uint16_t status, const char *message)
+{
+    (void)ud;
+    (void)sub_id;
+    g_sub.ended_status = status;
+    g_sub.ended_ms = mono_ms() - g_sub.start_ms;
+    snprintf(g_sub.ended_msg, sizeof(g_sub.ended_msg), "%s", message);
+}
+
+static void on_event(void *ud, uint32_t sub_id, uint32_t signal_id,
+                     const struct sdv_broker_value *value, int64_t ts_us)
+{
+    int64_t now = mono_ms();
+
+    (void)ud;
+    (void)sub_id;
+    (void)signal_id;
+    (void)value;
+    (void)ts_us;
+    g_sub.events++;
+    if (now >= g_sub.end_ms - 1000)
+        g_sub.late_events++;
+}
+
 static struct sdv_broker_client *adopt(void)
 {
     struct sdv_broker_client_config cfg;
@@ -90,6 +137,7 @@ static struct sdv_broker_client *adopt(void)
         return NULL;
     }
     memset(&cfg, 0, sizeof(cfg));
+    cfg.on_sub_ended = on_sub_ended;
     if (sdv_broker_client_adopt(&cfg, (int)fd, &c, err, sizeof(err)) != SDV_OK) {
         fprintf(stderr, "sdv-app-probe: %s\n", err);
         return NULL;
@@ -122,6 +170,43 @@ static int lookup(struct sdv_broker_client *c, const char *path,
         return -1;
     }
     return 0;
+}
+
+/* Subscribes to path and counts its events for secs seconds. */
+static void do_subscribe(struct sdv_broker_client *c, const char *path, const char *secs)
+{
+    struct sdv_broker_client_signal sig;
+    struct sdv_broker_filter f;
+    uint32_t sub_id = 0;
+    enum sdv_err rc;
+
+    if (lookup(c, path, &sig) != 0)
+        return;
+    memset(&f, 0, sizeof(f));
+    memset(&g_sub, 0, sizeof(g_sub));
+    g_sub.start_ms = mono_ms();
+    g_sub.end_ms = g_sub.start_ms + (int64_t)strtoul(secs, NULL, 10) * 1000;
+    rc = sdv_broker_client_subscribe(c, &sig.id, 1, &f, on_event, NULL, &sub_id);
+    if (rc != SDV_OK) {
+        refused(c, path, rc);
+        return;
+    }
+    for (int64_t now = mono_ms(); now < g_sub.end_ms; now = mono_ms()) {
+        rc = sdv_broker_client_process(c, (int)(g_sub.end_ms - now));
+        if (rc != SDV_OK) {
+            refused(c, path, rc);
+            return;
+        }
+    }
+    if (g_sub.ended_status != 0) {
+        printf("subscribe %s: %u events, %u in the last second, ended: %u at %lld ms: %s\n", path,
+               g_sub.events, g_sub.late_events, (unsigned)g_sub.ended_status,
+               (long long)g_sub.ended_ms, g_sub.ended_msg);
+        g_refused = 1;
+    } else {
+        printf("subscribe %s: %u events, %u in the last second, ended: none\n", path, g_sub.events,
+               g_sub.late_events);
+    }
 }
 
 /* Reads path once, or with await != NULL until it reads await (at most 5 s): an accepted
@@ -379,13 +464,15 @@ int main(int argc, char **argv)
             strcmp(a, "escape-unix") == 0 || strcmp(a, "escape-file") == 0)
             need = 1;
         else if (strcmp(a, "set") == 0 || strcmp(a, "write-data") == 0 ||
-                 strcmp(a, "escape-tcp") == 0 || strcmp(a, "read-await") == 0)
+                 strcmp(a, "escape-tcp") == 0 || strcmp(a, "read-await") == 0 ||
+                 strcmp(a, "subscribe") == 0)
             need = 2;
         if (i + need >= argc) {
             fprintf(stderr, "sdv-app-probe: %s needs %d argument(s)\n", a, need);
             return 1;
         }
-        if ((strcmp(a, "read") == 0 || strcmp(a, "read-await") == 0 || strcmp(a, "set") == 0) &&
+        if ((strcmp(a, "read") == 0 || strcmp(a, "read-await") == 0 || strcmp(a, "set") == 0 ||
+             strcmp(a, "subscribe") == 0) &&
             c == NULL && (c = adopt()) == NULL)
             return 1;
         if (strcmp(a, "read") == 0) {
@@ -394,6 +481,8 @@ int main(int argc, char **argv)
             do_read(c, argv[i + 1], argv[i + 2]);
         } else if (strcmp(a, "set") == 0) {
             do_set(c, argv[i + 1], argv[i + 2]);
+        } else if (strcmp(a, "subscribe") == 0) {
+            do_subscribe(c, argv[i + 1], argv[i + 2]);
         } else if (strcmp(a, "sleep") == 0) {
             usleep((useconds_t)strtoul(argv[i + 1], NULL, 10) * 1000);
         } else if (strcmp(a, "write-data") == 0) {

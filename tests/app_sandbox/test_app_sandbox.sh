@@ -211,13 +211,34 @@ fi
 
 # 6. The session ends with the token: after --ttl 2 the same connection is refused (401). exp
 # is in whole seconds, so the token is valid for 1 to 2 s; the probe reads at once and again
-# 2.6 s later.
+# 2.6 s later (--no-renew: the launcher does not renew the session).
 app brief '["read:Vehicle.Speed"]' '["read", "'$SPEED'", "sleep", "2600", "read", "'$SPEED'"]'
-run brief.json --ttl 2
+run brief.json --ttl 2 --no-renew
 if has "^read $SPEED = " && has "^refused $SPEED: .*expired"; then
     sdv_pass "the token expires: $(grep ^refused run.out)"
 else
     sdv_fail "token expiry (status $rc)" "$(cat run.out)"
+fi
+
+# 6b. Session renewal: with --ttl 3 the launcher renews the app's session by handle over a
+# connection of its own (RENEW) at 2/3 of each token's life, so a subscription held for 7 s
+# (more than two lifetimes) keeps receiving events to the end and is never ended. With
+# --no-renew the same app sees its subscription ended (SUB_ENDED 401) when the token expires.
+app longsub '["read:Vehicle.Speed"]' '["subscribe", "'$SPEED'", "7"]'
+run longsub.json --ttl 3
+renewals=$(grep -c "session renewed" run.out)
+if [ $rc -eq 0 ] && has "^subscribe $SPEED: [0-9]* events, [1-9][0-9]* in the last second, ended: none$" &&
+    [ "$renewals" -ge 2 ]; then
+    sdv_pass "renewed $renewals times, the subscription outlives --ttl 3: $(grep ^subscribe run.out)"
+else
+    sdv_fail "session renewal (status $rc, $renewals renewals)" "$(cat run.out)"
+fi
+run longsub.json --ttl 3 --no-renew
+ended_ms=$(sed -n "s/^subscribe $SPEED: .* ended: 401 at \([0-9]*\) ms: .*/\1/p" run.out)
+if [ -n "$ended_ms" ] && [ "$ended_ms" -le 3600 ] && ! has "session renewed"; then
+    sdv_pass "--no-renew: the subscription ends (401) at the token's expiry, after $ended_ms ms"
+else
+    sdv_fail "--no-renew expiry (status $rc)" "$(cat run.out)"
 fi
 
 # 7. A purpose instead of scopes.

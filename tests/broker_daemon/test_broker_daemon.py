@@ -514,6 +514,86 @@ def one_take_per_request(env):
     raw.close()
 
 
+def renew_by_handle(env):
+    """SESSION_HANDLE and RENEW (what `sdv app run` does for its app): the handle is stable per
+    session; RENEW works from a connection that never said HELLO (and does not greet it); an
+    unknown handle is 404, another subject 403, a token from an untrusted key 401, each with a
+    reason; an accepted renewal moves the session's expiry, so its subscription outlives the
+    first token; a refused renewal is audited."""
+    import socket as pysocket
+
+    def conn():
+        c = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+        c.settimeout(5)
+        c.connect(env.sock)
+        return c
+
+    def renew(handle, tok, rid):
+        c = conn()
+        c.sendall(frame(23, rid, handle + str16(tok.encode())))
+        ftype, r, pay = read_frame(c)
+        c.sendall(frame(5, rid + 1, struct.pack("<H", 1) + b"\x02" + str16(SPEED.encode())))
+        after = read_frame(c)
+        c.close()
+        status = struct.unpack_from("<H", pay)[0] if ftype == 9 else 0
+        msg = pay[8:].decode(errors="replace") if ftype == 9 else ""
+        return ftype, r, status, msg, after
+
+    app = conn()
+    app.sendall(frame(1, 1, struct.pack("<H", 1) + str16(b"renewed-app") +
+                      str16(env.mint("read:Vehicle.Speed", exp_in="2", sub="app:renewed").encode())))
+    t0 = time.monotonic()
+    check(read_frame(app)[0] == 2, "renew: the app's session is greeted (token for 1-2 s)")
+    app.sendall(frame(14, 2, struct.pack("<IBBBBB", 0, 0, 0, 0, 0, 0) + struct.pack("<H", 1) +
+                      b"\x02" + str16(SPEED.encode())))
+    ftype, _, _ = read_frame(app)
+    check(ftype == 15, f"renew: the app subscribes to {SPEED} ({ftype})")
+    handles = []
+    for rid in (3, 4):
+        app.sendall(frame(21, rid, b""))
+        while True:
+            ftype, r, pay = read_frame(app)
+            if r == rid:
+                break
+        handles.append((ftype, pay))
+    check(handles[0][0] == 22 and len(handles[0][1]) == 32 and handles[0] == handles[1] and
+          handles[0][1] != bytes(32),
+          f"renew: SESSION_HANDLE_OK carries 32 random bytes, the same when asked again")
+    h = handles[0][1]
+    good = env.mint("read:Vehicle.Speed", exp_in="600", sub="app:renewed")
+    r = renew(bytes(32), good, 10)
+    check(r[0] == 9 and r[2] == 404 and "no session with this handle" in r[3],
+          f"renew: an unknown handle is 404: {r[2]} {r[3]}")
+    r = renew(h, env.mint("read:Vehicle.Speed", sub="app:intruder"), 20)
+    check(r[0] == 9 and r[2] == 403 and "app:intruder" in r[3] and "identity" in r[3],
+          f"renew: another subject is 403: {r[3]}")
+    r = renew(h, env.mint("read:Vehicle.Speed", key="other", sub="app:renewed"), 30)
+    check(r[0] == 9 and r[2] == 401 and "stays in force" in r[3],
+          f"renew: a token of an untrusted key is 401: {r[3]}")
+    r = renew(h, good, 40)
+    check(r[0] == 8 and r[1] == 40, f"renew: a good token of the same subject is accepted ({r[0]})")
+    check(r[4][0] == 9 and struct.unpack_from("<H", r[4][2])[0] == 401,
+          "renew: RENEW does not greet the renewing connection (its GET is refused 401)")
+    # The first token has expired by now + 1 s: the subscription must still deliver, unended.
+    ended, late = False, 0
+    while time.monotonic() < t0 + 3.2:
+        ftype, _, _ = read_frame(app)
+        ended = ended or ftype == 20
+        if ftype == 17 and time.monotonic() > t0 + 2.2:
+            late += 1
+    app.close()
+    check(not ended and late > 0,
+          f"renew: the renewed session's subscription outlives the first token "
+          f"({late} events after its expiry, ended: {ended})")
+    with open(os.path.join(env.work, "audit.log")) as f:
+        lines = [json.loads(x) for x in f]
+    check(any(x["action"] == "renew" and x["status"] == 403 and x["sub"] == "app:intruder"
+              for x in lines) and
+          any(x["action"] == "renew" and x["status"] == 401 and "handle" in x["reason"]
+              for x in lines),
+          "renew: refused renewals are audited (action renew: other subject, unknown handle)")
+
+
 async def viss_one_take(env):
     tok = env.mint("read:Vehicle.Speed", sub="multi-viss")
     async with websockets.connect(env.ws, subprotocols=["VISSv3"],
@@ -681,6 +761,7 @@ def main():
             local_checks(env)
             local_token_lifecycle(env)
             one_take_per_request(env)
+            renew_by_handle(env)
             asyncio.run(viss_one_take(env))
             slow_subscriber(env, provider)
             # 503 while shutting down, then a clean exit with the values saved.

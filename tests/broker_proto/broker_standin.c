@@ -9,7 +9,11 @@
  * provider, publish with fan-out to subscribers (events never block: a slow reader loses them),
  * subscribe/unsubscribe; a subscription with period STANDIN_LOST_HOOK_PERIOD gets a VALUES_LOST
  * notice of 3. AUTH: "good" is accepted (OK), "narrow" too after every subscription of the
- * connection is ended with SUB_ENDED 403, anything else is refused 401. One thread, poll().
+ * connection is ended with SUB_ENDED 403, anything else is refused 401. SESSION_HANDLE gives
+ * a fixed handle per connection (not random: this is a test double); RENEW, also from a
+ * connection without HELLO, applies the token to the session holding the handle as AUTH would
+ * ("good", "narrow"), refuses "other" 403 (another subject) and the rest 401, and an unknown
+ * handle 404. One thread, poll().
  */
 #include "broker_standin.h"
 
@@ -54,6 +58,8 @@ struct conn {
     int fd;
     struct sdv_broker_decoder *dec;
     bool hello;
+    bool has_handle;
+    uint8_t handle[SDV_BROKER_SESSION_HANDLE_LEN];
 };
 
 struct server {
@@ -170,6 +176,37 @@ static bool handle(struct server *s, int ci, struct sdv_broker_msg *m)
     uint32_t i, k, id;
 
     memset(out, 0, sizeof(out));
+    if (m->type == SDV_BROKER_MSG_RENEW) {
+        int t = -1;
+
+        for (k = 0; k < NCONN; k++)
+            if (s->conn[k].fd >= 0 && s->conn[k].has_handle &&
+                memcmp(s->conn[k].handle, m->handle, sizeof(m->handle)) == 0)
+                t = (int)k;
+        if (t < 0) {
+            send_error(s, ci, m->request_id, 404, "no session with this handle");
+        } else if (m->token.len == 5 && memcmp(m->token.p, "other", 5) == 0) {
+            send_error(s, ci, m->request_id, 403, "another subject than the session's");
+        } else if (m->token.len == 6 && memcmp(m->token.p, "narrow", 6) == 0) {
+            for (k = 0; k < NSUB; k++) {
+                if (s->sub[k].conn != t)
+                    continue;
+                s->sub[k].conn = -1;
+                sdv_broker_msg_init(&a, SDV_BROKER_MSG_SUB_ENDED, 0);
+                a.sub_id = s->sub[k].id;
+                a.status = 403;
+                a.message.p = "no longer granted";
+                a.message.len = 17;
+                send_msg(s, t, &a);
+            }
+            send_simple(s, ci, SDV_BROKER_MSG_OK, m->request_id);
+        } else if (m->token.len != 4 || memcmp(m->token.p, "good", 4) != 0) {
+            send_error(s, ci, m->request_id, 401, "invalid token");
+        } else {
+            send_simple(s, ci, SDV_BROKER_MSG_OK, m->request_id);
+        }
+        return true;
+    }
     if (!s->conn[ci].hello && m->type != SDV_BROKER_MSG_HELLO) {
         send_error(s, ci, m->request_id, 401, "hello first");
         return false;
@@ -342,6 +379,16 @@ static bool handle(struct server *s, int ci, struct sdv_broker_msg *m)
         }
         send_simple(s, ci, SDV_BROKER_MSG_OK, m->request_id);
         return true;
+    case SDV_BROKER_MSG_SESSION_HANDLE:
+        if (!s->conn[ci].has_handle) {
+            for (k = 0; k < SDV_BROKER_SESSION_HANDLE_LEN; k++)
+                s->conn[ci].handle[k] = (uint8_t)(0x5A ^ (ci * 37) ^ (s->next_sub * 11) ^ k);
+            s->conn[ci].has_handle = true;
+        }
+        sdv_broker_msg_init(&a, SDV_BROKER_MSG_SESSION_HANDLE_OK, m->request_id);
+        memcpy(a.handle, s->conn[ci].handle, sizeof(a.handle));
+        send_msg(s, ci, &a);
+        return true;
     case SDV_BROKER_MSG_UNSUBSCRIBE:
         for (k = 0; k < NSUB; k++)
             if (s->sub[k].conn == ci && s->sub[k].id == m->sub_id)
@@ -380,6 +427,7 @@ static void *server_main(void *arg)
             if (fd >= 0 && i < NCONN) {
                 s->conn[i].fd = fd;
                 s->conn[i].hello = false;
+                s->conn[i].has_handle = false;
                 sdv_broker_decoder_create(0, &s->conn[i].dec);
             } else if (fd >= 0) {
                 close(fd);

@@ -452,6 +452,70 @@ static void test_reauth_and_sub_ended(void **state)
     sdv_broker_client_destroy(c);
 }
 
+/* Renewal from outside the session: the handle is the same on every ask; RENEW over a fresh
+ * connection (no HELLO) reaches the session that holds the handle, and its refusals come back
+ * with their reasons. */
+static void test_session_handle_and_renew(void **state)
+{
+    struct sdv_broker_client_config cfg = {sock_path, "app", "good", 2000, NULL, NULL, NULL};
+    struct sdv_broker_client *c = NULL;
+    struct events ev = {0};
+    struct ended e = {0};
+    uint8_t h[SDV_BROKER_SESSION_HANDLE_LEN], h2[SDV_BROKER_SESSION_HANDLE_LEN];
+    uint8_t zero[SDV_BROKER_SESSION_HANDLE_LEN] = {0};
+    uint32_t id = 1, sub = 0;
+    char err[256];
+
+    (void)state;
+    cfg.ud = &e;
+    cfg.on_sub_ended = on_sub_ended;
+    assert_int_equal(sdv_broker_client_connect(&cfg, &c, err, sizeof(err)), SDV_OK);
+    assert_int_equal(sdv_broker_client_subscribe(c, &id, 1, NULL, on_event, &ev, &sub), SDV_OK);
+    assert_int_equal(sdv_broker_client_session_handle(c, h), SDV_OK);
+    assert_int_equal(sdv_broker_client_session_handle(c, h2), SDV_OK);
+    assert_memory_equal(h, h2, sizeof(h));
+    assert_memory_not_equal(h, zero, sizeof(h));
+    /* Accepted, refused (bad token, another subject, unknown handle), bad arguments. */
+    assert_int_equal(sdv_broker_client_renew_session(sock_path, h, "good", 2000, err, sizeof(err)),
+                     SDV_OK);
+    assert_string_equal(err, "");
+    assert_int_equal(
+            sdv_broker_client_renew_session(sock_path, h, "forged", 2000, err, sizeof(err)),
+            SDV_EDENIED);
+    assert_non_null(strstr(err, "401 invalid token"));
+    assert_int_equal(sdv_broker_client_renew_session(sock_path, h, "other", 2000, err, sizeof(err)),
+                     SDV_EDENIED);
+    assert_non_null(strstr(err, "403 another subject"));
+    assert_int_equal(
+            sdv_broker_client_renew_session(sock_path, zero, "good", 2000, err, sizeof(err)),
+            SDV_ENOENT);
+    assert_non_null(strstr(err, "404 no session with this handle"));
+    assert_int_equal(sdv_broker_client_renew_session(sock_path, h, "", 2000, err, sizeof(err)),
+                     SDV_EINVAL);
+    assert_int_equal(sdv_broker_client_renew_session(sock_path, h, NULL, 2000, err, sizeof(err)),
+                     SDV_EINVAL);
+    assert_int_equal(sdv_broker_client_renew_session("/nonexistent/broker.sock", h, "good", 2000,
+                                                     err, sizeof(err)),
+                     SDV_ENET);
+    assert_non_null(strstr(err, "/nonexistent/broker.sock"));
+    /* The session itself heard nothing so far; a renewal that narrows its grants ends its
+     * subscription there, not on the renewing connection. */
+    assert_int_equal(sdv_broker_client_process(c, 50), SDV_OK);
+    assert_int_equal(e.calls, 0);
+    assert_int_equal(
+            sdv_broker_client_renew_session(sock_path, h, "narrow", 2000, err, sizeof(err)),
+            SDV_OK);
+    for (int i = 0; i < 20 && e.calls == 0; i++)
+        assert_int_equal(sdv_broker_client_process(c, 100), SDV_OK);
+    assert_int_equal(e.calls, 1);
+    assert_int_equal(e.sub_id, sub);
+    assert_int_equal(e.status, 403);
+    sdv_broker_client_destroy(c);
+    /* The session is gone: its handle names nothing any more. */
+    assert_int_equal(sdv_broker_client_renew_session(sock_path, h, "good", 2000, err, sizeof(err)),
+                     SDV_ENOENT);
+}
+
 static void test_adopt(void **state)
 {
     struct sdv_broker_client_config cfg = {0};
@@ -491,6 +555,7 @@ int main(void)
             cmocka_unit_test(test_deadline_with_events),
             cmocka_unit_test(test_adopt),
             cmocka_unit_test(test_reauth_and_sub_ended),
+            cmocka_unit_test(test_session_handle_and_renew),
     };
 
     return cmocka_run_group_tests(tests, server_start, server_stop);

@@ -237,6 +237,15 @@ static size_t all_messages(struct sdv_broker_msg *m, struct sdv_broker_entry *e)
     sdv_broker_msg_init(&m[n], SDV_BROKER_MSG_SUB_ENDED, 0);
     m[n].sub_id = 77, m[n].status = SDV_BROKER_STATUS_UNAUTHORIZED;
     m[n++].message = S("token expired");
+    sdv_broker_msg_init(&m[n++], SDV_BROKER_MSG_SESSION_HANDLE, 12);
+    sdv_broker_msg_init(&m[n], SDV_BROKER_MSG_SESSION_HANDLE_OK, 12);
+    for (k = 0; k < SDV_BROKER_SESSION_HANDLE_LEN; k++)
+        m[n].handle[k] = (uint8_t)(0xA0 + k);
+    n++;
+    sdv_broker_msg_init(&m[n], SDV_BROKER_MSG_RENEW, 13);
+    for (k = 0; k < SDV_BROKER_SESSION_HANDLE_LEN; k++)
+        m[n].handle[k] = (uint8_t)(255 - k);
+    m[n++].token = S("eyJhbGciOi.renewed-by-handle.z");
     return n;
 }
 
@@ -265,6 +274,7 @@ static void test_every_message_roundtrips(void **state)
         assert_int_equal(got.name.len, m[i].name.len);
         assert_int_equal(got.token.len, m[i].token.len);
         assert_int_equal(got.message.len, m[i].message.len);
+        assert_memory_equal(got.handle, m[i].handle, SDV_BROKER_SESSION_HANDLE_LEN);
         assert_int_equal(got.filter.period_ms, m[i].filter.period_ms);
         assert_int_equal(got.filter.change, m[i].filter.change);
         assert_int_equal(got.filter.range_count, m[i].filter.range_count);
@@ -550,6 +560,20 @@ static void test_bad_payloads(void **state)
                        "status 0");
     expect_bad_payload(SDV_BROKER_MSG_SUB_ENDED, (const uint8_t[]){0, 0, 0, 0, 0x91, 1, 0, 0}, 8,
                        "subscription id 0");
+    /* SESSION_HANDLE carries nothing; SESSION_HANDLE_OK exactly 32 bytes; RENEW 32 bytes and a
+     * token that is not empty. */
+    expect_bad_payload(SDV_BROKER_MSG_SESSION_HANDLE, (const uint8_t[]){0}, 1, "1 trailing bytes");
+    expect_bad_payload(SDV_BROKER_MSG_SESSION_HANDLE_OK, (const uint8_t[31]){0}, 31,
+                       "truncated session handle (32 bytes needed, 31 left)");
+    expect_bad_payload(SDV_BROKER_MSG_SESSION_HANDLE_OK, (const uint8_t[33]){0}, 33,
+                       "1 trailing bytes");
+    expect_bad_payload(SDV_BROKER_MSG_RENEW, (const uint8_t[20]){0}, 20,
+                       "truncated session handle");
+    expect_bad_payload(SDV_BROKER_MSG_RENEW, (const uint8_t[32]){0}, 32, "truncated token");
+    expect_bad_payload(SDV_BROKER_MSG_RENEW, (const uint8_t[34]){0}, 34, "token: empty");
+    expect_bad_payload(SDV_BROKER_MSG_RENEW,
+                       (const uint8_t[36]){[32] = 2, [33] = 0, [34] = 'a', [35] = 0}, 36,
+                       "contains NUL");
     /* HELLO with a token above the bound. */
     expect_bad_payload(SDV_BROKER_MSG_HELLO, (const uint8_t[]){1, 0, 0, 0, 0x01, 0x20}, 6,
                        "token: length 8193 exceeds 8192");
@@ -634,6 +658,10 @@ static void test_encoder_refuses(void **state)
     assert_non_null(strstr(err, "path: empty"));
     assert_int_equal(wire.len, 0);
     sdv_broker_msg_init(&m, SDV_BROKER_MSG_AUTH, 1); /* a renewal without a token */
+    assert_int_equal(sdv_broker_msg_encode(&m, &wire, err, sizeof(err)), SDV_EINVAL);
+    assert_non_null(strstr(err, "token: empty"));
+    assert_int_equal(wire.len, 0);
+    sdv_broker_msg_init(&m, SDV_BROKER_MSG_RENEW, 1); /* a renewal by handle without a token */
     assert_int_equal(sdv_broker_msg_encode(&m, &wire, err, sizeof(err)), SDV_EINVAL);
     assert_non_null(strstr(err, "token: empty"));
     assert_int_equal(wire.len, 0);
@@ -787,8 +815,11 @@ static void random_message(struct sdv_broker_msg *m, struct sdv_broker_entry *e,
     m->status = (uint16_t)(type == SDV_BROKER_MSG_ERROR || type == SDV_BROKER_MSG_SUB_ENDED
                                    ? 400 + rnd(100)
                                    : rnd(2) * 409);
-    if (type == SDV_BROKER_MSG_AUTH)
+    if (type == SDV_BROKER_MSG_AUTH || type == SDV_BROKER_MSG_RENEW)
         m->token.len = 1 + rnd(3);
+    if (type == SDV_BROKER_MSG_SESSION_HANDLE_OK || type == SDV_BROKER_MSG_RENEW)
+        for (k = 0; k < SDV_BROKER_SESSION_HANDLE_LEN; k++)
+            m->handle[k] = (uint8_t)rnd(256);
     m->sub_id = 1 + rnd(100);
     m->lost = 1 + rnd(100);
     m->actuation_id = ((uint64_t)rnd(0xFFFFFFFFu) << 32) | rnd(0xFFFFFFFFu);

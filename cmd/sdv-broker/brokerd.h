@@ -153,9 +153,14 @@ struct brokerd {
     lws_sorted_usec_list_t sul_stop;
     struct brokerd_session *dirty;
     struct brokerd_session *handles; /* local sessions with a renewal handle (few) */
-    volatile int stop_requested;     /* set by SIGTERM/SIGINT */
-    bool shutting_down;              /* new requests get 503 */
-    bool stop_now;                   /* leave the loop */
+    /* Refused-RENEW audit lines: at most SDV_AUTH_AUDIT_DENIALS_PER_S a second, the rest
+     * counted in the next line's "suppressed" (a flood of guessed handles cannot fill the disk). */
+    int64_t renew_audit_sec;
+    uint32_t renew_audit_n;
+    uint64_t renew_audit_suppressed;
+    volatile int stop_requested; /* set by SIGTERM/SIGINT */
+    bool shutting_down;          /* new requests get 503 */
+    bool stop_now;               /* leave the loop */
     /* Scratch reused by every request (one thread). */
     struct sdv_buf scratch;
     struct sdv_buf text;

@@ -165,15 +165,27 @@ static void on_session_handle(struct brokerd_session *s, const struct sdv_broker
 }
 
 /* A refused RENEW in the audit log (action "renew"); verification refusals are audited by
- * sdv_auth_verify itself. */
+ * sdv_auth_verify itself. Within the same per-second budget as the other denials. */
 static void audit_renew(struct brokerd *d, const struct sdv_auth_token *t, enum sdv_auth_status st,
                         const char *reason)
 {
     struct sdv_auth_audit_record rec = {0};
+    int64_t now_ms = brokerd_now_us() / 1000;
 
     if (d->audit == NULL)
         return;
-    rec.time_ms = brokerd_now_us() / 1000;
+    if (now_ms / 1000 != d->renew_audit_sec) {
+        d->renew_audit_sec = now_ms / 1000;
+        d->renew_audit_n = 0;
+    }
+    if (d->renew_audit_n >= SDV_AUTH_AUDIT_DENIALS_PER_S) {
+        d->renew_audit_suppressed++;
+        return;
+    }
+    d->renew_audit_n++;
+    rec.suppressed = d->renew_audit_suppressed;
+    d->renew_audit_suppressed = 0;
+    rec.time_ms = now_ms;
     rec.subject = t != NULL ? sdv_auth_token_subject(t) : "";
     rec.client = t != NULL ? sdv_auth_token_client(t) : "";
     rec.action = "renew";

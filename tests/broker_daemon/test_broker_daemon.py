@@ -585,8 +585,23 @@ def renew_by_handle(env):
     check(not ended and late > 0,
           f"renew: the renewed session's subscription outlives the first token "
           f"({late} events after its expiry, ended: {ended})")
+    # A flood of guessed handles: every one answered 404, the audit lines within the budget
+    # (100 a second), the rest counted as suppressed in the next line.
+    flood = conn()
+    flood.sendall(b"".join(frame(23, 1000 + i, os.urandom(32) + str16(b"x")) for i in range(250)))
+    answers = [read_frame(flood) for _ in range(250)]
+    time.sleep(1.05)
+    flood.sendall(frame(23, 2000, os.urandom(32) + str16(b"x")))
+    answers.append(read_frame(flood))
+    flood.close()
+    check(all(a[0] == 9 and struct.unpack_from("<H", a[2])[0] == 404 for a in answers),
+          "renew: 251 guessed handles are all refused 404")
     with open(os.path.join(env.work, "audit.log")) as f:
         lines = [json.loads(x) for x in f]
+    guessed = [x for x in lines if x["action"] == "renew" and "handle" in x["reason"]]
+    check(len(guessed) < 240 and sum(x["suppressed"] for x in guessed) > 0,
+          f"renew: a flood of guessed handles is audited within the budget "
+          f"({len(guessed)} lines, {sum(x['suppressed'] for x in guessed)} suppressed)")
     check(any(x["action"] == "renew" and x["status"] == 403 and x["sub"] == "app:intruder"
               for x in lines) and
           any(x["action"] == "renew" and x["status"] == 401 and "handle" in x["reason"]

@@ -17,27 +17,11 @@
 
 #include <sdv/broker.h>
 
+#include "../tests/broker/value_text_ref.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The text's definition with printf and strtod; the library formats without them. */
-static void ref_text(double d, int is_float, char *out, size_t out_len)
-{
-    int prec;
-
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(out, out_len, "%.*g", prec, d);
-        if (is_float ? strtof(out, NULL) == (float)d : strtod(out, NULL) == d)
-            break;
-    }
-    if (strchr(out, 'e') != NULL && fabs(d) >= 1.0 && fabs(d) < 1e17) {
-        int digits = (int)floor(log10(fabs(d))) + 1;
-
-        if (digits > prec)
-            snprintf(out, out_len, "%.*g", digits, d);
-    }
-}
-
-/* Formats a finite float (is_float) or double and compares with ref_text. */
+/* Formats a finite float (is_float) or double and compares with ref_float_text. */
 static void check_text(const struct sdv_broker_value *v)
 {
     struct sdv_buf out;
@@ -49,7 +33,7 @@ static void check_text(const struct sdv_broker_value *v)
     sdv_buf_init(&out, 128);
     if (sdv_broker_value_format(v, &out) != SDV_OK || sdv_buf_putc(&out, '\0') != SDV_OK)
         abort();
-    ref_text(d, v->type == SDV_BROKER_DT_FLOAT, want, sizeof(want));
+    ref_float_text(d, v->type == SDV_BROKER_DT_FLOAT, want, sizeof(want));
     if (strcmp((const char *)out.data, want) != 0)
         abort();
     sdv_buf_free(&out);

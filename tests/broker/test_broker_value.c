@@ -22,6 +22,8 @@
 #include <sdv/broker.h>
 #include <sdv/broker_proto.h>
 
+#include "broker/value_text_ref.h"
+
 static struct sdv_buf scratch;
 static char err[256];
 
@@ -511,26 +513,8 @@ static void test_ops(void **state)
 
 /* ---- The text of numbers: the formatter without printf against the printf definition ---- */
 
-/* The definition the daemon used before its formatter stopped calling printf (and still calls
- * for values its integer arithmetic cannot decide): the shortest %.{p}g that strtof/strtod read
- * back as the same value; integral magnitudes below 1e17 in plain digits. Every byte the
- * formatter writes must be this. */
-static void ref_float_text(double d, bool is_float, char *out, size_t out_len)
-{
-    int prec;
-
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(out, out_len, "%.*g", prec, d);
-        if (is_float ? strtof(out, NULL) == (float)d : strtod(out, NULL) == d)
-            break;
-    }
-    if (strchr(out, 'e') != NULL && fabs(d) >= 1.0 && fabs(d) < 1e17) {
-        int digits = (int)floor(log10(fabs(d))) + 1;
-
-        if (digits > prec)
-            snprintf(out, out_len, "%.*g", digits, d);
-    }
-}
+/* ref_float_text (value_text_ref.h) is the definition every byte the formatter writes must
+ * match. */
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
